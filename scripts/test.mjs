@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// Builds, runs every test/**/*.test.ts(x) under uvu, and ends with the line CI reads: "N passed, N failed".
+// Usage: npm test [-- PATTERN]   (PATTERN: a regular expression matched against test file paths)
+import {spawn, spawnSync} from 'node:child_process';
+import {readdirSync} from 'node:fs';
+import {join, relative} from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const filter = process.argv[2] ? new RegExp(process.argv[2]) : undefined;
+
+const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], {cwd: root, stdio: 'inherit'});
+if (build.status !== 0) {
+	console.log('build failed');
+	console.log('0 passed, 1 failed');
+	process.exit(1);
+}
+
+function findTests(dir) {
+	const found = [];
+	for (const entry of readdirSync(dir, {withFileTypes: true})) {
+		const path = join(dir, entry.name);
+		if (entry.isDirectory()) {
+			found.push(...findTests(path));
+		} else if (/\.test\.tsx?$/.test(entry.name)) {
+			found.push(path);
+		}
+	}
+	return found;
+}
+
+const files = findTests(join(root, 'test')).sort().filter(f => !filter || filter.test(relative(root, f)));
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+// One process per file: a crash or a leaked handle in one file cannot take the others down.
+for (const file of files) {
+	const name = relative(root, file);
+	const result = await new Promise(resolve => {
+		const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'scripts/uvu-one.mjs'), file], {
+			cwd: root,
+			stdio: ['ignore', 'pipe', 'inherit'],
+			env: {...process.env, FORCE_COLOR: '0'},
+		});
+		let out = '';
+		child.stdout.on('data', chunk => {
+			out += chunk;
+			process.stdout.write(chunk);
+		});
+		child.on('close', code => resolve({code, out}));
+	});
+	const total = Number(/Total:\s+(\d+)/.exec(result.out)?.[1] ?? Number.NaN);
+	const ok = Number(/Passed:\s+(\d+)/.exec(result.out)?.[1] ?? Number.NaN);
+	const skip = Number(/Skipped:\s+(\d+)/.exec(result.out)?.[1] ?? 0);
+	if (Number.isNaN(total) || Number.isNaN(ok)) {
+		console.log(`\n${name}: crashed (exit ${result.code}) before its summary`);
+		failed += 1;
+		continue;
+	}
+	passed += ok;
+	skipped += skip;
+	failed += total - ok - skip;
+	if (result.code !== 0 && total - ok - skip === 0) {
+		console.log(`\n${name}: exit ${result.code} although every test passed`);
+		failed += 1;
+	}
+}
+console.log(`\n${files.length} test files`);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 ? 1 : 0);

@@ -1,0 +1,114 @@
+// Progress flows from the engine through a Reporter; the engine never touches the terminal.
+
+/** Where an image lives, for the header and the summary. */
+export type Direction = 'local' | 'push' | 'pull' | 'relay';
+
+/** Counters of one worker, or of the whole run when summed. All byte counts are image bytes. */
+export type Counters = {
+	/** Image bytes compared so far (holes skipped count as compared). */
+	bytesScanned: number;
+	/** Blocks whose DST content had to change: written plus punched/zeroed. */
+	blocksChanged: number;
+	/** SRC blocks that are zero (holes included). */
+	blocksZero: number;
+	/** Blocks made zero on DST by punching or zeroing. */
+	blocksPunched: number;
+	bytesWritten: number;
+	bytesPunched: number;
+	wireBytesSent: number;
+	wireBytesReceived: number;
+};
+
+export type WorkerState = Counters & {
+	readonly id: number;
+	/** Byte range [start, end) of the image this worker owns. */
+	readonly start: number;
+	readonly end: number;
+	done: boolean;
+};
+
+/** What is known before the first byte is compared. */
+export type SyncStart = {
+	readonly src: string;
+	readonly dst: string;
+	readonly direction: Direction;
+	readonly size: number;
+	readonly blockSize: number;
+	readonly hash: string;
+	readonly workers: number;
+	readonly dryRun: boolean;
+	readonly phase: 'sync' | 'verify';
+};
+
+/** The end-of-run figures; also the --json object. */
+export type Summary = Counters & {
+	src: string;
+	dst: string;
+	direction: Direction;
+	size: number;
+	blockSize: number;
+	blocksTotal: number;
+	hash: string;
+	workers: number;
+	dryRun: boolean;
+	/** null when --verify was not asked for. */
+	verified: boolean | null;
+	/** Bytes of a DST block device beyond SRC's size, left as they were. */
+	dstExtraBytes: number;
+	seconds: number;
+	ok: boolean;
+	/** The one-line error when ok is false. */
+	error?: string;
+};
+
+/** Receives progress; every method may be called from the main thread only. */
+export interface Reporter {
+	start(info: SyncStart): void;
+	/** Called at most ~10 times a second with every worker's state. */
+	progress(workers: readonly WorkerState[], elapsedSeconds: number): void;
+	warn(message: string): void;
+	/** The run ended, successfully or not; returns when the output is flushed. */
+	finish(summary: Summary): void | Promise<void>;
+}
+
+/** The default reporter: says nothing. */
+export const silentReporter: Reporter = {
+	start() {},
+	progress() {},
+	warn() {},
+	finish() {},
+};
+
+export function emptyCounters(): Counters {
+	return {
+		bytesScanned: 0,
+		blocksChanged: 0,
+		blocksZero: 0,
+		blocksPunched: 0,
+		bytesWritten: 0,
+		bytesPunched: 0,
+		wireBytesSent: 0,
+		wireBytesReceived: 0,
+	};
+}
+
+/** Adds b into a, in place; returns a. */
+export function addCounters(a: Counters, b: Counters): Counters {
+	a.bytesScanned += b.bytesScanned;
+	a.blocksChanged += b.blocksChanged;
+	a.blocksZero += b.blocksZero;
+	a.blocksPunched += b.blocksPunched;
+	a.bytesWritten += b.bytesWritten;
+	a.bytesPunched += b.bytesPunched;
+	a.wireBytesSent += b.wireBytesSent;
+	a.wireBytesReceived += b.wireBytesReceived;
+	return a;
+}
+
+export function totalOf(workers: readonly Counters[]): Counters {
+	const total = emptyCounters();
+	for (const worker of workers) {
+		addCounters(total, worker);
+	}
+	return total;
+}

@@ -1,0 +1,45 @@
+// The --help text; the man page and README tell the same story (a test compares the options).
+export const helpText = `
+  Usage
+    $ rblocksync [options] SRC DST
+
+  Copies SRC onto DST block by block, writing only the blocks that differ.
+  SRC and DST are files or block devices, local paths or [user@]host:path,
+  ssh://[user@]host[:port]/path or [user@][v6addr]:path on a remote host
+  reached over SSH. Zero blocks are holes: never sent, punched out of DST.
+
+  Options
+    --truncate              Create a missing DST file, resize it to SRC's size
+    -b, --block-size BYTES  Block size, a power of two from 512 to 16M (default 4096)
+    -w, --workers N         Parallel workers over ranges of the image (default: CPUs, at most 8)
+    -n, --dry-run           Compare and report; write nothing, create nothing
+    --verify                Re-read both sides after the sync and compare them
+    --copy                  Do not read DST: write every non-zero block, zero the rest
+    --hash NAME             blake3 or sha256, for remote comparison (default blake3)
+    -z, --compress[=LEVEL]  Compress changed blocks on the wire, zlib level 1-9 (default off; 1 if no level)
+    -p, --port PORT         SSH port for remote endpoints
+    -i, --identity FILE     SSH private key for remote endpoints
+    --accept-new-host-key   Trust and record the key of a host not yet in known_hosts
+    --force                 Write to a block device even if it is mounted or in use
+    --progress MODE         tui, plain or none (default: tui on a terminal, else plain)
+    --json                  Print the summary as one JSON object on stdout
+    --json-progress         Print progress as JSON lines on stderr
+    --stat                  Print the summary even with --quiet
+    -q, --quiet             Print only errors
+    --debug                 Print stack traces with errors
+    -h, --help              Show this help
+    -v, --version           Show the version
+
+  Exit status
+    0    DST now equals SRC (or, with --dry-run, the comparison ran)
+    1    Usage error or failed precondition; DST untouched
+    2    I/O or transfer error; DST may be partially updated
+    3    --verify found DST different from SRC
+    130  Interrupted; DST may be partially updated
+
+  Examples
+    $ rblocksync root@pve:/dev/pve/vm-100-disk-0 vm100.img --truncate
+    $ rblocksync vm100.img root@kvm2:/var/lib/libvirt/images/vm100.img
+    $ rblocksync pve1:/dev/pve/vm-100-disk-0 pve2:/dev/pve/vm-100-disk-0
+    $ rblocksync --dry-run disk.img /dev/sdb
+`;

@@ -1,0 +1,67 @@
+// Everything between argv and the exit status: help, version, agent mode, options, reporter, errors.
+import {ExitCode, exitCodeOf, UsageError} from './errors.js';
+import {type RawFlags, resolveOptions} from './options.js';
+import {createReporter} from './ui/create-reporter.js';
+import {run} from './run.js';
+
+type Flags = RawFlags & {help?: boolean; version?: boolean; agent?: boolean};
+
+/** Runs the program; returns the exit status. Never throws. */
+export async function main(input: readonly string[], flags: Flags, version: string, help: string): Promise<number> {
+	if (flags.help) {
+		process.stdout.write(help.replace(/^\n/, '') + '\n');
+		return ExitCode.ok;
+	}
+	if (flags.version) {
+		process.stdout.write(`rblocksync ${version}\n`);
+		return ExitCode.ok;
+	}
+	if (flags.agent) {
+		const {runAgent} = await import('./agent/agent.js');
+		return runAgent();
+	}
+	let options;
+	try {
+		options = resolveOptions(input, flags);
+	} catch (error) {
+		printError(error, flags.debug ?? false);
+		return exitCodeOf(error);
+	}
+	const controller = new AbortController();
+	let signals = 0;
+	const onSignal = (): void => {
+		signals += 1;
+		if (signals > 1) {
+			process.stderr.write('rblocksync: interrupted twice; exiting without flushing DST\n');
+			process.exit(ExitCode.interrupted);
+		}
+		controller.abort();
+	};
+	process.on('SIGINT', onSignal);
+	process.on('SIGTERM', onSignal);
+	const reporter = await createReporter(options);
+	try {
+		await run(options, reporter, controller.signal);
+		return ExitCode.ok;
+	} catch (error) {
+		printError(error, options.debug);
+		return exitCodeOf(error);
+	} finally {
+		process.off('SIGINT', onSignal);
+		process.off('SIGTERM', onSignal);
+	}
+}
+
+/** One line on stderr; the stack only with --debug. */
+export function printError(error: unknown, debug: boolean): void {
+	const message = error instanceof Error ? error.message : String(error);
+	process.stderr.write(`rblocksync: ${message}\n`);
+	if (debug && error instanceof Error && !(error instanceof UsageError)) {
+		process.stderr.write(`${error.stack ?? ''}\n`);
+		let cause = error.cause;
+		while (cause instanceof Error) {
+			process.stderr.write(`caused by: ${cause.stack ?? cause.message}\n`);
+			cause = cause.cause;
+		}
+	}
+}

@@ -1,0 +1,162 @@
+// The one place where flags become a validated Options object; every message here is tested word for word.
+import os from 'node:os';
+import {type Endpoint, parseEndpoint} from './endpoint.js';
+import {UsageError} from './errors.js';
+
+export type HashName = 'blake3' | 'sha256';
+export type ProgressMode = 'tui' | 'plain' | 'none';
+
+/** What meow hands over (all optional: tests pass only what they exercise). */
+export type RawFlags = {
+	truncate?: boolean;
+	blockSize?: string;
+	workers?: string;
+	dryRun?: boolean;
+	verify?: boolean;
+	copy?: boolean;
+	hash?: string;
+	quiet?: boolean;
+	json?: boolean;
+	jsonProgress?: boolean;
+	progress?: string;
+	stat?: boolean;
+	force?: boolean;
+	debug?: boolean;
+	port?: string;
+	identity?: string;
+	acceptNewHostKey?: boolean;
+	compress?: string;
+};
+
+export type Options = {
+	readonly src: Endpoint;
+	readonly dst: Endpoint;
+	readonly truncate: boolean;
+	readonly blockSize: number;
+	readonly workers: number;
+	readonly dryRun: boolean;
+	readonly verify: boolean;
+	readonly copy: boolean;
+	readonly hash: HashName;
+	readonly quiet: boolean;
+	readonly json: boolean;
+	readonly jsonProgress: boolean;
+	/** undefined: choose from the terminal (tui on a TTY, plain otherwise). */
+	readonly progress: ProgressMode | undefined;
+	readonly stat: boolean;
+	readonly force: boolean;
+	readonly debug: boolean;
+	readonly port: number | undefined;
+	readonly identity: string | undefined;
+	readonly acceptNewHostKey: boolean;
+	/** zlib level 1-9; 0 means no compression. */
+	readonly compress: number;
+};
+
+export const DEFAULT_BLOCK_SIZE = 4096;
+export const MIN_BLOCK_SIZE = 512;
+export const MAX_BLOCK_SIZE = 16 * 1024 * 1024;
+export const MAX_WORKERS = 64;
+/** -z without a level. */
+export const DEFAULT_COMPRESS_LEVEL = 1;
+
+/** Default worker count: one per CPU, at most 8. */
+export function defaultWorkers(cpus = os.availableParallelism?.() ?? os.cpus().length): number {
+	return Math.max(1, Math.min(8, cpus));
+}
+
+const SIZE_SUFFIX: Record<string, number> = {'': 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2};
+
+/** "4096", "64k", "1M", "1MiB" -> bytes; NaN when unreadable. */
+export function parseSize(text: string): number {
+	const match = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
+	const factor = match ? SIZE_SUFFIX[match[2]!.toLowerCase()] : undefined;
+	return match && factor !== undefined ? Number(match[1]) * factor : Number.NaN;
+}
+
+/** Turns positional arguments and flags into Options, or throws UsageError with a one-line message. */
+export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?: number): Options {
+	if (input.length !== 2) {
+		throw new UsageError(input.length < 2
+			? 'expected SRC and DST; see rblocksync --help'
+			: `expected exactly two arguments, SRC and DST; got ${input.length}`);
+	}
+	const [srcSpec, dstSpec] = input as [string, string];
+	const src = endpoint('SRC', srcSpec);
+	const dst = endpoint('DST', dstSpec);
+
+	const blockSize = flags.blockSize === undefined ? DEFAULT_BLOCK_SIZE : parseSize(flags.blockSize);
+	if (!(blockSize >= MIN_BLOCK_SIZE && blockSize <= MAX_BLOCK_SIZE && (blockSize & (blockSize - 1)) === 0)) {
+		throw new UsageError(`--block-size must be a power of two from 512 to 16777216 bytes (16 MiB); got ${flags.blockSize}`);
+	}
+
+	const workers = flags.workers === undefined ? defaultWorkers(cpus) : Number(flags.workers);
+	if (!(Number.isInteger(workers) && workers >= 1 && workers <= MAX_WORKERS) || (flags.workers !== undefined && !/^\d+$/.test(flags.workers))) {
+		throw new UsageError(`--workers must be a whole number from 1 to ${MAX_WORKERS}; got ${flags.workers}`);
+	}
+
+	const hash = flags.hash ?? 'blake3';
+	if (hash !== 'blake3' && hash !== 'sha256') {
+		throw new UsageError(`--hash must be blake3 or sha256; got ${hash}`);
+	}
+
+	const progress = flags.progress;
+	if (progress !== undefined && progress !== 'tui' && progress !== 'plain' && progress !== 'none') {
+		throw new UsageError(`--progress must be tui, plain or none; got ${progress}`);
+	}
+
+	if (flags.copy && flags.dryRun) {
+		throw new UsageError('--copy and --dry-run cannot be combined: --copy does not read DST, so there is nothing to compare');
+	}
+
+	let port: number | undefined;
+	if (flags.port !== undefined) {
+		port = /^\d+$/.test(flags.port) ? Number(flags.port) : Number.NaN;
+		if (!(port >= 1 && port <= 65_535)) {
+			throw new UsageError(`--port must be a number from 1 to 65535; got ${flags.port}`);
+		}
+	}
+
+	let compress = 0;
+	if (flags.compress !== undefined) {
+		compress = flags.compress === '' ? DEFAULT_COMPRESS_LEVEL : /^\d$/.test(flags.compress) ? Number(flags.compress) : Number.NaN;
+		if (!(compress >= 0 && compress <= 9)) {
+			throw new UsageError(`--compress level must be a number from 0 to 9; got ${flags.compress}`);
+		}
+	}
+
+	if (src.kind === 'local' && dst.kind === 'local' && (port !== undefined || flags.identity !== undefined)) {
+		throw new UsageError('--port and --identity apply to remote endpoints; SRC and DST are both local');
+	}
+
+	return {
+		src,
+		dst,
+		truncate: flags.truncate ?? false,
+		blockSize,
+		workers,
+		dryRun: flags.dryRun ?? false,
+		verify: flags.verify ?? false,
+		copy: flags.copy ?? false,
+		hash,
+		quiet: flags.quiet ?? false,
+		json: flags.json ?? false,
+		jsonProgress: flags.jsonProgress ?? false,
+		progress,
+		stat: flags.stat ?? false,
+		force: flags.force ?? false,
+		debug: flags.debug ?? false,
+		port,
+		identity: flags.identity,
+		acceptNewHostKey: flags.acceptNewHostKey ?? false,
+		compress,
+	};
+}
+
+function endpoint(name: 'SRC' | 'DST', spec: string): Endpoint {
+	try {
+		return parseEndpoint(spec);
+	} catch (error) {
+		throw new UsageError(`${name} ${error instanceof Error ? error.message : String(error)}`);
+	}
+}

@@ -1,0 +1,31 @@
+// The engine reads and writes images only through these interfaces, never through paths.
+
+/** A half-open byte range [start, end). */
+export type Range = {start: number; end: number};
+
+export type ImageKind = 'file' | 'block' | 'memory';
+
+/** A readable image. Synchronous on purpose: each engine worker is its own thread. */
+export interface Image {
+	readonly name: string;
+	readonly kind: ImageKind;
+	/** Bytes of image content (for DST: what it holds now, which --truncate may change). */
+	readonly size: number;
+	/** Fills buffer[offset, offset+length) from `position`; bytes past the end read as zeros. */
+	read(buffer: Buffer, offset: number, length: number, position: number): void;
+	/**
+	 * The ranges inside [start, end) that may hold data, ascending and disjoint; everything else
+	 * reads as zeros. Returns undefined when the image cannot tell (then all of it is data).
+	 */
+	dataRanges(start: number, end: number): Range[] | undefined;
+	close(): void;
+}
+
+/** An image the engine may change. */
+export interface WritableImage extends Image {
+	write(buffer: Buffer, offset: number, length: number, position: number): void;
+	/** Makes [position, position+length) read as zeros: punches a hole in a file, zeroes a device range. */
+	zero(position: number, length: number): void;
+	/** Data and size reach stable storage (fdatasync). */
+	sync(): void;
+}
