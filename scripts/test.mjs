@@ -9,7 +9,7 @@ import {fileURLToPath} from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const filter = process.argv[2] ? new RegExp(process.argv[2]) : undefined;
 
-const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], {cwd: root, stdio: 'inherit'});
+const build = spawnSync('npm', ['run', '--silent', 'build'], {cwd: root, stdio: 'inherit'});
 if (build.status !== 0) {
 	console.log('build failed');
 	console.log('0 passed, 1 failed');
