@@ -1,0 +1,114 @@
+// Block hashing for the remote protocol: N blocks of a buffer into a preallocated digest buffer, no per-block allocation.
+import {createHash} from 'node:crypto';
+import {load} from 'blake3-wasm';
+import internal from '@c4312/blake3-internal';
+import type {HashName} from '../options.js';
+
+/** Bytes of every full digest this module produces. */
+export const DIGEST_SIZE = 32;
+
+export interface Hasher {
+	readonly name: HashName;
+	/**
+	 * Hashes buffer[0, length) as consecutive blocks of blockSize bytes (the last one may be shorter)
+	 * and writes one 32-byte digest per block into out at outOffset, outOffset+32, ...
+	 * Returns the number of blocks hashed.
+	 */
+	hashBlocks(buffer: Buffer, length: number, blockSize: number, out: Buffer, outOffset: number): number;
+	/** The digest of buffer[0, length) as one message, written into out at outOffset. */
+	digest(buffer: Buffer, length: number, out: Buffer, outOffset: number): void;
+}
+
+type Blake3Wasm = {
+	HEAPU8: Uint8Array;
+	_malloc(bytes: number): number;
+	_free(address: number): void;
+	_hash_oneshot(input: number, inputLength: number, output: number, outputLength: number): void;
+};
+
+/** Largest batch copied into wasm memory at once (its heap is 16 MiB and fixed). */
+const WASM_BATCH = 4 * 1024 * 1024;
+const WASM_OUT = (WASM_BATCH / 512) * DIGEST_SIZE;
+/** Larger inputs go through the streaming hasher in pieces of this size: one big update overruns the wasm stack. */
+const WASM_PIECE = 1024 * 1024;
+
+let blake3: Promise<Hasher> | undefined;
+
+/** The hasher for a --hash name; blake3 loads its WebAssembly module once. */
+export async function createHasher(name: HashName): Promise<Hasher> {
+	if (name === 'sha256') {
+		return sha256Hasher;
+	}
+	blake3 ??= load().then(() => blake3Hasher(internal.getWasm() as unknown as Blake3Wasm));
+	return blake3;
+}
+
+function blake3Hasher(wasm: Blake3Wasm): Hasher {
+	const input = wasm._malloc(WASM_BATCH);
+	const output = wasm._malloc(WASM_OUT);
+	function hashBlocks(buffer: Buffer, length: number, blockSize: number, out: Buffer, outOffset: number): number {
+		// Whole blocks per batch, at least one block even when a block exceeds the batch size.
+		const perBatch = blockSize > WASM_PIECE ? 1 : Math.floor(WASM_BATCH / blockSize);
+		let count = 0;
+		for (let start = 0; start < length; start += perBatch * blockSize) {
+			const end = Math.min(length, start + perBatch * blockSize);
+			if (blockSize > WASM_PIECE) {
+				// Blocks over 1 MiB (rare: -b 2M..16M) go through the streaming API, one block per batch.
+				largeDigest(buffer.subarray(start, end), out, outOffset + count * DIGEST_SIZE);
+				count += 1;
+				continue;
+			}
+			wasm.HEAPU8.set(buffer.subarray(start, end), input);
+			let blocks = 0;
+			for (let offset = 0; offset < end - start; offset += blockSize, blocks += 1) {
+				wasm._hash_oneshot(input + offset, Math.min(blockSize, end - start - offset), output + blocks * DIGEST_SIZE, DIGEST_SIZE);
+			}
+			out.set(wasm.HEAPU8.subarray(output, output + blocks * DIGEST_SIZE), outOffset + count * DIGEST_SIZE);
+			count += blocks;
+		}
+		return count;
+	}
+	function largeDigest(data: Buffer, out: Buffer, outOffset: number): void {
+		const hasher = internal.HashRaw.default();
+		const scratch = input;
+		try {
+			for (let offset = 0; offset < data.length; offset += WASM_PIECE) {
+				const piece = data.subarray(offset, offset + WASM_PIECE);
+				wasm.HEAPU8.set(piece, scratch);
+				hasher.update(scratch, piece.length);
+			}
+			hasher.read(0n, output, DIGEST_SIZE);
+			out.set(wasm.HEAPU8.subarray(output, output + DIGEST_SIZE), outOffset);
+		} finally {
+			hasher.dispose();
+		}
+	}
+	return {
+		name: 'blake3',
+		hashBlocks,
+		digest(buffer, length, out, outOffset) {
+			if (length > WASM_PIECE) {
+				largeDigest(buffer.subarray(0, length), out, outOffset);
+				return;
+			}
+			wasm.HEAPU8.set(buffer.subarray(0, length), input);
+			wasm._hash_oneshot(input, length, output, DIGEST_SIZE);
+			out.set(wasm.HEAPU8.subarray(output, output + DIGEST_SIZE), outOffset);
+		},
+	};
+}
+
+const sha256Hasher: Hasher = {
+	name: 'sha256',
+	hashBlocks(buffer, length, blockSize, out, outOffset) {
+		let count = 0;
+		for (let offset = 0; offset < length; offset += blockSize, count += 1) {
+			// node:crypto has no allocation-free digest; the 32-byte result is copied straight into out.
+			createHash('sha256').update(buffer.subarray(offset, Math.min(length, offset + blockSize))).digest().copy(out, outOffset + count * DIGEST_SIZE);
+		}
+		return count;
+	},
+	digest(buffer, length, out, outOffset) {
+		createHash('sha256').update(buffer.subarray(0, length)).digest().copy(out, outOffset);
+	},
+};

@@ -1,0 +1,70 @@
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {createHash as nodeHash, randomBytes} from 'node:crypto';
+import {createHash as blake3Hash, load} from 'blake3-wasm';
+import {createHasher, DIGEST_SIZE} from '../../source/engine/hash.js';
+
+const test = suite('createHasher');
+
+function blake3Of(data: Buffer): Buffer {
+	const hasher = blake3Hash();
+	for (let offset = 0; offset < data.length; offset += 1 << 20) {
+		hasher.update(data.subarray(offset, offset + (1 << 20)));
+	}
+	return hasher.digest();
+}
+
+const references = {
+	blake3: blake3Of,
+	sha256: (data: Buffer) => nodeHash('sha256').update(data).digest(),
+};
+
+test.before(async () => {
+	await load();
+});
+
+test('should match the published BLAKE3 vectors', async () => {
+	const hasher = await createHasher('blake3');
+	const out = Buffer.alloc(DIGEST_SIZE);
+	hasher.digest(Buffer.alloc(0), 0, out, 0);
+	assert.is(out.toString('hex'), 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
+	hasher.digest(Buffer.from('abc'), 3, out, 0);
+	assert.is(out.toString('hex'), '6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85');
+});
+
+for (const name of ['blake3', 'sha256'] as const) {
+	for (const blockSize of [512, 4096, 65_536, 2 * 1024 * 1024]) {
+		test(`should hash every ${blockSize}-byte block with ${name}, partial last block included`, async () => {
+			const hasher = await createHasher(name);
+			const length = blockSize * 5 + 123;
+			const data = randomBytes(length + 77);
+			const blocks = Math.ceil(length / blockSize);
+			const out = Buffer.alloc(DIGEST_SIZE * (blocks + 1), 0xee);
+			assert.is(hasher.hashBlocks(data, length, blockSize, out, DIGEST_SIZE), blocks);
+			assert.ok(out.subarray(0, DIGEST_SIZE).equals(Buffer.alloc(DIGEST_SIZE, 0xee)), 'writes nothing before outOffset');
+			for (let index = 0; index < blocks; index++) {
+				const block = data.subarray(index * blockSize, Math.min(length, (index + 1) * blockSize));
+				const got = out.subarray(DIGEST_SIZE * (index + 1), DIGEST_SIZE * (index + 2));
+				assert.ok(got.equals(references[name](block)), `block ${index}`);
+			}
+		});
+	}
+	test(`should digest a whole buffer larger than the wasm batch with ${name}`, async () => {
+		const hasher = await createHasher(name);
+		const data = randomBytes(9 * 1024 * 1024 + 5);
+		const out = Buffer.alloc(DIGEST_SIZE);
+		hasher.digest(data, data.length, out, 0);
+		assert.ok(out.equals(references[name](data)));
+	});
+}
+
+test('should hash batches larger than 4 MiB of small blocks', async () => {
+	const hasher = await createHasher('blake3');
+	const data = randomBytes(6 * 1024 * 1024);
+	const out = Buffer.alloc((data.length / 4096) * DIGEST_SIZE);
+	hasher.hashBlocks(data, data.length, 4096, out, 0);
+	const last = data.length / 4096 - 1;
+	assert.ok(out.subarray(last * DIGEST_SIZE).equals(blake3Of(data.subarray(last * 4096))));
+});
+
+test.run();
