@@ -1,0 +1,222 @@
+// Every protocol message as a typed object, and the pure mapping to and from frames (doc/protocol.md).
+import {encodeFrame, type Frame, ProtocolError} from './frame.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export const Role = {source: 1, dest: 2} as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+/** OPEN flags. */
+export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16} as const;
+/** HELLO capability bits. */
+export const Capability = {holes: 1} as const;
+
+export const ImageKindCode = {file: 1, block: 2, memory: 3} as const;
+export const ErrorKind = {precondition: 1, io: 2} as const;
+
+export type CountersTuple = readonly [number, number, number, number, number, number, number, number];
+
+export type Message =
+	| {type: 'hello'; protocol: number; caps: number; program: string; hashes: string}
+	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string}
+	| {type: 'opened'; size: number; kind: number; dstExtraBytes: number}
+	| {type: 'error'; kind: number; message: string}
+	| {type: 'warn'; message: string}
+	| {type: 'credit'; granted: number}
+	| {type: 'chunk'; offset: number; length: number; digest: Buffer}
+	| {type: 'zero'; offset: number; length: number}
+	| {type: 'subs'; offset: number; digests: Buffer}
+	| {type: 'want'; offset: number; mask: number}
+	| {type: 'blocks'; offset: number; mask: number; digests: Buffer}
+	| {type: 'data'; offset: number; data: Buffer}
+	| {type: 'dataz'; offset: number; length: number; deflated: Buffer}
+	| {type: 'diff'; offset: number; length: number}
+	| {type: 'chunkEnd'; offset: number}
+	| {type: 'full'; offset: number}
+	| {type: 'sourceEnd'; blocksZero: number}
+	| {type: 'stats'; counters: CountersTuple}
+	| {type: 'done'; counters: CountersTuple};
+
+export type MessageType = Message['type'];
+
+/** Frame type byte of each message. */
+export const TYPE_CODE: Record<MessageType, number> = {
+	hello: 0x01, open: 0x02, opened: 0x03, error: 0x04, warn: 0x05,
+	credit: 0x10, chunk: 0x11, zero: 0x12, subs: 0x13, want: 0x14, blocks: 0x15, data: 0x16,
+	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d,
+};
+const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([name, code]) => [code, name as MessageType]));
+
+/** Bytes of a truncated sub-chunk or block digest. */
+export const SHORT_DIGEST = 8;
+
+/** Writes fields in order; one allocation for the finished frame. */
+class Writer {
+	private parts: Buffer[] = [];
+	u8(value: number): this {
+		return this.push(1, b => b.writeUInt8(value));
+	}
+	u16(value: number): this {
+		return this.push(2, b => b.writeUInt16BE(value));
+	}
+	u32(value: number): this {
+		return this.push(4, b => b.writeUInt32BE(value >>> 0));
+	}
+	u64(value: number): this {
+		if (!Number.isSafeInteger(value) || value < 0) {
+			throw new ProtocolError(`cannot encode ${value} as u64`);
+		}
+		return this.push(8, b => b.writeBigUInt64BE(BigInt(value)));
+	}
+	string(value: string): this {
+		const bytes = Buffer.from(value, 'utf8');
+		if (bytes.length > 0xffff) {
+			throw new ProtocolError('string longer than 65535 bytes');
+		}
+		this.u16(bytes.length);
+		this.parts.push(bytes);
+		return this;
+	}
+	bytes(value: Buffer): this {
+		this.parts.push(value);
+		return this;
+	}
+	frame(type: number): Buffer {
+		return encodeFrame(type, this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts));
+	}
+	private push(size: number, write: (b: Buffer) => void): this {
+		const b = Buffer.allocUnsafe(size);
+		write(b);
+		this.parts.push(b);
+		return this;
+	}
+}
+
+/** Reads fields in order; any overrun or leftover byte is a ProtocolError naming the message. */
+class Reader {
+	private position = 0;
+	constructor(private readonly buffer: Buffer, private readonly name: string) {}
+	u8(): number {
+		return this.need(1).readUInt8(this.position++);
+	}
+	u16(): number {
+		const value = this.need(2).readUInt16BE(this.position);
+		this.position += 2;
+		return value;
+	}
+	u32(): number {
+		const value = this.need(4).readUInt32BE(this.position);
+		this.position += 4;
+		return value;
+	}
+	u64(): number {
+		const value = this.need(8).readBigUInt64BE(this.position);
+		this.position += 8;
+		if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+			throw new ProtocolError(`${this.name}: u64 field out of range`);
+		}
+		return Number(value);
+	}
+	string(): string {
+		const length = this.u16();
+		return this.bytes(length).toString('utf8');
+	}
+	bytes(length: number): Buffer {
+		this.need(length);
+		const value = this.buffer.subarray(this.position, this.position + length);
+		this.position += length;
+		return value;
+	}
+	rest(): Buffer {
+		return this.bytes(this.buffer.length - this.position);
+	}
+	end(): void {
+		if (this.position !== this.buffer.length) {
+			throw new ProtocolError(`${this.name}: ${this.buffer.length - this.position} unexpected trailing bytes`);
+		}
+	}
+	private need(count: number): Buffer {
+		if (this.position + count > this.buffer.length) {
+			throw new ProtocolError(`${this.name}: truncated payload`);
+		}
+		return this.buffer;
+	}
+}
+
+function counters(writer: Writer, values: CountersTuple): Writer {
+	for (const value of values) {
+		writer.u64(value);
+	}
+	return writer;
+}
+
+function readCounters(reader: Reader): CountersTuple {
+	return [reader.u64(), reader.u64(), reader.u64(), reader.u64(), reader.u64(), reader.u64(), reader.u64(), reader.u64()];
+}
+
+/** The frame bytes of one message. */
+export function encode(message: Message): Buffer {
+	const w = new Writer();
+	switch (message.type) {
+		case 'hello': w.u16(message.protocol).u32(message.caps).string(message.program).string(message.hashes); break;
+		case 'open': w.u8(message.role).u8(message.flags).u32(message.blockSize).u8(message.compress).u64(message.srcSize)
+			.u64(message.start).u64(message.end).string(message.hash).string(message.path); break;
+		case 'opened': w.u64(message.size).u8(message.kind).u64(message.dstExtraBytes); break;
+		case 'error': w.u8(message.kind).string(message.message); break;
+		case 'warn': w.string(message.message); break;
+		case 'credit': w.u32(message.granted); break;
+		case 'chunk': w.u64(message.offset).u32(message.length).bytes(message.digest); break;
+		case 'zero': case 'diff': w.u64(message.offset).u64(message.length); break;
+		case 'subs': w.u64(message.offset).bytes(message.digests); break;
+		case 'want': w.u64(message.offset).u32(message.mask); break;
+		case 'blocks': w.u64(message.offset).u32(message.mask).bytes(message.digests); break;
+		case 'data': w.u64(message.offset).bytes(message.data); break;
+		case 'dataz': w.u64(message.offset).u32(message.length).bytes(message.deflated); break;
+		case 'chunkEnd': case 'full': w.u64(message.offset); break;
+		case 'sourceEnd': w.u64(message.blocksZero); break;
+		case 'stats': case 'done': counters(w, message.counters); break;
+	}
+	return w.frame(TYPE_CODE[message.type]);
+}
+
+/** The message in a frame; throws ProtocolError on an unknown type or a malformed payload. */
+export function decode(frame: Frame): Message {
+	const type = TYPE_NAME.get(frame.type);
+	if (type === undefined) {
+		throw new ProtocolError(`unknown frame type 0x${frame.type.toString(16).padStart(2, '0')}`);
+	}
+	const r = new Reader(frame.payload, type);
+	let message: Message;
+	switch (type) {
+		case 'hello': message = {type, protocol: r.u16(), caps: r.u32(), program: r.string(), hashes: r.string()}; break;
+		case 'open': message = {type, role: r.u8() as Role, flags: r.u8(), blockSize: r.u32(), compress: r.u8(), srcSize: r.u64(),
+			start: r.u64(), end: r.u64(), hash: r.string(), path: r.string()}; break;
+		case 'opened': message = {type, size: r.u64(), kind: r.u8(), dstExtraBytes: r.u64()}; break;
+		case 'error': message = {type, kind: r.u8(), message: r.string()}; break;
+		case 'warn': message = {type, message: r.string()}; break;
+		case 'credit': message = {type, granted: r.u32()}; break;
+		case 'chunk': message = {type, offset: r.u64(), length: r.u32(), digest: r.bytes(32)}; break;
+		case 'zero': case 'diff': message = {type, offset: r.u64(), length: r.u64()}; break;
+		case 'subs': message = {type, offset: r.u64(), digests: digestList(r, type)}; break;
+		case 'want': message = {type, offset: r.u64(), mask: r.u32()}; break;
+		case 'blocks': message = {type, offset: r.u64(), mask: r.u32(), digests: digestList(r, type)}; break;
+		case 'data': message = {type, offset: r.u64(), data: r.rest()}; break;
+		case 'dataz': message = {type, offset: r.u64(), length: r.u32(), deflated: r.rest()}; break;
+		case 'chunkEnd': case 'full': message = {type, offset: r.u64()}; break;
+		case 'sourceEnd': message = {type, blocksZero: r.u64()}; break;
+		case 'stats': case 'done': message = {type, counters: readCounters(r)}; break;
+	}
+	r.end();
+	if (message.type === 'open' && message.role !== Role.source && message.role !== Role.dest) {
+		throw new ProtocolError(`open: unknown role ${String(message.role)}`);
+	}
+	return message;
+}
+
+function digestList(reader: Reader, name: string): Buffer {
+	const digests = reader.rest();
+	if (digests.length % SHORT_DIGEST !== 0) {
+		throw new ProtocolError(`${name}: digest list of ${digests.length} bytes is not a multiple of ${SHORT_DIGEST}`);
+	}
+	return digests;
+}

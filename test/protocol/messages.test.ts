@@ -1,0 +1,72 @@
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {FrameDecoder, ProtocolError} from '../../source/protocol/frame.js';
+import {decode, encode, type Message, Role} from '../../source/protocol/messages.js';
+
+const test = suite('encode/decode');
+
+const digest = Buffer.alloc(32, 9);
+const samples: Message[] = [
+	{type: 'hello', protocol: 1, caps: 1, program: '0.1.0', hashes: 'blake3,sha256'},
+	{type: 'open', role: Role.dest, flags: 17, blockSize: 4096, compress: 1, srcSize: 2 ** 40 + 3, start: 0, end: 2 ** 40 + 3, hash: 'blake3', path: '/tmp/a b;$(touch x)'},
+	{type: 'opened', size: 123, kind: 2, dstExtraBytes: 4096},
+	{type: 'error', kind: 1, message: 'open /x: ENOENT (no such file or directory)'},
+	{type: 'warn', message: 'holes will be written as zeros: native helper unavailable'},
+	{type: 'credit', granted: 4_000_000_000},
+	{type: 'chunk', offset: 1 << 20, length: 1 << 20, digest},
+	{type: 'zero', offset: 0, length: 2 ** 45},
+	{type: 'subs', offset: 0, digests: Buffer.alloc(128, 3)},
+	{type: 'want', offset: 0, mask: 0x8001},
+	{type: 'blocks', offset: 0, mask: 3, digests: Buffer.alloc(256, 4)},
+	{type: 'data', offset: 4096, data: Buffer.from('data')},
+	{type: 'dataz', offset: 4096, length: 65_536, deflated: Buffer.from([1, 2, 3])},
+	{type: 'diff', offset: 8192, length: 4096},
+	{type: 'chunkEnd', offset: 0},
+	{type: 'full', offset: 0},
+	{type: 'sourceEnd', blocksZero: 77},
+	{type: 'stats', counters: [1, 2, 3, 4, 5, 6, 7, 8]},
+	{type: 'done', counters: [8, 7, 6, 5, 4, 3, 2, 1]},
+];
+
+test('should round-trip every message type', () => {
+	for (const message of samples) {
+		const [frame] = new FrameDecoder().push(encode(message));
+		assert.equal(decode(frame!), message, message.type);
+	}
+});
+
+test('should round-trip a stream of all messages split at every offset', () => {
+	const stream = Buffer.concat(samples.map(encode));
+	for (let split = 0; split <= stream.length; split += 1) {
+		const decoder = new FrameDecoder();
+		const got = [...decoder.push(stream.subarray(0, split)), ...decoder.push(stream.subarray(split))].map(decode);
+		assert.equal(got, samples);
+	}
+});
+
+test('should refuse truncated payloads, trailing bytes and unknown types with a ProtocolError', () => {
+	for (const message of samples) {
+		const [frame] = new FrameDecoder().push(encode(message));
+		if (frame!.payload.length > 0 && !['data', 'dataz', 'subs', 'blocks'].includes(message.type)) {
+			assert.throws(() => decode({type: frame!.type, payload: frame!.payload.subarray(0, -1)}), (e: unknown) => e instanceof ProtocolError, message.type);
+			assert.throws(() => decode({type: frame!.type, payload: Buffer.concat([frame!.payload, Buffer.from([0])])}), (e: unknown) => e instanceof ProtocolError, message.type);
+		}
+	}
+	assert.throws(() => decode({type: 0x7f, payload: Buffer.alloc(0)}), /unknown frame type 0x7f/);
+	assert.throws(() => decode({type: 0x13, payload: Buffer.alloc(8 + 5)}), /not a multiple of 8/);
+	assert.throws(() => decode({type: 0x02, payload: encode(samples[1]!).subarray(5).fill(9, 0, 1)}), /unknown role 9/);
+});
+
+test('should refuse garbage payloads without crashing', () => {
+	for (let type = 0; type < 0x20; type++) {
+		for (let length = 0; length < 40; length++) {
+			try {
+				decode({type, payload: Buffer.alloc(length, 0xff)});
+			} catch (error) {
+				assert.instance(error, (e: unknown) => e instanceof ProtocolError);
+			}
+		}
+	}
+});
+
+test.run();
