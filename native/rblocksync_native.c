@@ -3,6 +3,7 @@
 // ({message: "CODE: description, syscall", code, errno (positive), syscall}).
 // Context-aware (NAPI_MODULE_INIT, no global state), so it also loads inside worker_threads.
 #define _GNU_SOURCE
+#define _FILE_OFFSET_BITS 64
 #define NAPI_VERSION 8
 #include <ctype.h>
 #include <errno.h>
