@@ -1,0 +1,254 @@
+// The DEST side of a session: compares chunk digests with its own image, asks for what differs, applies and re-checks it.
+import {inflateRawSync} from 'node:zlib';
+import type {Hasher} from '../engine/hash.js';
+import {DIGEST_SIZE} from '../engine/hash.js';
+import {isZero} from '../engine/zero.js';
+import {unionAligned} from '../engine/blocks.js';
+import {type Counters, emptyCounters} from '../engine/progress.js';
+import type {Image, Range, WritableImage} from '../transport/image.js';
+import type {CountersTuple, Message} from '../protocol/messages.js';
+import {ChunkState, type Geometry} from './chunks.js';
+
+export type DestJob = {
+	readonly start: number;
+	readonly end: number;
+	readonly dryRun: boolean;
+	readonly copy: boolean;
+};
+
+/** CHUNK frames SOURCE may have in flight: bounds memory on both sides (16 MiB of image per worker). */
+export const CREDIT_WINDOW = 16;
+const STATS_INTERVAL_MS = 100;
+
+type Pending = {digest: Buffer; subs: Buffer; blockDigests: ChunkState | undefined; full: boolean; length: number};
+
+/** A DEST chunk still in the work (differing): what SOURCE said and our block digests. */
+export class DestRole {
+	readonly counters: Counters = emptyCounters();
+	private readonly chunk: ChunkState;
+	private readonly check: ChunkState;
+	private readonly data: Range[];
+	private readonly pending = new Map<number, Pending>();
+	private completed = 0;
+	private lastCredit = 0;
+	private sourceEnded = false;
+	private finished = false;
+	private lastStats = 0;
+	private readonly scratch: Buffer;
+
+	constructor(
+		private readonly image: Image,
+		private readonly writable: WritableImage | undefined,
+		private readonly geometry: Geometry,
+		private readonly hasher: Hasher,
+		private readonly job: DestJob,
+		private readonly send: (message: Message) => void,
+	) {
+		this.chunk = new ChunkState(geometry, hasher);
+		this.check = new ChunkState(geometry, hasher);
+		this.scratch = Buffer.allocUnsafe(geometry.chunkSize);
+		this.data = job.start >= image.size ? [] : (image.dataRanges(job.start, Math.min(job.end, image.size)) ?? [{start: job.start, end: job.end}]);
+	}
+
+	/** Opens the window: call once after OPENED was sent. */
+	begin(): void {
+		this.send({type: 'credit', granted: CREDIT_WINDOW});
+		this.maybeFinish();
+	}
+
+	/** Handles one message from SOURCE; throws on I/O errors (the caller reports them). */
+	handle(message: Message): void {
+		switch (message.type) {
+			case 'chunk':
+				this.onChunk(message.offset, message.length, message.digest);
+				break;
+			case 'zero':
+				this.makeZero(message.offset, message.length, !this.inPendingChunk(message.offset));
+				break;
+			case 'want': {
+				const pending = this.pendingAt(message.offset);
+				this.send({type: 'blocks', offset: message.offset, mask: message.mask, digests: pending.blockDigests!.blockDigests(message.mask)});
+				break;
+			}
+			case 'data':
+				this.apply(message.offset, message.data);
+				break;
+			case 'dataz':
+				this.apply(message.offset, inflateRawSync(message.deflated, {info: false, maxOutputLength: message.length}));
+				break;
+			case 'diff':
+				this.counters.blocksChanged += Math.ceil(message.length / this.geometry.blockSize);
+				break;
+			case 'chunkEnd':
+				this.onChunkEnd(message.offset);
+				break;
+			case 'sourceEnd':
+				this.counters.blocksZero = message.blocksZero;
+				this.sourceEnded = true;
+				this.maybeFinish();
+				break;
+			default:
+				throw new Error(`DEST cannot handle a ${message.type} message`);
+		}
+		const now = performance.now();
+		if (now - this.lastStats >= STATS_INTERVAL_MS && !this.finished) {
+			this.lastStats = now;
+			this.send({type: 'stats', counters: countersTuple(this.counters)});
+		}
+	}
+
+	private onChunk(offset: number, length: number, digest: Buffer): void {
+		this.checkChunk(offset, length);
+		this.chunk.load(this.image, this.data, offset, length);
+		if (this.chunk.chunkDigest().equals(digest)) {
+			this.complete(offset, length);
+			return;
+		}
+		// Keep our block digests for WANT (a copy: this.chunk is reused for the next chunk).
+		const state = new ChunkState(this.geometry, this.hasher);
+		state.offset = offset;
+		state.length = length;
+		state.blocks = this.chunk.blocks;
+		this.chunk.digests.copy(state.digests, 0, 0, this.chunk.blocks * DIGEST_SIZE);
+		const subs = this.chunk.subDigests();
+		this.pending.set(offset, {digest: Buffer.from(digest), subs, blockDigests: state, full: false, length});
+		this.send({type: 'subs', offset, digests: subs});
+	}
+
+	private onChunkEnd(offset: number): void {
+		if (this.job.copy) {
+			this.checkChunk(offset, Math.min(this.geometry.chunkSize, this.job.end - offset));
+			this.complete(offset, Math.min(this.geometry.chunkSize, this.job.end - offset));
+			return;
+		}
+		const pending = this.pendingAt(offset);
+		if (this.job.dryRun) {
+			this.complete(offset, pending.length);
+			return;
+		}
+		// Re-read what we wrote and check the full chunk digest: this is what makes truncated digests safe.
+		this.check.load(this.image, [{start: offset, end: offset + pending.length}], offset, pending.length);
+		if (this.check.chunkDigest().equals(pending.digest)) {
+			this.complete(offset, pending.length);
+		} else if (!pending.full) {
+			pending.full = true;
+			this.send({type: 'full', offset});
+		} else {
+			throw new Error(`the chunk at offset ${offset} still differs from SRC after rewriting it (is SRC changing during the sync?)`);
+		}
+	}
+
+	/** Writes data at offset; after FULL only the blocks that really differ. */
+	private apply(offset: number, data: Buffer): void {
+		const {blockSize} = this.geometry;
+		const full = this.pending.get(this.chunkOf(offset))?.full ?? false;
+		if (full) {
+			this.image.read(this.scratch, 0, data.length, offset);
+		}
+		for (let from = 0; from < data.length;) {
+			let to = from;
+			while (to < data.length && (!full || data.compare(this.scratch, to, Math.min(data.length, to + blockSize), to, Math.min(data.length, to + blockSize)) !== 0)) {
+				to = Math.min(data.length, to + blockSize);
+			}
+			if (to > from) {
+				this.writable?.write(data, from, to - from, offset + from);
+				this.counters.bytesWritten += to - from;
+				this.counters.blocksChanged += Math.ceil((to - from) / blockSize);
+				from = to;
+			} else {
+				from = Math.min(data.length, from + blockSize);
+			}
+		}
+	}
+
+	/** Makes [offset, offset+length) zero on DEST, touching only blocks that are not zero yet. */
+	private makeZero(offset: number, length: number, scanned: boolean): void {
+		const {blockSize, chunkSize} = this.geometry;
+		const end = offset + length;
+		// --copy does not read DST: zero SRC ranges are left as they are, like the local engine does.
+		const ranges = this.job.copy ? [] : unionAligned(this.data, [], blockSize, {start: offset, end});
+		for (const range of ranges) {
+			for (let at = range.start; at < range.end; at += chunkSize) {
+				const batch = Math.min(chunkSize, range.end - at);
+				this.image.read(this.scratch, 0, batch, at);
+				let runStart = -1;
+				for (let from = 0; ; from = Math.min(batch, from + blockSize)) {
+					const nonZero = from < batch && !isZero(this.scratch, from, Math.min(batch, from + blockSize));
+					if (nonZero && runStart < 0) {
+						runStart = from;
+					} else if (!nonZero && runStart >= 0) {
+						this.zeroRun(at + runStart, from - runStart);
+						runStart = -1;
+					}
+					if (from >= batch) {
+						break;
+					}
+				}
+			}
+		}
+		if (scanned) {
+			this.counters.bytesScanned += length;
+		}
+		this.maybeFinish();
+	}
+
+	private zeroRun(position: number, length: number): void {
+		const blocks = Math.ceil(length / this.geometry.blockSize);
+		this.writable?.zero(position, length);
+		this.counters.blocksChanged += blocks;
+		this.counters.blocksPunched += blocks;
+		this.counters.bytesPunched += length;
+	}
+
+	private complete(offset: number, length: number): void {
+		this.pending.delete(offset);
+		this.completed += 1;
+		this.counters.bytesScanned += length;
+		if (this.completed - this.lastCredit >= CREDIT_WINDOW / 4) {
+			this.lastCredit = this.completed;
+			this.send({type: 'credit', granted: CREDIT_WINDOW + this.completed});
+		}
+		this.maybeFinish();
+	}
+
+	private maybeFinish(): void {
+		if (this.sourceEnded && this.pending.size === 0 && !this.finished) {
+			this.finished = true;
+			this.writable?.sync();
+			this.send({type: 'done', counters: countersTuple(this.counters)});
+		}
+	}
+
+	private pendingAt(offset: number): Pending {
+		const pending = this.pending.get(offset);
+		if (!pending) {
+			throw new Error(`SOURCE sent a reply for offset ${offset}, which is not a chunk in progress`);
+		}
+		return pending;
+	}
+
+	private inPendingChunk(offset: number): boolean {
+		return this.pending.has(this.chunkOf(offset));
+	}
+
+	private chunkOf(offset: number): number {
+		const {chunkSize} = this.geometry;
+		return this.job.start + Math.floor((offset - this.job.start) / chunkSize) * chunkSize;
+	}
+
+	private checkChunk(offset: number, length: number): void {
+		if (offset < this.job.start || offset + length > this.job.end || (offset - this.job.start) % this.geometry.chunkSize !== 0) {
+			throw new Error(`SOURCE sent a chunk at offset ${offset} outside this range`);
+		}
+	}
+}
+
+/** Counters in wire order (doc/protocol.md, STATS). */
+export function countersTuple(c: Counters): CountersTuple {
+	return [c.bytesScanned, c.blocksChanged, c.blocksZero, c.blocksPunched, c.bytesWritten, c.bytesPunched, c.wireBytesSent, c.wireBytesReceived];
+}
+
+export function countersFromTuple(t: CountersTuple): Counters {
+	const [bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived] = t;
+	return {bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived};
+}

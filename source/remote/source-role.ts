@@ -1,0 +1,263 @@
+// The SOURCE side of a session: streams chunk digests under DEST's credit and answers its requests (doc/protocol.md).
+import {deflateRawSync} from 'node:zlib';
+import type {Hasher} from '../engine/hash.js';
+import type {Image, Range} from '../transport/image.js';
+import type {Message} from '../protocol/messages.js';
+import {SHORT_DIGEST} from '../protocol/messages.js';
+import {ChunkState, type Geometry} from './chunks.js';
+
+export type SourceJob = {
+	readonly start: number;
+	readonly end: number;
+	readonly dryRun: boolean;
+	/** --copy: no digests; every non-zero block is sent as data. */
+	readonly copy: boolean;
+	/** zlib level for DATA frames; 0: never compress. */
+	readonly compress: number;
+};
+
+/** Stops producing after this much synchronous work, to let I/O through. */
+const SLICE_MS = 20;
+
+export class SourceRole {
+	private readonly chunk: ChunkState;
+	private readonly data: Range[];
+	private dataIndex = 0;
+	private next: number;
+	private sent = 0;
+	private granted = 0;
+	private blocksZero = 0;
+	private zeroStart = -1;
+	private zeroEnd = -1;
+	private scheduled = false;
+	private ended = false;
+	private stopped = false;
+
+	constructor(
+		private readonly image: Image,
+		private readonly geometry: Geometry,
+		hasher: Hasher,
+		private readonly job: SourceJob,
+		private readonly send: (message: Message) => void,
+	) {
+		this.chunk = new ChunkState(geometry, hasher);
+		this.data = image.dataRanges(job.start, job.end) ?? [{start: job.start, end: job.end}];
+		this.next = job.start;
+	}
+
+	/** Handles one message from DEST; throws on I/O errors (the caller reports them). */
+	handle(message: Message): void {
+		switch (message.type) {
+			case 'credit':
+				this.granted = Math.max(this.granted, message.granted);
+				this.schedule();
+				return;
+			case 'subs':
+				this.answerSubs(message.offset, message.digests);
+				return;
+			case 'blocks':
+				this.answerBlocks(message.offset, message.mask, message.digests);
+				return;
+			case 'full':
+				this.load(message.offset);
+				this.sendBlocks(() => true);
+				this.send({type: 'chunkEnd', offset: message.offset});
+				return;
+			case 'done':
+				this.stopped = true;
+				return;
+			default:
+				throw new Error(`SOURCE cannot handle a ${message.type} message`);
+		}
+	}
+
+	/** Stops producing (the session failed). */
+	stop(): void {
+		this.stopped = true;
+	}
+
+	private schedule(): void {
+		if (!this.scheduled && !this.ended && !this.stopped) {
+			this.scheduled = true;
+			setImmediate(() => {
+				this.scheduled = false;
+				try {
+					this.produce();
+				} catch (error) {
+					this.stopped = true;
+					this.onError(error);
+				}
+			});
+		}
+	}
+
+	/** Set by the owner: an error raised while producing asynchronously. */
+	onError: (error: unknown) => void = error => {
+		throw error;
+	};
+
+	private produce(): void {
+		const began = performance.now();
+		const {chunkSize, blockSize} = this.geometry;
+		while (!this.stopped && this.next < this.job.end) {
+			const offset = this.next;
+			const length = Math.min(chunkSize, this.job.end - offset);
+			if (!this.overlapsData(offset, offset + length)) {
+				this.addZero(offset, length);
+				this.blocksZero += Math.ceil(length / blockSize);
+				this.next += length;
+				continue;
+			}
+			if (this.sent >= this.granted) {
+				this.flushZero();
+				return; // Resumed by the next CREDIT.
+			}
+			this.load(offset);
+			this.blocksZero += this.chunk.zeroBlocks();
+			this.next += length;
+			if (this.chunk.allZero()) {
+				this.addZero(offset, length);
+				continue;
+			}
+			this.flushZero();
+			this.sent += 1;
+			if (this.job.copy) {
+				this.sendBlocks(() => true);
+				this.send({type: 'chunkEnd', offset});
+			} else {
+				this.send({type: 'chunk', offset, length, digest: this.chunk.chunkDigest()});
+			}
+			if (performance.now() - began > SLICE_MS) {
+				this.schedule();
+				return;
+			}
+		}
+		if (!this.stopped && this.next >= this.job.end && !this.ended) {
+			this.flushZero();
+			this.ended = true;
+			this.send({type: 'sourceEnd', blocksZero: this.blocksZero});
+		}
+	}
+
+	private load(offset: number): void {
+		const length = Math.min(this.geometry.chunkSize, this.job.end - offset);
+		if (offset < this.job.start || offset >= this.job.end || (offset - this.job.start) % this.geometry.chunkSize !== 0) {
+			throw new Error(`DEST asked about offset ${offset}, which is not a chunk of this range`);
+		}
+		this.chunk.load(this.image, this.data, offset, length);
+	}
+
+	private answerSubs(offset: number, digests: Buffer): void {
+		this.load(offset);
+		const mine = this.chunk.subDigests();
+		if (digests.length !== mine.length) {
+			throw new Error(`DEST sent ${digests.length / SHORT_DIGEST} sub-chunk digests for a chunk of ${mine.length / SHORT_DIGEST}`);
+		}
+		let mask = 0;
+		for (let sub = 0; sub < this.chunk.subs(); sub++) {
+			const at = sub * SHORT_DIGEST;
+			if (mine.compare(digests, at, at + SHORT_DIGEST, at, at + SHORT_DIGEST) === 0) {
+				continue;
+			}
+			if (this.chunk.subZero(sub)) {
+				const [first, end] = this.chunk.subBlocks(sub);
+				this.sendRun('zero', first, end);
+			} else {
+				mask |= 1 << sub;
+			}
+		}
+		this.send(mask === 0 ? {type: 'chunkEnd', offset} : {type: 'want', offset, mask});
+	}
+
+	private answerBlocks(offset: number, mask: number, digests: Buffer): void {
+		this.load(offset);
+		const wanted: number[] = [];
+		for (let sub = 0; sub < this.chunk.subs(); sub++) {
+			if (mask & (1 << sub)) {
+				const [first, end] = this.chunk.subBlocks(sub);
+				for (let block = first; block < end; block++) {
+					wanted.push(block);
+				}
+			}
+		}
+		if (digests.length !== wanted.length * SHORT_DIGEST) {
+			throw new Error(`DEST sent ${digests.length / SHORT_DIGEST} block digests; ${wanted.length} expected`);
+		}
+		const differs = new Uint8Array(this.chunk.blocks);
+		wanted.forEach((block, index) => {
+			const at = block * 32;
+			differs[block] = this.chunk.digests.compare(digests, index * SHORT_DIGEST, (index + 1) * SHORT_DIGEST, at, at + SHORT_DIGEST) === 0 ? 0 : 1;
+		});
+		this.sendBlocks(block => differs[block] === 1);
+		this.send({type: 'chunkEnd', offset});
+	}
+
+	/** Sends the selected blocks of the loaded chunk: runs of zero blocks as ZERO, others as DATA (DIFF in a dry run). */
+	private sendBlocks(selected: (block: number) => boolean): void {
+		const {blocks, zero} = this.chunk;
+		for (let block = 0; block < blocks;) {
+			if (!selected(block)) {
+				block += 1;
+				continue;
+			}
+			const isZero = zero[block];
+			let end = block + 1;
+			while (end < blocks && selected(end) && zero[end] === isZero) {
+				end += 1;
+			}
+			if (isZero) {
+				if (!this.job.copy) {
+					this.sendRun('zero', block, end);
+				}
+			} else {
+				this.sendRun(this.job.dryRun ? 'diff' : 'data', block, end);
+			}
+			block = end;
+		}
+	}
+
+	private sendRun(kind: 'zero' | 'diff' | 'data', first: number, end: number): void {
+		const {blockSize} = this.geometry;
+		const from = first * blockSize;
+		const to = Math.min(this.chunk.length, end * blockSize);
+		const offset = this.chunk.offset + from;
+		if (kind !== 'data') {
+			this.send({type: kind, offset, length: to - from});
+			return;
+		}
+		const data = this.chunk.data.subarray(from, to);
+		if (this.job.compress > 0) {
+			const deflated = deflateRawSync(data, {level: this.job.compress});
+			if (deflated.length + 4 < data.length) {
+				this.send({type: 'dataz', offset, length: data.length, deflated});
+				return;
+			}
+		}
+		this.send({type: 'data', offset, data});
+	}
+
+	private addZero(offset: number, length: number): void {
+		if (this.zeroStart >= 0 && this.zeroEnd === offset) {
+			this.zeroEnd += length;
+			return;
+		}
+		this.flushZero();
+		this.zeroStart = offset;
+		this.zeroEnd = offset + length;
+	}
+
+	private flushZero(): void {
+		if (this.zeroStart >= 0) {
+			this.send({type: 'zero', offset: this.zeroStart, length: this.zeroEnd - this.zeroStart});
+			this.zeroStart = -1;
+		}
+	}
+
+	private overlapsData(start: number, end: number): boolean {
+		while (this.dataIndex < this.data.length && this.data[this.dataIndex]!.end <= start) {
+			this.dataIndex += 1;
+		}
+		const range = this.data[this.dataIndex];
+		return range !== undefined && range.start < end;
+	}
+}

@@ -1,0 +1,58 @@
+// Runs a SourceRole and a DestRole against each other in memory, through the real codec, counting bytes each way.
+import {createHasher} from '../../source/engine/hash.js';
+import type {HashName} from '../../source/options.js';
+import type {Image, WritableImage} from '../../source/transport/image.js';
+import {FrameDecoder} from '../../source/protocol/frame.js';
+import {decode, encode, type Message} from '../../source/protocol/messages.js';
+import {geometryFor} from '../../source/remote/chunks.js';
+import {SourceRole} from '../../source/remote/source-role.js';
+import {countersFromTuple, DestRole} from '../../source/remote/dest-role.js';
+import type {Counters} from '../../source/engine/progress.js';
+
+export type PairOptions = {blockSize?: number; dryRun?: boolean; copy?: boolean; compress?: number; hash?: HashName; start?: number; end?: number};
+
+/** Syncs src into dst over [start, end); resolves with DEST's final counters and the bytes sent each way. */
+export async function syncPair(src: Image, dst: Image, writable: WritableImage | undefined, options: PairOptions = {}): Promise<{counters: Counters; toDest: number; toSource: number}> {
+	const geometry = geometryFor(options.blockSize ?? 4096);
+	const hasher = await createHasher(options.hash ?? 'blake3');
+	const job = {start: options.start ?? 0, end: options.end ?? src.size, dryRun: options.dryRun ?? false, copy: options.copy ?? false};
+	let toDest = 0;
+	let toSource = 0;
+	return new Promise((resolve, reject) => {
+		const toDestDecoder = new FrameDecoder();
+		const toSourceDecoder = new FrameDecoder();
+		const deliver = (bytes: Buffer, decoder: FrameDecoder, handle: (m: Message) => void): void => {
+			setImmediate(() => {
+				try {
+					for (const frame of decoder.push(bytes)) {
+						handle(decode(frame));
+					}
+				} catch (error) {
+					reject(error);
+				}
+			});
+		};
+		let done = false;
+		const source: SourceRole = new SourceRole(src, geometry, hasher, {...job, compress: options.compress ?? 0}, message => {
+			const bytes = encode(message);
+			toDest += bytes.length;
+			deliver(bytes, toDestDecoder, m => dest.handle(m));
+		});
+		source.onError = reject;
+		const dest: DestRole = new DestRole(dst, writable, geometry, hasher, job, message => {
+			const bytes = encode(message);
+			if (message.type === 'done') {
+				done = true;
+				resolve({counters: countersFromTuple(message.counters), toDest, toSource});
+				return;
+			}
+			if (message.type === 'stats') {
+				return;
+			}
+			toSource += bytes.length;
+			deliver(bytes, toSourceDecoder, m => source.handle(m));
+		});
+		dest.begin();
+		void done;
+	});
+}

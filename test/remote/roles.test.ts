@@ -1,0 +1,99 @@
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {randomBytes} from 'node:crypto';
+import {MemoryImage} from '../../source/transport/memory-image.js';
+import {syncPair} from '../helpers/roles-pair.js';
+
+const test = suite('SourceRole + DestRole');
+const MiB = 1024 * 1024;
+
+/** Random data with zero runs and a hole, of an odd size. */
+function sample(size: number): Buffer {
+	const data = randomBytes(size);
+	data.fill(0, 4096 * 3, 4096 * 40);
+	data.fill(0, 2 * MiB, 3 * MiB + 512);
+	return data;
+}
+
+test('should make DST equal to SRC from an empty DST, keeping zero ranges as holes', async () => {
+	const content = sample(5 * MiB + 1234);
+	const src = MemoryImage.from('src', content);
+	const dst = new MemoryImage('dst', content.length);
+	const {counters} = await syncPair(src, dst, dst);
+	assert.ok(dst.content.equals(content));
+	assert.is(counters.bytesScanned, content.length);
+	assert.is(counters.blocksPunched, 0);
+	assert.ok(dst.allocatedBytes <= src.allocatedBytes);
+});
+
+test('should cost under 0.1% of the image on the wire when nothing changed', async () => {
+	const content = sample(32 * MiB);
+	const src = MemoryImage.from('src', content);
+	const dst = MemoryImage.from('dst', content);
+	const {counters, toDest, toSource} = await syncPair(src, dst, dst);
+	assert.is(counters.blocksChanged, 0);
+	assert.ok(toDest + toSource < content.length * 0.001, `${toDest + toSource} bytes`);
+});
+
+test('should send at most 1.1x the changed bytes plus a constant for scattered changes', async () => {
+	const content = sample(32 * MiB);
+	const src = MemoryImage.from('src', content);
+	const changed = Buffer.from(content);
+	let blocks = 0;
+	for (let block = 5; block < changed.length / 4096; block += 97) {
+		changed.fill(0xaa, block * 4096, block * 4096 + 100);
+		blocks += 1;
+	}
+	const dst = MemoryImage.from('dst', changed);
+	const {counters, toDest, toSource} = await syncPair(src, dst, dst);
+	assert.ok(dst.content.equals(content));
+	assert.is(counters.blocksChanged, blocks);
+	const budget = 1.1 * blocks * 4096 + 32 * 64 + 4096;
+	assert.ok(toDest + toSource <= budget, `${toDest + toSource} > ${budget}`);
+});
+
+test('should punch DST blocks that became zero on SRC, and count them', async () => {
+	const content = sample(4 * MiB);
+	const dstContent = randomBytes(content.length);
+	const src = MemoryImage.from('src', content);
+	const dst = MemoryImage.from('dst', dstContent);
+	const {counters} = await syncPair(src, dst, dst);
+	assert.ok(dst.content.equals(content));
+	assert.ok(counters.blocksPunched > 0);
+	assert.ok(dst.allocatedBytes < content.length);
+});
+
+test('should count without writing in a dry run, and copy with --copy', async () => {
+	const content = sample(3 * MiB + 4099);
+	const src = MemoryImage.from('src', content);
+	const dst = new MemoryImage('dst', content.length);
+	dst.write(randomBytes(8192), 0, 8192, 2 * MiB + 4096);
+	const before = Buffer.from(dst.content);
+	const dry = await syncPair(src, dst, undefined, {dryRun: true});
+	assert.ok(dst.content.equals(before));
+	assert.ok(dry.counters.blocksChanged > 0);
+	const copied = await syncPair(src, new MemoryImage('x', content.length), undefined, {copy: true});
+	assert.is(copied.counters.bytesScanned, content.length);
+	const fresh = new MemoryImage('fresh', content.length);
+	await syncPair(src, fresh, fresh, {copy: true});
+	assert.ok(fresh.content.equals(content));
+});
+
+test('should sync with sha256, odd block sizes, compression and a sub-range', async () => {
+	for (const blockSize of [512, 65_536, 2 * MiB]) {
+		const content = sample(5 * MiB + 999);
+		const src = MemoryImage.from('src', content);
+		const dst = MemoryImage.from('dst', randomBytes(content.length));
+		await syncPair(src, dst, dst, {blockSize, hash: 'sha256', compress: 1});
+		assert.ok(dst.content.equals(content), `block size ${blockSize}`);
+	}
+	const content = Buffer.alloc(8 * MiB, 'compressible text ');
+	const src = MemoryImage.from('src', content);
+	const dst = new MemoryImage('dst', content.length);
+	const {toDest} = await syncPair(src, dst, dst, {compress: 6, start: 4 * MiB, end: 8 * MiB});
+	assert.ok(dst.content.subarray(4 * MiB).equals(content.subarray(4 * MiB)));
+	assert.ok(dst.content.subarray(0, 4 * MiB).every(b => b === 0));
+	assert.ok(toDest < MiB, `${toDest}`);
+});
+
+test.run();
