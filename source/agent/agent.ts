@@ -1,5 +1,44 @@
-// The remote side: speaks the protocol on stdin/stdout (see doc/protocol.md).
-export async function runAgent(): Promise<number> {
-	process.stderr.write('rblocksync: agent mode is not built yet\n');
-	return 1;
+// The remote side: speaks the protocol on stdin/stdout (see doc/protocol.md); diagnostics go to stderr.
+import {FrameDecoder} from '../protocol/frame.js';
+import {AgentCore} from './agent-core.js';
+
+/** Serves one session on stdin/stdout; resolves with the exit status once stdout is flushed. */
+export async function runAgent(input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<number> {
+	return new Promise(resolve => {
+		const decoder = new FrameDecoder();
+		let finished = false;
+		const core = new AgentCore(
+			bytes => output.write(bytes),
+			ok => {
+				finished = true;
+				input.removeAllListeners('data');
+				input.pause();
+				output.end(() => {
+					(input as {destroy?: () => void}).destroy?.();
+					resolve(ok ? 0 : 1);
+				});
+			},
+		);
+		input.on('data', (chunk: Buffer) => {
+			let frames;
+			try {
+				frames = decoder.push(chunk);
+			} catch (error) {
+				process.stderr.write(`rblocksync agent: ${error instanceof Error ? error.message : String(error)}\n`);
+				core.end();
+				return;
+			}
+			for (const frame of frames) {
+				if (finished) {
+					return;
+				}
+				core.push(frame);
+			}
+		});
+		input.on('end', () => {
+			if (!finished) {
+				core.end();
+			}
+		});
+	});
 }

@@ -4,7 +4,8 @@
 export const MAX_FRAME = 16 * 1024 * 1024 + 64 * 1024;
 export const FRAME_HEADER = 5;
 
-export type Frame = {readonly type: number; readonly payload: Buffer};
+/** `bytes`: the whole frame as received, header included (for relaying without a copy). */
+export type Frame = {readonly type: number; readonly payload: Buffer; readonly bytes?: Buffer};
 
 /** A malformed byte stream: the session cannot continue. */
 export class ProtocolError extends Error {
@@ -54,7 +55,7 @@ export class FrameDecoder {
 				break;
 			}
 			const bytes = this.take(4 + length);
-			frames.push({type: bytes[4]!, payload: bytes.subarray(FRAME_HEADER)});
+			frames.push({type: bytes[4]!, payload: bytes.subarray(FRAME_HEADER), bytes});
 		}
 		return frames;
 	}

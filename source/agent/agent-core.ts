@@ -1,0 +1,169 @@
+// The agent's state machine, apart from its streams: HELLO, OPEN, then one role. Also runs in-process for local endpoints.
+import {createHasher} from '../engine/hash.js';
+import {nativeOps} from '../native/native.js';
+import {setWarnSink} from '../transport/local-image.js';
+import type {Frame} from '../protocol/frame.js';
+import {Capability, decode, encode, type Message, OpenFlag, OpenFlag as Flags, PROTOCOL_VERSION, Role} from '../protocol/messages.js';
+import {VERSION} from '../version.js';
+import {geometryFor} from '../remote/chunks.js';
+import {SourceRole} from '../remote/source-role.js';
+import {DestRole} from '../remote/dest-role.js';
+import {errorMessage, openRole} from '../remote/open-role.js';
+import type {Image} from '../transport/image.js';
+
+/** Hash names this build can use, for HELLO. */
+export const HASHES = 'blake3,sha256';
+
+/** What this program says in HELLO. */
+export function helloMessage(): Message {
+	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: nativeOps() ? Capability.holes : 0, program: VERSION, hashes: HASHES};
+}
+
+/** The one-line refusal when two protocol versions differ (both sides use the same words). */
+export function versionMismatch(theirs: {protocol: number; program: string}): string {
+	return `the other side speaks protocol ${theirs.protocol} (rblocksync ${theirs.program}); this rblocksync ${VERSION} speaks protocol ${PROTOCOL_VERSION}`;
+}
+
+export class AgentCore {
+	private state: 'hello' | 'open' | 'opening' | 'session' | 'finished' = 'hello';
+	private queue: Frame[] = [];
+	private role: SourceRole | DestRole | undefined;
+	private image: Image | undefined;
+
+	/** out: frames to the driver; finish: the agent's work is over (exit status 0 on success). */
+	constructor(private readonly out: (bytes: Buffer) => void, private readonly finish: (ok: boolean) => void) {
+		setWarnSink(message => {
+			// The missing native helper is announced once by the driver from HELLO's capabilities.
+			if (!message.startsWith('native helper unavailable')) {
+				this.send({type: 'warn', message});
+			}
+		});
+	}
+
+	/** Handles one frame from the driver. Never throws: failures become an ERROR frame and finish(false). */
+	push(frame: Frame): void {
+		if (this.state === 'opening') {
+			this.queue.push(frame);
+			return;
+		}
+		try {
+			this.handle(decode(frame));
+		} catch (error) {
+			this.fail(error);
+		}
+	}
+
+	/** The driver went away (end of stdin): close the image. */
+	end(): void {
+		if (this.state !== 'finished') {
+			this.role instanceof SourceRole && this.role.stop();
+			this.close(false);
+		}
+	}
+
+	private handle(message: Message): void {
+		switch (this.state) {
+			case 'hello':
+				if (message.type !== 'hello') {
+					throw new Error(`expected HELLO, got ${message.type}`);
+				}
+				if (message.protocol !== PROTOCOL_VERSION) {
+					this.send({type: 'error', kind: 1, message: versionMismatch(message)});
+					this.close(false);
+					return;
+				}
+				this.send(helloMessage());
+				this.state = 'open';
+				return;
+			case 'open':
+				if (message.type !== 'open') {
+					throw new Error(`expected OPEN, got ${message.type}`);
+				}
+				this.state = 'opening';
+				void this.open(message);
+				return;
+			case 'session':
+				if (message.type === 'done' && this.role instanceof SourceRole) {
+					this.close(true);
+					return;
+				}
+				this.role!.handle(message);
+				return;
+			default:
+				throw new Error(`unexpected ${message.type} message`);
+		}
+	}
+
+	private async open(open: Extract<Message, {type: 'open'}>): Promise<void> {
+		try {
+			const hasher = await createHasher(open.hash === 'sha256' ? 'sha256' : 'blake3');
+			const opened = openRole(open);
+			if (!opened) {
+				throw new Error('nothing to open');
+			}
+			if (opened.warning) {
+				this.send({type: 'warn', message: opened.warning});
+			}
+			this.send(opened.reply);
+			if ((open.flags & OpenFlag.prepare) !== 0) {
+				this.close(true);
+				return;
+			}
+			this.image = opened.image;
+			const geometry = geometryFor(open.blockSize);
+			const job = {start: open.start, end: open.end, dryRun: (open.flags & Flags.dryRun) !== 0, copy: (open.flags & Flags.copy) !== 0};
+			if (open.role === Role.source) {
+				const role = new SourceRole(opened.image, geometry, hasher, {...job, compress: open.compress}, m => this.send(m));
+				role.onError = error => this.fail(error);
+				this.role = role;
+			} else {
+				const role = new DestRole(opened.image, opened.writable, geometry, hasher, job, m => {
+					this.send(m);
+					if (m.type === 'done') {
+						this.close(true);
+					}
+				});
+				this.role = role;
+				this.state = 'session';
+				role.begin();
+			}
+			this.state = this.state === 'finished' ? 'finished' : 'session';
+		} catch (error) {
+			this.fail(error);
+			return;
+		}
+		const queued = this.queue;
+		this.queue = [];
+		for (const frame of queued) {
+			this.push(frame);
+		}
+	}
+
+	private send(message: Message): void {
+		if (this.state !== 'finished') {
+			this.out(encode(message));
+		}
+	}
+
+	private fail(error: unknown): void {
+		if (this.state === 'finished') {
+			return;
+		}
+		this.role instanceof SourceRole && this.role.stop();
+		this.send(errorMessage(error, this.image?.name));
+		this.close(false);
+	}
+
+	private close(ok: boolean): void {
+		if (this.state === 'finished') {
+			return;
+		}
+		this.state = 'finished';
+		try {
+			this.image?.close();
+		} catch {
+			// Closing after a failure: the first error is the one reported.
+		}
+		this.finish(ok);
+	}
+}

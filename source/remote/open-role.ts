@@ -1,0 +1,65 @@
+// Opens the image an OPEN message names, with the local engine's precondition checks, on whichever host runs the role.
+import fs from 'node:fs';
+import {describeSystemError, RblocksyncError, UsageError} from '../errors.js';
+import {openDestination, openSource, planDestination} from '../engine/preflight.js';
+import {LocalImage} from '../transport/local-image.js';
+import type {Image, WritableImage} from '../transport/image.js';
+import {ImageKindCode, type Message, OpenFlag, Role} from '../protocol/messages.js';
+
+type OpenMessage = Extract<Message, {type: 'open'}>;
+
+export type OpenedRole = {
+	readonly image: Image;
+	readonly writable: WritableImage | undefined;
+	readonly reply: Extract<Message, {type: 'opened'}>;
+	readonly warning?: string;
+};
+
+/** Runs the checks and opens the image; `prepare` also creates/resizes DST and closes it. Throws UsageError on refusal. */
+export function openRole(open: OpenMessage): OpenedRole | undefined {
+	const options = {
+		truncate: (open.flags & OpenFlag.truncate) !== 0,
+		dryRun: (open.flags & OpenFlag.dryRun) !== 0,
+		force: (open.flags & OpenFlag.force) !== 0,
+	};
+	const prepare = (open.flags & OpenFlag.prepare) !== 0;
+	if (open.role === Role.source) {
+		const source = openSource(open.path);
+		const reply = {type: 'opened', size: source.image.size, kind: ImageKindCode[source.image.kind], dstExtraBytes: 0} as const;
+		return {image: source.image, writable: undefined, reply, ...(source.warning ? {warning: source.warning} : {})};
+	}
+	const plan = planDestination(open.path, open.srcSize, undefined, options);
+	const reply = {type: 'opened', size: open.srcSize, kind: ImageKindCode[plan.kind], dstExtraBytes: plan.extraBytes} as const;
+	if (prepare || options.dryRun) {
+		const opened = openDestination(plan, options);
+		if (prepare) {
+			opened.image.close();
+			return {image: opened.image, writable: undefined, reply};
+		}
+		return {image: opened.image, writable: undefined, reply};
+	}
+	if (plan.resizeTo !== undefined) {
+		throw new UsageError(`DST ${open.path} is ${plan.size} bytes, not the ${open.srcSize} bytes it was just given; is something else writing it?`);
+	}
+	// Each worker opens DST itself: O_EXCL, which the prepare step used, would lock the others out of a device.
+	let fd: number;
+	try {
+		fd = fs.openSync(open.path, fs.constants.O_RDWR);
+	} catch (error) {
+		throw new UsageError(`DST ${open.path}: ${describeSystemError(error)}`, {cause: error});
+	}
+	const image = new LocalImage(fd, open.path, plan.kind, plan.size);
+	return {image, writable: image, reply};
+}
+
+/** The ERROR message for a failure: precondition (exit 1) for UsageError, I/O (exit 2) otherwise, naming the path. */
+export function errorMessage(error: unknown, path?: string): Extract<Message, {type: 'error'}> {
+	if (error instanceof RblocksyncError && error.exitCode === 1) {
+		return {type: 'error', kind: 1, message: error.message};
+	}
+	if (error && typeof error === 'object' && 'syscall' in error && 'code' in error) {
+		const target = 'path' in error ? String(error.path) : path;
+		return {type: 'error', kind: 2, message: `${String(error.syscall)} ${target === undefined ? '' : `${target}: `}${describeSystemError(error)}`};
+	}
+	return {type: 'error', kind: 2, message: error instanceof Error ? error.message : String(error)};
+}

@@ -1,0 +1,161 @@
+// Drives links: the handshake and OPEN on one link, and the relay of one worker's session between SOURCE and DEST.
+import {TransferError, UsageError} from '../errors.js';
+import type {Counters} from '../engine/progress.js';
+import {ProtocolError} from '../protocol/frame.js';
+import {Capability, decode, encode, ErrorKind, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
+import {helloMessage, versionMismatch} from '../agent/agent-core.js';
+import {countersFromTuple} from './dest-role.js';
+import type {Link} from './link.js';
+
+type Opened = Extract<Message, {type: 'opened'}>;
+
+/** "ssh pve: " for remote links, "" for local ones. */
+export function prefixOf(link: Link): string {
+	return link.remote ? `ssh ${link.label}: ` : '';
+}
+
+/** The error for an ERROR frame: exit 1 for preconditions, exit 2 (DST may be partially updated) otherwise. */
+export function linkError(link: Link, message: Extract<Message, {type: 'error'}>, dstTouched: boolean): Error {
+	if (message.kind === ErrorKind.precondition) {
+		return new UsageError(`${prefixOf(link)}${message.message}`);
+	}
+	return new TransferError(`${prefixOf(link)}${message.message}${dstTouched ? '; DST may be partially updated' : ''}`);
+}
+
+/** Sends HELLO and OPEN, waits for OPENED. Returns the agent's capabilities and the reply. Throws UsageError/TransferError. */
+export async function openLink(link: Link, open: Message, warn: (message: string) => void): Promise<{caps: number; opened: Opened}> {
+	return new Promise((resolve, reject) => {
+		let caps = 0;
+		let step: 'hello' | 'opened' = 'hello';
+		const fail = (error: Error): void => {
+			link.onFrame = () => {};
+			link.onClose = () => {};
+			link.close();
+			reject(error);
+		};
+		link.onFrame = frame => {
+			let message: Message;
+			try {
+				message = decode(frame);
+			} catch (error) {
+				fail(new TransferError(`${prefixOf(link)}protocol error: ${error instanceof ProtocolError ? error.message : String(error)}`));
+				return;
+			}
+			if (message.type === 'warn') {
+				warn(`${link.label}: ${message.message}`);
+			} else if (message.type === 'error') {
+				fail(linkError(link, message, false));
+			} else if (step === 'hello' && message.type === 'hello') {
+				if (message.protocol !== PROTOCOL_VERSION) {
+					fail(new UsageError(`${prefixOf(link)}${versionMismatch(message)}`));
+					return;
+				}
+				caps = message.caps;
+				step = 'opened';
+				link.send(encode(open));
+			} else if (step === 'opened' && message.type === 'opened') {
+				link.onFrame = () => {};
+				link.onClose = () => {};
+				resolve({caps, opened: message});
+			} else {
+				fail(new TransferError(`${prefixOf(link)}protocol error: unexpected ${message.type} before OPENED`));
+			}
+		};
+		link.onClose = reason => fail(new UsageError(`${prefixOf(link)}the agent ended before the session opened${reason ? `: ${reason}` : ''}`));
+		link.send(encode(helloMessage()));
+	});
+}
+
+/** Whether HELLO said the agent can punch holes. */
+export function canPunch(caps: number): boolean {
+	return (caps & Capability.holes) !== 0;
+}
+
+export type SessionHooks = {
+	/** DEST's running counters (STATS), at most ~10 times a second. */
+	stats(counters: Counters): void;
+	warn(message: string): void;
+	/** Aborts the session: both links are closed and the promise rejects with this error. */
+	readonly signal?: AbortSignal;
+};
+
+/** Relays one opened session until DEST's DONE; resolves with DEST's final counters. */
+export async function relaySession(source: Link, dest: Link, hooks: SessionHooks, abortError: () => Error): Promise<Counters> {
+	return new Promise((resolve, reject) => {
+		let done = false;
+		let settled = false;
+		const settle = (error: Error | undefined, counters?: Counters): void => {
+			if (settled) {
+				return;
+			}
+			settled = true;
+			hooks.signal?.removeEventListener('abort', onAbort);
+			if (error) {
+				source.close();
+				dest.close();
+				reject(error);
+			} else {
+				resolve(counters!);
+			}
+		};
+		const onAbort = (): void => settle(abortError());
+		hooks.signal?.addEventListener('abort', onAbort);
+		const intercept = (from: Link, frame: {type: number; payload: Buffer}): Message | undefined => {
+			// Only driver-addressed frames are decoded here; the rest are forwarded as they are.
+			if (frame.type !== 0x04 && frame.type !== 0x05 && frame.type !== 0x1c && frame.type !== 0x1d) {
+				return undefined;
+			}
+			try {
+				return decode(frame);
+			} catch (error) {
+				settle(new TransferError(`${prefixOf(from)}protocol error: ${error instanceof Error ? error.message : String(error)}; DST may be partially updated`));
+				return undefined;
+			}
+		};
+		source.onFrame = frame => {
+			const message = intercept(source, frame);
+			if (message?.type === 'warn') {
+				hooks.warn(`${source.label}: ${message.message}`);
+			} else if (message?.type === 'error') {
+				settle(linkError(source, message, true));
+			} else if (!settled) {
+				dest.send(frameBytes(frame));
+			}
+		};
+		dest.onFrame = frame => {
+			const message = intercept(dest, frame);
+			if (message?.type === 'warn') {
+				hooks.warn(`${dest.label}: ${message.message}`);
+			} else if (message?.type === 'error') {
+				settle(linkError(dest, message, true));
+			} else if (message?.type === 'stats') {
+				hooks.stats(countersFromTuple(message.counters));
+			} else if (message?.type === 'done') {
+				done = true;
+				hooks.stats(countersFromTuple(message.counters));
+				source.send(frameBytes(frame));
+				settle(undefined, countersFromTuple(message.counters));
+			} else if (!settled) {
+				source.send(frameBytes(frame));
+			}
+		};
+		const closed = (link: Link) => (reason: string | undefined): void => {
+			if (!done) {
+				settle(new TransferError(`${prefixOf(link)}${reason ?? 'the connection closed'} before the sync finished; DST may be partially updated`));
+			}
+		};
+		source.onClose = closed(source);
+		dest.onClose = closed(dest);
+	});
+}
+
+function frameBytes(frame: {type: number; payload: Buffer; bytes?: Buffer}): Buffer {
+	if (frame.bytes) {
+		return frame.bytes;
+	}
+	const bytes = Buffer.allocUnsafe(5 + frame.payload.length);
+	bytes.writeUInt32BE(frame.payload.length + 1, 0);
+	bytes.writeUInt8(frame.type, 4);
+	frame.payload.copy(bytes, 5);
+	return bytes;
+}

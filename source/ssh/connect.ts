@@ -1,0 +1,180 @@
+// Opens an SSH connection the way OpenSSH would: ~/.ssh/config, known_hosts, agent then key files, keepalives, ProxyJump.
+import fs from 'node:fs';
+import os from 'node:os';
+import {join} from 'node:path';
+import {Client, type AnyAuthMethod, type ClientChannel, type ConnectConfig, utils} from 'ssh2';
+import type {Duplex} from 'node:stream';
+import {describeSystemError, UsageError} from '../errors.js';
+import {defaultIdentityFiles, type HostConfig, parseSshConfig, resolveHost} from './config.js';
+import {checkKnownHosts, fingerprint, keyTypeOf, knownHostsLine, knownKeyTypes} from './known-hosts.js';
+
+export type ConnectOptions = {
+	readonly host: string;
+	readonly user?: string;
+	readonly port?: number;
+	readonly identity?: string;
+	readonly acceptNewHostKey: boolean;
+	/** Where the user's ~/.ssh lives; os.homedir() by default (which follows $HOME). */
+	readonly home?: string;
+	readonly warn: (message: string) => void;
+};
+
+export type Connection = {
+	readonly client: Client;
+	readonly config: HostConfig;
+	/** Runs a fixed command line (never user data) and returns its channel. */
+	exec(command: string): Promise<ClientChannel>;
+	close(): void;
+};
+
+const HOST_KEY_ALGORITHMS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
+
+/** Keepalives: a dead link fails within 15 s x 3. */
+export const KEEPALIVE_INTERVAL_MS = 15_000;
+export const KEEPALIVE_COUNT_MAX = 3;
+
+/** Connects and authenticates; throws UsageError (exit 1) for every refusal, with one line naming the host. */
+export async function connect(options: ConnectOptions, via?: Connection): Promise<Connection> {
+	const home = options.home ?? os.homedir();
+	const configText = readOptional(join(home, '.ssh', 'config'));
+	const config = resolveHost(parseSshConfig(configText), {
+		alias: options.host, home,
+		...(options.user === undefined ? {} : {user: options.user}),
+		...(options.port === undefined ? {} : {port: options.port}),
+		...(options.identity === undefined ? {} : {identity: options.identity}),
+	});
+	const label = `ssh ${options.host}`;
+	let jump = via;
+	if (!jump && config.proxyJump) {
+		const [first] = config.proxyJump.split(',');
+		const target = /^(?:([^@]+)@)?([^:]+)(?::(\d+))?$/.exec(first!.trim());
+		if (!target) {
+			throw new UsageError(`${label}: cannot read ProxyJump ${config.proxyJump}`);
+		}
+		jump = await connect({...options, host: target[2]!, ...(target[1] ? {user: target[1]} : {}), ...(target[3] ? {port: Number(target[3])} : {}), identity: undefined});
+	}
+	const knownHostsPath = join(home, '.ssh', 'known_hosts');
+	const knownText = readOptional(knownHostsPath) + '\n' + readOptional('/etc/ssh/ssh_known_hosts');
+	let refusal: string | undefined;
+	const hostVerifier = (key: Buffer): boolean => {
+		const verdict = checkKnownHosts(knownText, config.hostName, config.port, key);
+		const where = `${options.host} (${config.hostName} port ${config.port})`;
+		const print = `${keyTypeOf(key)} key fingerprint ${fingerprint(key)}`;
+		switch (verdict.kind) {
+			case 'known':
+				return true;
+			case 'revoked':
+				refusal = `the host key of ${where} is marked @revoked in line ${verdict.line} of ${knownHostsPath}; refusing to connect`;
+				return false;
+			case 'changed':
+				refusal = `THE HOST KEY OF ${where} HAS CHANGED: the server offers ${print}, which does not match line ${verdict.line} of ${knownHostsPath}; refusing to connect (if the change is expected, remove that line)`;
+				return false;
+			case 'unknown': {
+				const line = knownHostsLine(config.hostName, config.port, key);
+				if (options.acceptNewHostKey) {
+					appendKnownHost(knownHostsPath, line);
+					options.warn(`${options.host}: added ${print} to ${knownHostsPath}`);
+					return true;
+				}
+				refusal = `the host key of ${where} is not known (${print}); to trust it, add this line to ${knownHostsPath} or run with --accept-new-host-key: ${line}`;
+				return false;
+			}
+		}
+	};
+	const auths = authMethods(config, home, options.warn);
+	// Offer the key types known_hosts holds first, as OpenSSH does, so a known host is not met with another key type.
+	const preferred = knownKeyTypes(knownText, config.hostName, config.port)
+		.flatMap(type => (type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type]))
+		.filter(type => HOST_KEY_ALGORITHMS.has(type));
+	const client = new Client();
+	const connectConfig: ConnectConfig = {
+		host: config.hostName,
+		port: config.port,
+		username: config.user,
+		hostVerifier,
+		authHandler: auths.methods,
+		keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+		keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+		readyTimeout: 30_000,
+		...(preferred.length > 0 ? {algorithms: {serverHostKey: {prepend: preferred}} as unknown as ConnectConfig['algorithms']} : {}),
+	};
+	if (jump) {
+		connectConfig.sock = await forward(jump, config.hostName, config.port, label);
+	}
+	await new Promise<void>((resolve, reject) => {
+		client.once('ready', () => resolve());
+		client.once('error', (error: Error & {level?: string; code?: string}) => {
+			if (refusal) {
+				reject(new UsageError(`${label}: ${refusal}`));
+			} else if (error.level === 'client-authentication') {
+				reject(new UsageError(`${label}: authentication failed for ${config.user}@${config.hostName} (tried ${auths.tried.join(', ') || 'nothing: no agent and no key file'})`));
+			} else if (error.code) {
+				reject(new UsageError(`${label}: cannot connect to ${config.hostName} port ${config.port}: ${describeSystemError(error)}`, {cause: error}));
+			} else {
+				reject(new UsageError(`${label}: ${error.message}`, {cause: error}));
+			}
+		});
+		client.connect(connectConfig);
+	});
+	return {
+		client,
+		config,
+		exec: async command => new Promise((resolve, reject) => {
+			client.exec(command, (error, channel) => (error ? reject(new UsageError(`${label}: cannot start a command: ${error.message}`)) : resolve(channel)));
+		}),
+		close() {
+			client.end();
+			jump?.close();
+		},
+	};
+}
+
+/** OpenSSH's order: the agent (unless IdentitiesOnly), then -i and IdentityFile keys, then the default key files. */
+function authMethods(config: HostConfig, home: string, warn: (message: string) => void): {methods: AnyAuthMethod[]; tried: string[]} {
+	const methods: AnyAuthMethod[] = [];
+	const tried: string[] = [];
+	const agent = process.env['SSH_AUTH_SOCK'];
+	if (agent && !config.identitiesOnly) {
+		methods.push({type: 'agent', username: config.user, agent});
+		tried.push('the agent');
+	}
+	const files = [...new Set([...config.identityFiles, ...defaultIdentityFiles(home)])];
+	for (const file of files) {
+		let text: Buffer;
+		try {
+			text = fs.readFileSync(file);
+		} catch (error) {
+			if (config.identityFiles.includes(file)) {
+				warn(`${config.alias}: identity file ${file}: ${describeSystemError(error)}`);
+			}
+			continue;
+		}
+		const parsed = utils.parseKey(text);
+		if (parsed instanceof Error) {
+			warn(`${config.alias}: identity file ${file} cannot be used (${parsed.message}); encrypted keys need the agent`);
+			continue;
+		}
+		methods.push({type: 'publickey', username: config.user, key: text});
+		tried.push(file);
+	}
+	return {methods, tried};
+}
+
+async function forward(jump: Connection, host: string, port: number, label: string): Promise<Duplex> {
+	return new Promise((resolve, reject) => {
+		jump.client.forwardOut('127.0.0.1', 0, host, port, (error, stream) => (error ? reject(new UsageError(`${label}: ProxyJump through ${jump.config.alias} failed: ${error.message}`)) : resolve(stream)));
+	});
+}
+
+function appendKnownHost(path: string, line: string): void {
+	fs.mkdirSync(join(path, '..'), {recursive: true, mode: 0o700});
+	fs.appendFileSync(path, `${line}\n`, {mode: 0o600});
+}
+
+function readOptional(path: string): string {
+	try {
+		return fs.readFileSync(path, 'utf8');
+	} catch {
+		return '';
+	}
+}
