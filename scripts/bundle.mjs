@@ -12,8 +12,10 @@ const out = join(root, 'dist/bundle');
 mkdirSync(out, {recursive: true});
 
 // CommonJS dependencies (ssh2, blake3-wasm) call require(); give the ESM bundle one.
-const banner = {js: "import {createRequire as __rbsCreateRequire} from 'node:module'; const require = __rbsCreateRequire(import.meta.url);"};
-const common = {bundle: true, platform: 'node', format: 'esm', target: 'node18', banner, logLevel: 'warning', legalComments: 'none'};
+// blake3-wasm's emscripten loader finds blake3.wasm through __dirname: give it the bundle's directory (the file is copied there).
+const banner = {js: "import {createRequire as __rbsCreateRequire} from 'node:module'; import {fileURLToPath as __rbsPath} from 'node:url'; const require = __rbsCreateRequire(import.meta.url); const __filename = __rbsPath(import.meta.url); const __dirname = __rbsPath(new URL('.', import.meta.url));"};
+// ssh2 and cpu-features try optional prebuilt .node bindings inside try/catch and fall back to JavaScript.
+const common = {bundle: true, platform: 'node', format: 'esm', target: 'node18', banner, logLevel: 'warning', legalComments: 'none', external: ['*.node']};
 
 await build({...common, entryPoints: [join(root, 'dist/cli.js')], outfile: join(out, 'rblocksync.mjs')});
 await build({...common, entryPoints: [join(root, 'dist/agent/entry.js')], outfile: join(out, 'rblocksync-agent.mjs')});
@@ -22,6 +24,7 @@ const agent = readFileSync(join(out, 'rblocksync-agent.mjs'), 'utf8');
 if (/from ["']react["']|react-reconciler|createElement\(Box/.test(agent)) {
 	throw new Error('the agent bundle pulled in react or ink');
 }
+copyFileSync(join(root, 'node_modules/blake3-wasm/dist/wasm/blake3.wasm'), join(out, 'blake3.wasm'));
 const addon = join(root, 'build/Release/rblocksync_native.node');
 if (existsSync(addon)) {
 	copyFileSync(addon, join(out, 'rblocksync_native.node'));

@@ -1,7 +1,6 @@
 // Runs one sync described by Options: local engine or remote transport; throws on failure.
 import type {Options} from './options.js';
 import type {Reporter, Summary} from './engine/progress.js';
-import {UsageError} from './errors.js';
 
 /** Runs the sync; the reporter receives the summary, which is also returned. */
 export async function run(options: Options, reporter: Reporter, signal: AbortSignal): Promise<Summary> {
@@ -9,5 +8,6 @@ export async function run(options: Options, reporter: Reporter, signal: AbortSig
 		const {localSync} = await import('./engine/local-sync.js');
 		return localSync(options.src.path, options.dst.path, options, reporter, signal);
 	}
-	throw new UsageError('remote endpoints are not supported yet');
+	const {remoteSync} = await import('./remote/remote-sync.js');
+	return remoteSync(options, reporter, signal);
 }

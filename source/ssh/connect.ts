@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import {join} from 'node:path';
-import {Client, type AnyAuthMethod, type ClientChannel, type ConnectConfig, utils} from 'ssh2';
+import ssh2, {type AnyAuthMethod, type Client, type ClientChannel, type ConnectConfig} from 'ssh2';
 import type {Duplex} from 'node:stream';
 import {describeSystemError, UsageError} from '../errors.js';
 import {defaultIdentityFiles, type HostConfig, parseSshConfig, resolveHost} from './config.js';
@@ -86,7 +86,7 @@ export async function connect(options: ConnectOptions, via?: Connection): Promis
 	const preferred = knownKeyTypes(knownText, config.hostName, config.port)
 		.flatMap(type => (type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type]))
 		.filter(type => HOST_KEY_ALGORITHMS.has(type));
-	const client = new Client();
+	const client = new ssh2.Client();
 	const connectConfig: ConnectConfig = {
 		host: config.hostName,
 		port: config.port,
@@ -149,7 +149,7 @@ function authMethods(config: HostConfig, home: string, warn: (message: string) =
 			}
 			continue;
 		}
-		const parsed = utils.parseKey(text);
+		const parsed = ssh2.utils.parseKey(text);
 		if (parsed instanceof Error) {
 			warn(`${config.alias}: identity file ${file} cannot be used (${parsed.message}); encrypted keys need the agent`);
 			continue;

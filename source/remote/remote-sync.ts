@@ -1,0 +1,188 @@
+// Push, pull and remote-to-remote: connects, deploys agents, prepares DST once, then one session per worker range.
+import {formatEndpoint, type Endpoint, type RemoteEndpoint} from '../endpoint.js';
+import {InterruptedError, VerifyError} from '../errors.js';
+import type {Options} from '../options.js';
+import {batchBytesFor, blockCount, splitRanges} from '../engine/blocks.js';
+import {type Direction, emptyCounters, type Reporter, type Summary, type SyncStart, totalOf, type WorkerState} from '../engine/progress.js';
+import {type Message, OpenFlag, Role} from '../protocol/messages.js';
+import {connect, type Connection} from '../ssh/connect.js';
+import {forwardStderr} from '../ssh/exec.js';
+import {type AgentPlan, prepareAgent} from '../agent/bootstrap.js';
+import {InProcessLink, type Link, StreamLink} from './link.js';
+import {canPunch, openLink, relaySession} from './session.js';
+import type {Range} from '../transport/image.js';
+
+type Host = {connection: Connection; plan: AgentPlan; alias: string};
+
+/** Syncs when SRC, DST or both are remote; returns the summary (also given to reporter.finish) or throws. */
+export async function remoteSync(options: Options, reporter: Reporter, signal: AbortSignal): Promise<Summary> {
+	const started = performance.now();
+	const elapsed = (): number => (performance.now() - started) / 1000;
+	const warned = new Set<string>();
+	const warn = (message: string): void => {
+		if (!warned.has(message)) {
+			warned.add(message);
+			reporter.warn(message);
+		}
+	};
+	const hosts = new Map<string, Promise<Host>>();
+	const links = new Set<Link>();
+	let summary: Summary | undefined;
+	try {
+		const hostFor = async (endpoint: RemoteEndpoint): Promise<Host> => {
+			const port = endpoint.port ?? options.port;
+			const key = `${endpoint.user ?? ''}@${endpoint.host}:${port ?? ''}`;
+			let host = hosts.get(key);
+			if (!host) {
+				host = (async () => {
+					const connection = await connect({
+						host: endpoint.host, acceptNewHostKey: options.acceptNewHostKey, warn,
+						...(endpoint.user === undefined ? {} : {user: endpoint.user}),
+						...(port === undefined ? {} : {port}),
+						...(options.identity === undefined ? {} : {identity: options.identity}),
+					});
+					try {
+						return {connection, plan: await prepareAgent(connection, endpoint.host), alias: endpoint.host};
+					} catch (error) {
+						connection.close();
+						throw error;
+					}
+				})();
+				hosts.set(key, host);
+			}
+			return host;
+		};
+		const makeLink = async (endpoint: Endpoint): Promise<Link> => {
+			if (endpoint.kind === 'local') {
+				const link = new InProcessLink();
+				links.add(link);
+				return link;
+			}
+			const host = await hostFor(endpoint);
+			const channel = await host.connection.exec(host.plan.command);
+			const link = new StreamLink(host.alias, channel);
+			channel.on('exit', (code: number | null, exitSignal?: string) => link.exited(code, exitSignal));
+			forwardStderr(channel, line => warn(`${host.alias}: ${line}`));
+			links.add(link);
+			return link;
+		};
+		const checkAbort = (): void => {
+			if (signal.aborted) {
+				throw new InterruptedError(summary ? 'interrupted; DST may be partially updated' : 'interrupted before DST was opened; DST untouched');
+			}
+		};
+		const flags = (phase: 'sync' | 'verify', prepare: boolean): number =>
+			(options.truncate ? OpenFlag.truncate : 0) | (options.dryRun || phase === 'verify' ? OpenFlag.dryRun : 0)
+			| (options.copy && phase === 'sync' ? OpenFlag.copy : 0) | (options.force ? OpenFlag.force : 0) | (prepare ? OpenFlag.prepare : 0);
+		const openMessage = (role: Role, endpoint: Endpoint, flagBits: number, srcSize: number, range: Range): Message => ({
+			type: 'open', role, flags: flagBits, blockSize: options.blockSize, compress: options.compress,
+			srcSize, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
+		});
+
+		// Preparation: SRC's size, then DST checked (and created or resized) once, before any worker.
+		const srcProbe = await makeLink(options.src);
+		const source = await openLink(srcProbe, openMessage(Role.source, options.src, flags('sync', true), 0, {start: 0, end: 0}), warn);
+		const size = source.opened.size;
+		checkAbort();
+		const dstProbe = await makeLink(options.dst);
+		const dest = await openLink(dstProbe, openMessage(Role.dest, options.dst, flags('sync', true), size, {start: 0, end: 0}), warn);
+		if (options.dst.kind === 'remote' && !canPunch(dest.caps) && dest.opened.kind === 1) {
+			warn(`${options.dst.host}: holes will be written as zeros: native helper unavailable`);
+		}
+		const direction: Direction = options.src.kind === 'local' ? 'push' : options.dst.kind === 'local' ? 'pull' : 'relay';
+		const ranges = splitRanges(size, options.workers, batchBytesFor(options.blockSize));
+		const start: SyncStart = {
+			src: formatEndpoint(options.src), dst: formatEndpoint(options.dst), direction, size,
+			blockSize: options.blockSize, hash: options.hash, workers: ranges.length, dryRun: options.dryRun, phase: 'sync',
+		};
+		const {phase: _phase, ...described} = start;
+		summary = {
+			...described, ...emptyCounters(), blocksTotal: blockCount(size, options.blockSize),
+			verified: null, dstExtraBytes: dest.opened.dstExtraBytes, seconds: 0, ok: false,
+		};
+		reporter.start(start);
+
+		const runPhase = async (phase: 'sync' | 'verify'): Promise<WorkerState[]> => {
+			const states: WorkerState[] = ranges.map((range, id) => ({id, ...range, ...emptyCounters(), done: false}));
+			const workerLinks: Link[][] = ranges.map(() => []);
+			const wire = (): void => {
+				states.forEach((state, id) => {
+					const remote = workerLinks[id]!.filter(link => link.remote);
+					state.wireBytesSent = remote.reduce((sum, link) => sum + link.bytesOut, 0);
+					state.wireBytesReceived = remote.reduce((sum, link) => sum + link.bytesIn, 0);
+				});
+			};
+			const timer = setInterval(() => {
+				wire();
+				reporter.progress(states, elapsed());
+			}, 100);
+			const stop = new AbortController();
+			const onAbort = (): void => stop.abort();
+			signal.addEventListener('abort', onAbort);
+			try {
+				await Promise.all(ranges.map(async (range, id) => {
+					const [srcLink, dstLink] = await Promise.all([makeLink(options.src), makeLink(options.dst)]);
+					workerLinks[id] = [srcLink, dstLink];
+					try {
+						await Promise.all([
+							openLink(srcLink, openMessage(Role.source, options.src, flags(phase, false), size, range), warn),
+							openLink(dstLink, openMessage(Role.dest, options.dst, flags(phase, false), size, range), warn),
+						]);
+						const counters = await relaySession(srcLink, dstLink, {
+							stats: counters => Object.assign(states[id]!, counters, {wireBytesSent: states[id]!.wireBytesSent, wireBytesReceived: states[id]!.wireBytesReceived}),
+							warn,
+							signal: stop.signal,
+						}, () => new InterruptedError(phase === 'sync' && !options.dryRun ? 'interrupted; DST may be partially updated' : 'interrupted'));
+						Object.assign(states[id]!, counters);
+						states[id]!.done = true;
+					} catch (error) {
+						srcLink.close();
+						dstLink.close();
+						// The first failure stops the other workers; theirs are consequences, not causes.
+						stop.abort();
+						throw error;
+					}
+				}));
+			} finally {
+				clearInterval(timer);
+				signal.removeEventListener('abort', onAbort);
+				wire();
+				reporter.progress(states, elapsed());
+			}
+			checkAbort();
+			return states;
+		};
+
+		const states = await runPhase('sync');
+		Object.assign(summary, totalOf(states));
+		if (options.verify) {
+			reporter.start({...start, phase: 'verify'});
+			const check = await runPhase('verify');
+			const differing = totalOf(check).blocksChanged;
+			summary.wireBytesSent += totalOf(check).wireBytesSent;
+			summary.wireBytesReceived += totalOf(check).wireBytesReceived;
+			summary.verified = differing === 0;
+			if (differing > 0) {
+				throw new VerifyError(`verify failed: ${differing} block${differing === 1 ? '' : 's'} of DST ${formatEndpoint(options.dst)} differ from SRC`);
+			}
+		}
+		summary.ok = true;
+		summary.seconds = elapsed();
+		await reporter.finish(summary);
+		return summary;
+	} catch (error) {
+		if (summary && !summary.ok) {
+			summary.seconds = elapsed();
+			summary.error = error instanceof Error ? error.message : String(error);
+			await reporter.finish(summary);
+		}
+		throw error;
+	} finally {
+		for (const link of links) {
+			link.close();
+		}
+		for (const host of hosts.values()) {
+			host.then(h => h.connection.close(), () => {});
+		}
+	}
+}

@@ -1,0 +1,174 @@
+// A real OpenSSH sshd on 127.0.0.1 for end-to-end tests, with a temporary HOME whose ~/.ssh names it.
+// Host aliases (all the same sshd): pve/pve2 see `rblocksync` on PATH (this checkout's CLI); pvenode has only node;
+// pvebare has neither. PATH is set per key through authorized_keys environment= (PermitUserEnvironment yes).
+import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process';
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
+import {createServer, connect as tcpConnect} from 'node:net';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+const SSHD = '/usr/sbin/sshd';
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export type Sshd = {
+	readonly port: number;
+	/** The temporary HOME with .ssh/config, keys and known_hosts. */
+	readonly home: string;
+	readonly dir: string;
+	/** Environment for running the CLI against this sshd (HOME set, no ssh-agent). */
+	readonly env: NodeJS.ProcessEnv;
+	readonly hostKeyLine: string;
+	readonly pid: number;
+	/** PIDs of the per-connection sshd processes (to cut connections). */
+	sessionPids(): number[];
+	stop(): Promise<void>;
+};
+
+/** Installs openssh-server when missing (root only); throws when sshd cannot be had: CI must fail, not skip. */
+export function ensureSshd(): void {
+	if (existsSync(SSHD) && existsSync('/usr/bin/ssh-keygen')) {
+		return;
+	}
+	const result = spawnSync('apt-get', ['install', '-y', 'openssh-server', 'openssh-client'], {stdio: 'ignore'});
+	if (result.status !== 0 || !existsSync(SSHD)) {
+		throw new Error(`sshd is missing and apt-get install openssh-server failed (status ${String(result.status)}); the SSH tests need it`);
+	}
+}
+
+async function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = createServer();
+		server.listen(0, '127.0.0.1', () => {
+			const address = server.address();
+			server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+		});
+	});
+}
+
+async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
+	for (let attempt = 0; attempt < 100; attempt++) {
+		if (child.exitCode !== null) {
+			throw new Error(`sshd exited with status ${child.exitCode}: ${log()}`);
+		}
+		const open = await new Promise<boolean>(resolve => {
+			const socket = tcpConnect(port, '127.0.0.1');
+			socket.once('connect', () => {
+				socket.destroy();
+				resolve(true);
+			});
+			socket.once('error', () => resolve(false));
+		});
+		if (open) {
+			return;
+		}
+		await new Promise(resolve => setTimeout(resolve, 50));
+	}
+	throw new Error(`sshd did not listen on port ${port}: ${log()}`);
+}
+
+function keygen(path: string): string {
+	execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'rblocksync-test', '-f', path]);
+	return readFileSync(`${path}.pub`, 'utf8').trim();
+}
+
+/** Starts sshd; always call stop() in a finally. */
+export async function startSshd(): Promise<Sshd> {
+	ensureSshd();
+	mkdirSync('/run/sshd', {recursive: true, mode: 0o755});
+	const dir = mkdtempSync(join(tmpdir(), 'rbs-sshd-'));
+	const home = join(dir, 'home');
+	const ssh = join(home, '.ssh');
+	mkdirSync(ssh, {recursive: true, mode: 0o700});
+	const port = await freePort();
+	const hostKey = keygen(join(dir, 'host_ed25519'));
+
+	const installedBin = join(dir, 'bin-installed');
+	mkdirSync(installedBin);
+	writeFileSync(join(installedBin, 'rblocksync'), `#!/bin/sh\nexec ${process.execPath} ${join(root, 'dist/cli.js')} "$@"\n`);
+	chmodSync(join(installedBin, 'rblocksync'), 0o755);
+	const nodeBin = join(dir, 'bin-node');
+	const bareBin = join(dir, 'bin-bare');
+	mkdirSync(nodeBin);
+	mkdirSync(bareBin);
+	symlinkSync(process.execPath, join(nodeBin, 'node'));
+	for (const tool of ['sh', 'bash', 'env', 'dirname', 'basename', 'sed', 'cat', 'mkdir', 'mv', 'rm', 'chmod', 'uname', 'test', 'printf']) {
+		const path = ['/usr/bin', '/bin'].map(d => join(d, tool)).find(p => existsSync(p));
+		if (path) {
+			symlinkSync(path, join(bareBin, tool));
+			symlinkSync(path, join(nodeBin, tool));
+		}
+	}
+	const paths = {
+		installed: `${installedBin}:${nodeBin}`,
+		node: nodeBin,
+		bare: bareBin,
+	};
+	const authorized: string[] = [];
+	const config: string[] = [];
+	for (const [name, aliases] of [['installed', 'pve pve2'], ['node', 'pvenode'], ['bare', 'pvebare']] as const) {
+		const publicKey = keygen(join(ssh, `id_${name}`));
+		authorized.push(`environment="PATH=${paths[name]}" ${publicKey}`);
+		config.push(`Host ${aliases}\n\tHostName 127.0.0.1\n\tPort ${port}\n\tUser root\n\tIdentityFile ~/.ssh/id_${name}\n\tIdentitiesOnly yes\n`);
+	}
+	writeFileSync(join(dir, 'authorized_keys'), `${authorized.join('\n')}\n`);
+	writeFileSync(join(ssh, 'config'), config.join('\n'));
+	const [type, key] = hostKey.split(' ');
+	const hostKeyLine = `[127.0.0.1]:${port} ${type} ${key}`;
+	writeFileSync(join(ssh, 'known_hosts'), `${hostKeyLine}\n`);
+	writeFileSync(join(dir, 'sshd_config'), [
+		`Port ${port}`,
+		'ListenAddress 127.0.0.1',
+		`HostKey ${join(dir, 'host_ed25519')}`,
+		`PidFile ${join(dir, 'sshd.pid')}`,
+		`AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+		'StrictModes no',
+		'UsePAM no',
+		'PasswordAuthentication no',
+		'KbdInteractiveAuthentication no',
+		'PubkeyAuthentication yes',
+		'PermitRootLogin prohibit-password',
+		'PermitUserEnvironment yes',
+		'MaxSessions 64',
+		'MaxStartups 64',
+		'LogLevel ERROR',
+		'',
+	].join('\n'));
+	const child = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], {stdio: ['ignore', 'ignore', 'pipe']});
+	let log = '';
+	child.stderr!.on('data', (chunk: Buffer) => {
+		log += chunk.toString();
+	});
+	try {
+		await waitForPort(port, child, () => log);
+	} catch (error) {
+		child.kill('SIGKILL');
+		rmSync(dir, {recursive: true, force: true});
+		throw error;
+	}
+	const env: NodeJS.ProcessEnv = {...process.env, HOME: home};
+	delete env['SSH_AUTH_SOCK'];
+	delete env['RBLOCKSYNC_REMOTE_AGENT'];
+	return {
+		port, home, dir, env, hostKeyLine, pid: child.pid!,
+		sessionPids() {
+			const out = spawnSync('pgrep', ['-P', String(child.pid)], {encoding: 'utf8'}).stdout;
+			return out.split('\n').filter(Boolean).map(Number);
+		},
+		async stop() {
+			for (const pid of this.sessionPids()) {
+				try {
+					process.kill(pid, 'SIGKILL');
+				} catch {
+					// Already gone.
+				}
+			}
+			if (child.exitCode === null) {
+				const exited = new Promise(resolve => child.once('exit', resolve));
+				child.kill('SIGTERM');
+				await exited;
+			}
+			rmSync(dir, {recursive: true, force: true});
+		},
+	};
+}
