@@ -124,11 +124,11 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 					const [srcLink, dstLink] = await Promise.all([makeLink(options.src), makeLink(options.dst)]);
 					workerLinks[id] = [srcLink, dstLink];
 					try {
-						await Promise.all([
+						const [opSrc, opDst] = await Promise.all([
 							openLink(srcLink, openMessage(Role.source, options.src, flags(phase, false), size, range), warn),
 							openLink(dstLink, openMessage(Role.dest, options.dst, flags(phase, false), size, range), warn),
 						]);
-						const counters = await relaySession(srcLink, dstLink, {
+						const counters = await relaySession(srcLink, dstLink, {source: opSrc.held, dest: opDst.held}, {
 							stats: counters => Object.assign(states[id]!, counters, {wireBytesSent: states[id]!.wireBytesSent, wireBytesReceived: states[id]!.wireBytesReceived}),
 							warn,
 							signal: stop.signal,

@@ -1,7 +1,7 @@
 // Drives links: the handshake and OPEN on one link, and the relay of one worker's session between SOURCE and DEST.
 import {TransferError, UsageError} from '../errors.js';
 import type {Counters} from '../engine/progress.js';
-import {ProtocolError} from '../protocol/frame.js';
+import {type Frame, ProtocolError} from '../protocol/frame.js';
 import {Capability, decode, encode, ErrorKind, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
 import {helloMessage, versionMismatch} from '../agent/agent-core.js';
 import {countersFromTuple} from './dest-role.js';
@@ -22,8 +22,21 @@ export function linkError(link: Link, message: Extract<Message, {type: 'error'}>
 	return new TransferError(`${prefixOf(link)}${message.message}${dstTouched ? '; DST may be partially updated' : ''}`);
 }
 
-/** Sends HELLO and OPEN, waits for OPENED. Returns the agent's capabilities and the reply. Throws UsageError/TransferError. */
-export async function openLink(link: Link, open: Message, warn: (message: string) => void): Promise<{caps: number; opened: Opened}> {
+/** Frames (and the end) that arrived after OPENED, before the relay took the link over. */
+export type Held = {frames: Frame[]; closed: boolean; reason: string | undefined};
+
+function hold(link: Link): Held {
+	const held: Held = {frames: [], closed: false, reason: undefined};
+	link.onFrame = frame => held.frames.push(frame);
+	link.onClose = reason => {
+		held.closed = true;
+		held.reason = reason;
+	};
+	return held;
+}
+
+/** Sends HELLO and OPEN, waits for OPENED. Returns the agent's capabilities, the reply, and what came after it. */
+export async function openLink(link: Link, open: Message, warn: (message: string) => void): Promise<{caps: number; opened: Opened; held: Held}> {
 	return new Promise((resolve, reject) => {
 		let caps = 0;
 		let step: 'hello' | 'opened' = 'hello';
@@ -54,9 +67,7 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 				step = 'opened';
 				link.send(encode(open));
 			} else if (step === 'opened' && message.type === 'opened') {
-				link.onFrame = () => {};
-				link.onClose = () => {};
-				resolve({caps, opened: message});
+				resolve({caps, opened: message, held: hold(link)});
 			} else {
 				fail(new TransferError(`${prefixOf(link)}protocol error: unexpected ${message.type} before OPENED`));
 			}
@@ -80,7 +91,7 @@ export type SessionHooks = {
 };
 
 /** Relays one opened session until DEST's DONE; resolves with DEST's final counters. */
-export async function relaySession(source: Link, dest: Link, hooks: SessionHooks, abortError: () => Error): Promise<Counters> {
+export async function relaySession(source: Link, dest: Link, held: {source: Held; dest: Held}, hooks: SessionHooks, abortError: () => Error): Promise<Counters> {
 	return new Promise((resolve, reject) => {
 		let done = false;
 		let settled = false;
@@ -146,6 +157,12 @@ export async function relaySession(source: Link, dest: Link, hooks: SessionHooks
 		};
 		source.onClose = closed(source);
 		dest.onClose = closed(dest);
+		for (const [link, kept] of [[source, held.source], [dest, held.dest]] as const) {
+			kept.frames.forEach(frame => link.onFrame(frame));
+			if (kept.closed) {
+				link.onClose(kept.reason);
+			}
+		}
 	});
 }
 

@@ -1,0 +1,108 @@
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {type Sshd, startSshd} from '../helpers/sshd.js';
+import {allocated, changeBlocks, makeImage, runCli, sameContent} from '../helpers/remote-images.js';
+
+const test = suite('SSH push, pull and remote-to-remote');
+const MiB = 1024 * 1024;
+let sshd: Sshd;
+let dir: string;
+
+test.before(async () => {
+	sshd = await startSshd();
+	dir = mkdtempSync(join(tmpdir(), 'rbs-ssh-'));
+});
+
+test.after(async () => {
+	await sshd.stop();
+	rmSync(dir, {recursive: true, force: true});
+});
+
+test('should push a new image with --truncate, keep holes remotely, then cost almost nothing unchanged', async () => {
+	const src = join(dir, 'push-src.img');
+	const dst = join(dir, 'push-dst.img');
+	makeImage(src, 24 * MiB + 512);
+	const first = await runCli([src, `pve:${dst}`, '--truncate', '--json'], sshd.env);
+	assert.is(first.status, 0, first.stderr);
+	assert.ok(sameContent(src, dst));
+	assert.is(first.json?.['direction'], 'push');
+	assert.ok(allocated(dst) <= allocated(src), `dst ${allocated(dst)} > src ${allocated(src)}`);
+	const again = await runCli([src, `pve:${dst}`, '--json'], sshd.env);
+	assert.is(again.status, 0, again.stderr);
+	assert.is(again.json?.['blocksChanged'], 0);
+	const wire = Number(again.json?.['wireBytesSent']) + Number(again.json?.['wireBytesReceived']);
+	assert.ok(wire > 0 && wire < 0.001 * statSync(src).size, `${wire} wire bytes`);
+});
+
+test('should pull 1% of changed blocks within 1.1x the changed bytes plus a constant', async () => {
+	const src = join(dir, 'pull-src.img');
+	const dst = join(dir, 'pull-dst.img');
+	makeImage(src, 32 * MiB);
+	const first = await runCli([`pve:${src}`, dst, '--truncate', '--json'], sshd.env);
+	assert.is(first.status, 0, first.stderr);
+	const changed = changeBlocks(src, 0.01);
+	const second = await runCli([`pve:${src}`, dst, '--json', '-w', '2'], sshd.env);
+	assert.is(second.status, 0, second.stderr);
+	assert.ok(sameContent(src, dst));
+	assert.is(second.json?.['direction'], 'pull');
+	assert.is(second.json?.['blocksChanged'], changed);
+	const wire = Number(second.json?.['wireBytesSent']) + Number(second.json?.['wireBytesReceived']);
+	assert.ok(wire <= 1.1 * changed * 4096 + 64 * 1024, `${wire} wire bytes for ${changed * 4096} changed bytes`);
+});
+
+test('should copy between two remote hosts, relayed through this one', async () => {
+	const src = join(dir, 'relay-src.img');
+	const dst = join(dir, 'relay-dst.img');
+	makeImage(src, 9 * MiB + 4096 * 3 + 100);
+	const result = await runCli([`pve:${src}`, `pve2:${dst}`, '--truncate', '--json', '--verify'], sshd.env);
+	assert.is(result.status, 0, result.stderr);
+	assert.is(result.json?.['direction'], 'relay');
+	assert.is(result.json?.['verified'], true);
+	assert.ok(sameContent(src, dst));
+});
+
+test('should upload the agent when the host has only node, and reuse it the next time', async () => {
+	const src = join(dir, 'upload-src.img');
+	const dst = join(dir, 'upload-dst.img');
+	makeImage(src, 3 * MiB);
+	const cache = join(process.env['HOME'] ?? '/root', '.cache/rblocksync');
+	rmSync(cache, {recursive: true, force: true});
+	const first = await runCli([src, `pvenode:${dst}`, '--truncate'], sshd.env);
+	assert.is(first.status, 0, first.stderr);
+	assert.ok(sameContent(src, dst));
+	const agents = readdirSync(cache).filter(name => name.startsWith('agent-'));
+	assert.is(agents.length, 1);
+	assert.is(statSync(cache).mode & 0o777, 0o700);
+	assert.ok(existsSync(join(cache, agents[0]!, 'rblocksync-agent.mjs')));
+	const second = await runCli([`pvenode:${dst}`, join(dir, 'upload-back.img'), '--truncate'], sshd.env);
+	assert.is(second.status, 0, second.stderr);
+	assert.equal(readdirSync(cache).filter(name => name.startsWith('agent-')), agents);
+});
+
+test('should refuse a host with neither rblocksync nor node', async () => {
+	const src = join(dir, 'bare-src.img');
+	makeImage(src, MiB);
+	const result = await runCli([src, `pvebare:${join(dir, 'bare-dst.img')}`, '--truncate'], sshd.env);
+	assert.is(result.status, 1);
+	assert.is(result.stderr, 'rblocksync: host pvebare has neither rblocksync nor node >= 18; install the rblocksync package there\n');
+	assert.not.ok(existsSync(join(dir, 'bare-dst.img')));
+});
+
+test('should pass paths with spaces and shell characters as data', async () => {
+	const sub = join(dir, 'odd dir; $(touch pwned) `x`');
+	mkdirSync(sub);
+	const src = join(sub, "src 'a' \"b\" $HOME;.img");
+	makeImage(src, 2 * MiB);
+	const dst = join(sub, 'dst $(id) ; rm -rf x.img');
+	const push = await runCli([src, `pve:${dst}`, '--truncate'], sshd.env);
+	assert.is(push.status, 0, push.stderr);
+	const pull = await runCli([`pve:${dst}`, join(sub, 'back.img'), '--truncate'], sshd.env);
+	assert.is(pull.status, 0, pull.stderr);
+	assert.ok(sameContent(src, join(sub, 'back.img')));
+	assert.not.ok(existsSync('pwned') || existsSync(join(process.env['HOME'] ?? '/root', 'pwned')));
+});
+
+test.run();
