@@ -127,7 +127,7 @@ test('should fail with exit 2 when the remote file system fills up', async () =>
 	const result = await runCli([src, `pve:${join(full, 'dst.img')}`, '--truncate', '-q'], sshd.env);
 	assert.is(result.status, 2);
 	oneLine(result.stderr);
-	assert.match(result.stderr, /^rblocksync: ssh pve: write .*dst\.img: no space left on device; DST may be partially updated\n$/);
+	assert.match(result.stderr, /^rblocksync: ssh pve: .*dst\.img: write at offset \d+: no space left on device; DST may be partially updated\n$/);
 });
 
 for (const [name, victim] of [['the connection is cut', 'sshd'], ['the agent is killed', '--agent']] as const) {
