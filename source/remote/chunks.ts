@@ -11,11 +11,16 @@ export function geometryFor(blockSize: number): Geometry {
 	return {blockSize, subSize: Math.max(64 * 1024, blockSize), chunkSize: Math.max(1024 * 1024, blockSize)};
 }
 
+/** The digests and zero flags of a chunk, kept while its comparison is in flight (8 KiB per 1 MiB chunk). */
+export type ChunkSnapshot = {readonly offset: number; readonly length: number; readonly digests: Buffer; readonly zero: Uint8Array};
+
 /** One chunk read and hashed: its bytes, per-block digests and zero flags. Reused from chunk to chunk. */
 export class ChunkState {
 	offset = 0;
 	length = 0;
 	blocks = 0;
+	/** False after restore(): `data` does not hold this chunk's bytes. */
+	dataValid = false;
 	readonly data: Buffer;
 	/** 32-byte digest of each block. */
 	readonly digests: Buffer;
@@ -36,6 +41,7 @@ export class ChunkState {
 		this.offset = offset;
 		this.length = length;
 		this.blocks = Math.ceil(length / blockSize);
+		this.dataValid = true;
 		this.data.fill(0, 0, length);
 		for (const range of data) {
 			const start = Math.max(range.start, offset);
@@ -68,6 +74,26 @@ export class ChunkState {
 			this.hasher.hashBlocks(this.data.subarray(from, to), to - from, blockSize, this.digests, block * DIGEST_SIZE);
 			block = end;
 		}
+	}
+
+	/** A copy of the digests and zero flags (not the data). */
+	snapshot(): ChunkSnapshot {
+		return {
+			offset: this.offset,
+			length: this.length,
+			digests: Buffer.from(this.digests.subarray(0, this.blocks * DIGEST_SIZE)),
+			zero: this.zero.slice(0, this.blocks),
+		};
+	}
+
+	/** Makes this state describe a snapshot again, without its data. */
+	restore(snapshot: ChunkSnapshot): void {
+		this.offset = snapshot.offset;
+		this.length = snapshot.length;
+		this.blocks = Math.ceil(snapshot.length / this.geometry.blockSize);
+		snapshot.digests.copy(this.digests);
+		this.zero.set(snapshot.zero);
+		this.dataValid = false;
 	}
 
 	/** Whether every block is zero. */

@@ -1,13 +1,12 @@
 // The DEST side of a session: compares chunk digests with its own image, asks for what differs, applies and re-checks it.
 import {inflateRawSync} from 'node:zlib';
 import type {Hasher} from '../engine/hash.js';
-import {DIGEST_SIZE} from '../engine/hash.js';
 import {isZero} from '../engine/zero.js';
 import {unionAligned} from '../engine/blocks.js';
 import {type Counters, emptyCounters} from '../engine/progress.js';
 import type {Image, Range, WritableImage} from '../transport/image.js';
 import type {CountersTuple, Message} from '../protocol/messages.js';
-import {ChunkState, type Geometry} from './chunks.js';
+import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
 
 export type DestJob = {
 	readonly start: number;
@@ -20,7 +19,7 @@ export type DestJob = {
 export const CREDIT_WINDOW = 16;
 const STATS_INTERVAL_MS = 100;
 
-type Pending = {digest: Buffer; subs: Buffer; blockDigests: ChunkState | undefined; full: boolean; length: number};
+type Pending = {digest: Buffer; snapshot: ChunkSnapshot; full: boolean; length: number};
 
 /** A DEST chunk still in the work (differing): what SOURCE said and our block digests. */
 export class DestRole {
@@ -67,7 +66,8 @@ export class DestRole {
 				break;
 			case 'want': {
 				const pending = this.pendingAt(message.offset);
-				this.send({type: 'blocks', offset: message.offset, mask: message.mask, digests: pending.blockDigests!.blockDigests(message.mask)});
+				this.check.restore(pending.snapshot);
+				this.send({type: 'blocks', offset: message.offset, mask: message.mask, digests: this.check.blockDigests(message.mask)});
 				break;
 			}
 			case 'data':
@@ -105,14 +105,8 @@ export class DestRole {
 			return;
 		}
 		// Keep our block digests for WANT (a copy: this.chunk is reused for the next chunk).
-		const state = new ChunkState(this.geometry, this.hasher);
-		state.offset = offset;
-		state.length = length;
-		state.blocks = this.chunk.blocks;
-		this.chunk.digests.copy(state.digests, 0, 0, this.chunk.blocks * DIGEST_SIZE);
-		const subs = this.chunk.subDigests();
-		this.pending.set(offset, {digest: Buffer.from(digest), subs, blockDigests: state, full: false, length});
-		this.send({type: 'subs', offset, digests: subs});
+		this.pending.set(offset, {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: false, length});
+		this.send({type: 'subs', offset, digests: this.chunk.subDigests()});
 	}
 
 	private onChunkEnd(offset: number): void {

@@ -4,7 +4,8 @@ import type {Hasher} from '../engine/hash.js';
 import type {Image, Range} from '../transport/image.js';
 import type {Message} from '../protocol/messages.js';
 import {SHORT_DIGEST} from '../protocol/messages.js';
-import {ChunkState, type Geometry} from './chunks.js';
+import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
+import {CREDIT_WINDOW} from './dest-role.js';
 
 export type SourceJob = {
 	readonly start: number;
@@ -32,6 +33,8 @@ export class SourceRole {
 	private scheduled = false;
 	private ended = false;
 	private stopped = false;
+	/** Digests of the chunks sent most recently, so DEST's questions rarely need a re-read (bounded: 2 windows). */
+	private readonly recent = new Map<number, ChunkSnapshot>();
 
 	constructor(
 		private readonly image: Image,
@@ -126,6 +129,7 @@ export class SourceRole {
 				this.send({type: 'chunkEnd', offset});
 			} else {
 				this.send({type: 'chunk', offset, length, digest: this.chunk.chunkDigest()});
+				this.remember();
 			}
 			if (performance.now() - began > SLICE_MS) {
 				this.schedule();
@@ -139,6 +143,24 @@ export class SourceRole {
 		}
 	}
 
+	private remember(): void {
+		this.recent.set(this.chunk.offset, this.chunk.snapshot());
+		if (this.recent.size > 2 * CREDIT_WINDOW) {
+			this.recent.delete(this.recent.keys().next().value as number);
+		}
+	}
+
+	/** The chunk's digests, from memory when possible; its data is read only where it is sent. */
+	private recall(offset: number): void {
+		const snapshot = this.recent.get(offset);
+		if (snapshot) {
+			this.chunk.restore(snapshot);
+		} else {
+			this.load(offset);
+			this.remember();
+		}
+	}
+
 	private load(offset: number): void {
 		const length = Math.min(this.geometry.chunkSize, this.job.end - offset);
 		if (offset < this.job.start || offset >= this.job.end || (offset - this.job.start) % this.geometry.chunkSize !== 0) {
@@ -148,7 +170,7 @@ export class SourceRole {
 	}
 
 	private answerSubs(offset: number, digests: Buffer): void {
-		this.load(offset);
+		this.recall(offset);
 		const mine = this.chunk.subDigests();
 		if (digests.length !== mine.length) {
 			throw new Error(`DEST sent ${digests.length / SHORT_DIGEST} sub-chunk digests for a chunk of ${mine.length / SHORT_DIGEST}`);
@@ -166,11 +188,15 @@ export class SourceRole {
 				mask |= 1 << sub;
 			}
 		}
+		if (mask === 0) {
+			this.recent.delete(offset);
+		}
 		this.send(mask === 0 ? {type: 'chunkEnd', offset} : {type: 'want', offset, mask});
 	}
 
 	private answerBlocks(offset: number, mask: number, digests: Buffer): void {
-		this.load(offset);
+		this.recall(offset);
+		this.recent.delete(offset);
 		const wanted: number[] = [];
 		for (let sub = 0; sub < this.chunk.subs(); sub++) {
 			if (mask & (1 << sub)) {
@@ -224,6 +250,9 @@ export class SourceRole {
 		if (kind !== 'data') {
 			this.send({type: kind, offset, length: to - from});
 			return;
+		}
+		if (!this.chunk.dataValid) {
+			this.image.read(this.chunk.data, from, to - from, offset);
 		}
 		const data = this.chunk.data.subarray(from, to);
 		if (this.job.compress > 0) {
