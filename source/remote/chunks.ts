@@ -42,37 +42,32 @@ export class ChunkState {
 		this.length = length;
 		this.blocks = Math.ceil(length / blockSize);
 		this.dataValid = true;
-		this.data.fill(0, 0, length);
+		let any = false;
+		let cursor = 0;
 		for (const range of data) {
 			const start = Math.max(range.start, offset);
 			const end = Math.min(range.end, offset + length);
 			if (start < end) {
+				this.data.fill(0, cursor, start - offset);
 				image.read(this.data, start - offset, end - start, start);
+				cursor = end - offset;
+				any = true;
 			}
 		}
+		this.data.fill(0, cursor, length);
+		if (!any) {
+			// A hole: every block is zero, no hashing needed.
+			this.zero.fill(1, 0, this.blocks);
+			for (let block = 0; block < this.blocks; block++) {
+				this.zeroDigest(Math.min(blockSize, length - block * blockSize)).copy(this.digests, block * DIGEST_SIZE);
+			}
+			return;
+		}
+		// One call for the whole chunk: cheaper than skipping zero blocks run by run.
+		this.hasher.hashBlocks(this.data, length, blockSize, this.digests, 0);
 		for (let block = 0; block < this.blocks; block++) {
 			const from = block * blockSize;
-			const to = Math.min(length, from + blockSize);
-			const zero = isZero(this.data, from, to);
-			this.zero[block] = zero ? 1 : 0;
-			if (zero) {
-				this.zeroDigest(to - from).copy(this.digests, block * DIGEST_SIZE);
-			}
-		}
-		// Hash runs of non-zero blocks in one call each.
-		for (let block = 0; block < this.blocks;) {
-			if (this.zero[block]) {
-				block += 1;
-				continue;
-			}
-			let end = block;
-			while (end < this.blocks && !this.zero[end]) {
-				end += 1;
-			}
-			const from = block * blockSize;
-			const to = Math.min(length, end * blockSize);
-			this.hasher.hashBlocks(this.data.subarray(from, to), to - from, blockSize, this.digests, block * DIGEST_SIZE);
-			block = end;
+			this.zero[block] = isZero(this.data, from, Math.min(length, from + blockSize)) ? 1 : 0;
 		}
 	}
 
