@@ -35,8 +35,8 @@ export class ChunkState {
 		this.zero = new Uint8Array(maxBlocks);
 	}
 
-	/** Reads [offset, offset+length) of image (holes in `data` are not read) and hashes every block. */
-	load(image: Image, data: readonly Range[], offset: number, length: number): void {
+	/** Reads [offset, offset+length) of image (holes in `data` are not read) and hashes every block (unless `hash` is false). */
+	load(image: Image, data: readonly Range[], offset: number, length: number, hash = true): void {
 		const {blockSize} = this.geometry;
 		this.offset = offset;
 		this.length = length;
@@ -64,7 +64,9 @@ export class ChunkState {
 			return;
 		}
 		// One call for the whole chunk: cheaper than skipping zero blocks run by run.
-		this.hasher.hashBlocks(this.data, length, blockSize, this.digests, 0);
+		if (hash) {
+			this.hasher.hashBlocks(this.data, length, blockSize, this.digests, 0);
+		}
 		for (let block = 0; block < this.blocks; block++) {
 			const from = block * blockSize;
 			this.zero[block] = isZero(this.data, from, Math.min(length, from + blockSize)) ? 1 : 0;

@@ -19,7 +19,8 @@ export type DestJob = {
 export const CREDIT_WINDOW = 16;
 const STATS_INTERVAL_MS = 100;
 
-type Pending = {digest: Buffer; snapshot: ChunkSnapshot; full: boolean; length: number};
+/** fromZero: DEST's chunk was all zero, so FULL was asked at once and every DATA block is a change (no re-check needed). */
+type Pending = {digest: Buffer; snapshot: ChunkSnapshot; full: boolean; fromZero: boolean; length: number};
 
 /** A DEST chunk still in the work (differing): what SOURCE said and our block digests. */
 export class DestRole {
@@ -104,8 +105,14 @@ export class DestRole {
 			this.complete(offset, length);
 			return;
 		}
+		if (this.chunk.allZero() && !this.job.dryRun) {
+			// Nothing here yet (a new file, a hole): every non-zero SRC block is a change; skip the digest rounds.
+			this.pending.set(offset, {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: true, fromZero: true, length});
+			this.send({type: 'full', offset});
+			return;
+		}
 		// Keep our block digests for WANT (a copy: this.chunk is reused for the next chunk).
-		this.pending.set(offset, {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: false, length});
+		this.pending.set(offset, {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: false, fromZero: false, length});
 		this.send({type: 'subs', offset, digests: this.chunk.subDigests()});
 	}
 
@@ -116,7 +123,7 @@ export class DestRole {
 			return;
 		}
 		const pending = this.pendingAt(offset);
-		if (this.job.dryRun) {
+		if (this.job.dryRun || pending.fromZero) {
 			this.complete(offset, pending.length);
 			return;
 		}
@@ -135,7 +142,8 @@ export class DestRole {
 	/** Writes data at offset; after FULL only the blocks that really differ. */
 	private apply(offset: number, data: Buffer): void {
 		const {blockSize} = this.geometry;
-		const full = this.pending.get(this.chunkOf(offset))?.full ?? false;
+		const pending = this.pending.get(this.chunkOf(offset));
+		const full = pending !== undefined && pending.full && !pending.fromZero;
 		if (full) {
 			this.image.read(this.scratch, 0, data.length, offset);
 		}

@@ -27,6 +27,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 	};
 	const hosts = new Map<string, Promise<Host>>();
 	const links = new Set<Link>();
+	let early: Array<Promise<[Link, Link]>> = [];
 	let summary: Summary | undefined;
 	try {
 		const hostFor = async (endpoint: RemoteEndpoint): Promise<Host> => {
@@ -79,6 +80,9 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 			srcSize, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
 		});
 
+		// The workers' agents start (node, HELLO) while SRC and DST are being prepared; surplus ones are closed.
+		early = Array.from({length: options.workers}, async () => Promise.all([makeLink(options.src), makeLink(options.dst)]));
+		early.forEach(pair => pair.catch(() => {}));
 		// Preparation: SRC's size, then DST checked (and created or resized) once, before any worker.
 		const srcProbe = await makeLink(options.src);
 		const source = await openLink(srcProbe, openMessage(Role.source, options.src, flags('sync', true), 0, {start: 0, end: 0}), warn);
@@ -91,6 +95,10 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		}
 		const direction: Direction = options.src.kind === 'local' ? 'push' : options.dst.kind === 'local' ? 'pull' : 'relay';
 		const ranges = splitRanges(size, options.workers, batchBytesFor(options.blockSize));
+		early.slice(ranges.length).forEach(pair => pair.then(([a, b]) => {
+			a.close();
+			b.close();
+		}, () => {}));
 		const start: SyncStart = {
 			src: formatEndpoint(options.src), dst: formatEndpoint(options.dst), direction, size,
 			blockSize: options.blockSize, hash: options.hash, workers: ranges.length, dryRun: options.dryRun, phase: 'sync',
@@ -121,7 +129,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 			signal.addEventListener('abort', onAbort);
 			try {
 				await Promise.all(ranges.map(async (range, id) => {
-					const [srcLink, dstLink] = await Promise.all([makeLink(options.src), makeLink(options.dst)]);
+					const [srcLink, dstLink] = phase === 'sync' && early[id] ? await early[id]! : await Promise.all([makeLink(options.src), makeLink(options.dst)]);
 					workerLinks[id] = [srcLink, dstLink];
 					try {
 						const [opSrc, opDst] = await Promise.all([
@@ -178,6 +186,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		}
 		throw error;
 	} finally {
+		await Promise.allSettled(early);
 		for (const link of links) {
 			link.close();
 		}

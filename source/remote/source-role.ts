@@ -62,7 +62,8 @@ export class SourceRole {
 				this.answerBlocks(message.offset, message.mask, message.digests);
 				return;
 			case 'full':
-				this.load(message.offset);
+				this.recent.delete(message.offset);
+				this.load(message.offset, false);
 				this.sendBlocks(() => true);
 				this.send({type: 'chunkEnd', offset: message.offset});
 				return;
@@ -161,12 +162,12 @@ export class SourceRole {
 		}
 	}
 
-	private load(offset: number): void {
+	private load(offset: number, hash = true): void {
 		const length = Math.min(this.geometry.chunkSize, this.job.end - offset);
 		if (offset < this.job.start || offset >= this.job.end || (offset - this.job.start) % this.geometry.chunkSize !== 0) {
 			throw new Error(`DEST asked about offset ${offset}, which is not a chunk of this range`);
 		}
-		this.chunk.load(this.image, this.data, offset, length);
+		this.chunk.load(this.image, this.data, offset, length, hash);
 	}
 
 	private answerSubs(offset: number, digests: Buffer): void {
