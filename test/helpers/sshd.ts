@@ -1,6 +1,7 @@
 // A real OpenSSH sshd on 127.0.0.1 for end-to-end tests, with a temporary HOME whose ~/.ssh names it.
 // Host aliases (all the same sshd): pve/pve2 see `rblocksync` on PATH (this checkout's CLI); pvenode has only node;
-// pvebare has neither. PATH is set per key through authorized_keys environment= (PermitUserEnvironment yes).
+// pvebare has neither; pvenonative runs the agent without the native helper; pvenoisy's agent says hello on stderr first.
+// PATH (and env) is set per key through authorized_keys environment= (PermitUserEnvironment yes).
 import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process';
 import {chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import {createServer, connect as tcpConnect} from 'node:net';
@@ -87,6 +88,10 @@ export async function startSshd(): Promise<Sshd> {
 	mkdirSync(installedBin);
 	writeFileSync(join(installedBin, 'rblocksync'), `#!/bin/sh\nexec ${process.execPath} ${join(root, 'dist/cli.js')} "$@"\n`);
 	chmodSync(join(installedBin, 'rblocksync'), 0o755);
+	const noisyBin = join(dir, 'bin-noisy');
+	mkdirSync(noisyBin);
+	writeFileSync(join(noisyBin, 'rblocksync'), `#!/bin/sh\necho "hello from the agent" >&2\nexec ${process.execPath} ${join(root, 'dist/cli.js')} "$@"\n`);
+	chmodSync(join(noisyBin, 'rblocksync'), 0o755);
 	const nodeBin = join(dir, 'bin-node');
 	const bareBin = join(dir, 'bin-bare');
 	mkdirSync(nodeBin);
@@ -99,16 +104,18 @@ export async function startSshd(): Promise<Sshd> {
 			symlinkSync(path, join(nodeBin, tool));
 		}
 	}
-	const paths = {
-		installed: `${installedBin}:${nodeBin}`,
-		node: nodeBin,
-		bare: bareBin,
+	const environments = {
+		installed: `PATH=${installedBin}:${nodeBin}`,
+		node: `PATH=${nodeBin}`,
+		bare: `PATH=${bareBin}`,
+		nonative: `PATH=${installedBin}:${nodeBin}",environment="RBLOCKSYNC_NO_NATIVE=1`,
+		noisy: `PATH=${noisyBin}:${nodeBin}`,
 	};
 	const authorized: string[] = [];
 	const config: string[] = [];
-	for (const [name, aliases] of [['installed', 'pve pve2'], ['node', 'pvenode'], ['bare', 'pvebare']] as const) {
+	for (const [name, aliases] of [['installed', 'pve pve2'], ['node', 'pvenode'], ['bare', 'pvebare'], ['nonative', 'pvenonative'], ['noisy', 'pvenoisy']] as const) {
 		const publicKey = keygen(join(ssh, `id_${name}`));
-		authorized.push(`environment="PATH=${paths[name]}" ${publicKey}`);
+		authorized.push(`environment="${environments[name]}" ${publicKey}`);
 		config.push(`Host ${aliases}\n\tHostName 127.0.0.1\n\tPort ${port}\n\tUser root\n\tIdentityFile ~/.ssh/id_${name}\n\tIdentitiesOnly yes\n`);
 	}
 	writeFileSync(join(dir, 'authorized_keys'), `${authorized.join('\n')}\n`);

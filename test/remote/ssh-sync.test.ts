@@ -105,4 +105,36 @@ test('should pass paths with spaces and shell characters as data', async () => {
 	assert.not.ok(existsSync('pwned') || existsSync(join(process.env['HOME'] ?? '/root', 'pwned')));
 });
 
+test('should warn once when the remote agent cannot punch holes, and still sync correctly', async () => {
+	const src = join(dir, 'nonative-src.img');
+	const dst = join(dir, 'nonative-dst.img');
+	makeImage(src, 4 * MiB);
+	const result = await runCli([src, `pvenonative:${dst}`, '--truncate', '--json'], sshd.env);
+	assert.is(result.status, 0, result.stderr);
+	assert.is(result.stderr, 'rblocksync: warning: pvenonative: holes will be written as zeros: native helper unavailable\n');
+	assert.ok(sameContent(src, dst));
+});
+
+test('should forward the remote stderr line by line, prefixed with the host', async () => {
+	const src = join(dir, 'noisy-src.img');
+	makeImage(src, MiB);
+	const result = await runCli([src, `pvenoisy:${join(dir, 'noisy-dst.img')}`, '--truncate', '--json'], sshd.env);
+	assert.is(result.status, 0, result.stderr);
+	assert.match(result.stderr, /^rblocksync: warning: pvenoisy: hello from the agent$/m);
+});
+
+test('should exit 130 on SIGINT, never success', async () => {
+	const src = join(dir, 'sigint-src.img');
+	makeImage(src, 256 * MiB, {zeroEvery: 0, holeEvery: 0});
+	let pid = 0;
+	const running = runCli([src, `pve:${join(dir, 'sigint-dst.img')}`, '--truncate', '-q'], sshd.env, {onStart: p => {
+		pid = p;
+	}});
+	await new Promise(resolve => setTimeout(resolve, 1500));
+	process.kill(pid, 'SIGINT');
+	const result = await running;
+	assert.is(result.status, 130, result.stderr);
+	assert.match(result.stderr, /interrupted; DST may be partially updated/);
+});
+
 test.run();
