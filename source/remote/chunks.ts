@@ -44,7 +44,11 @@ export class ChunkState {
 		this.dataValid = true;
 		let any = false;
 		let cursor = 0;
-		for (const range of data) {
+		for (let index = firstRangeEndingAfter(data, offset); index < data.length; index++) {
+			const range = data[index]!;
+			if (range.start >= offset + length) {
+				break;
+			}
 			const start = Math.max(range.start, offset);
 			const end = Math.min(range.end, offset + length);
 			if (start < end) {
@@ -174,6 +178,21 @@ export class ChunkState {
 		}
 		return digest;
 	}
+}
+
+/** Index of the first of the sorted, disjoint ranges that ends after `offset` (binary search). */
+export function firstRangeEndingAfter(ranges: readonly Range[], offset: number): number {
+	let low = 0;
+	let high = ranges.length;
+	while (low < high) {
+		const middle = (low + high) >>> 1;
+		if (ranges[middle]!.end <= offset) {
+			low = middle + 1;
+		} else {
+			high = middle;
+		}
+	}
+	return low;
 }
 
 /** Whether any of the sorted ranges overlaps [start, end). */

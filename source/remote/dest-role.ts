@@ -6,7 +6,7 @@ import {unionAligned} from '../engine/blocks.js';
 import {type Counters, emptyCounters} from '../engine/progress.js';
 import type {Image, Range, WritableImage} from '../transport/image.js';
 import type {CountersTuple, Message} from '../protocol/messages.js';
-import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
+import {type ChunkSnapshot, ChunkState, firstRangeEndingAfter, type Geometry} from './chunks.js';
 
 export type DestJob = {
 	readonly start: number;
@@ -168,7 +168,12 @@ export class DestRole {
 		const {blockSize, chunkSize} = this.geometry;
 		const end = offset + length;
 		// --copy does not read DST: zero SRC ranges are left as they are, like the local engine does.
-		const ranges = this.job.copy ? [] : unionAligned(this.data, [], blockSize, {start: offset, end});
+		const first = firstRangeEndingAfter(this.data, offset);
+		let last = first;
+		while (last < this.data.length && this.data[last]!.start < end) {
+			last += 1;
+		}
+		const ranges = this.job.copy ? [] : unionAligned(this.data.slice(first, last), [], blockSize, {start: offset, end});
 		for (const range of ranges) {
 			for (let at = range.start; at < range.end; at += chunkSize) {
 				const batch = Math.min(chunkSize, range.end - at);

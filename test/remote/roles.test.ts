@@ -96,4 +96,11 @@ test('should sync with sha256, odd block sizes, compression and a sub-range', as
 	assert.ok(toDest < MiB, `${toDest}`);
 });
 
+test('should find the first range ending after an offset', async () => {
+	const {firstRangeEndingAfter} = await import('../../source/remote/chunks.js');
+	const ranges = [{start: 0, end: 10}, {start: 20, end: 30}, {start: 40, end: 50}];
+	assert.equal([0, 9, 10, 15, 29, 30, 49, 50, 99].map(offset => firstRangeEndingAfter(ranges, offset)), [0, 0, 1, 1, 1, 2, 2, 3, 3]);
+	assert.is(firstRangeEndingAfter([], 5), 0);
+});
+
 test.run();
