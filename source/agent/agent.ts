@@ -1,5 +1,6 @@
 // The remote side: speaks the protocol on stdin/stdout (see doc/protocol.md); diagnostics go to stderr.
 import {FrameDecoder} from '../protocol/frame.js';
+import {WriteBatcher} from '../remote/batcher.js';
 import {AgentCore} from './agent-core.js';
 
 /** Serves one session on stdin/stdout; resolves with the exit status once stdout is flushed. */
@@ -7,10 +8,12 @@ export async function runAgent(input: NodeJS.ReadableStream = process.stdin, out
 	return new Promise(resolve => {
 		const decoder = new FrameDecoder();
 		let finished = false;
+		const batcher = new WriteBatcher(bytes => output.write(bytes));
 		const core = new AgentCore(
-			bytes => output.write(bytes),
+			bytes => batcher.push(bytes),
 			ok => {
 				finished = true;
+				batcher.flush();
 				input.removeAllListeners('data');
 				input.pause();
 				output.end(() => {

@@ -2,6 +2,7 @@
 import type {Duplex} from 'node:stream';
 import {AgentCore} from '../agent/agent-core.js';
 import {type Frame, FrameDecoder} from '../protocol/frame.js';
+import {WriteBatcher} from './batcher.js';
 
 export interface Link {
 	/** "pve" for a remote agent, "local" in-process: prefixes every message about this link. */
@@ -71,8 +72,14 @@ export class StreamLink implements Link {
 	private readonly decoder = new FrameDecoder();
 	private closed = false;
 	private exitReason: string | undefined;
+	private readonly batcher: WriteBatcher;
 
 	constructor(readonly label: string, private readonly stream: Duplex) {
+		this.batcher = new WriteBatcher(bytes => {
+			if (!this.closed) {
+				this.stream.write(bytes);
+			}
+		});
 		stream.on('data', (chunk: Buffer) => {
 			this.bytesIn += chunk.length;
 			let frames: Frame[];
@@ -105,12 +112,13 @@ export class StreamLink implements Link {
 	send(bytes: Buffer): void {
 		if (!this.closed) {
 			this.bytesOut += bytes.length;
-			this.stream.write(bytes);
+			this.batcher.push(bytes);
 		}
 	}
 
 	close(): void {
 		if (!this.closed) {
+			this.batcher.flush();
 			this.stream.end();
 			this.stream.destroy();
 			this.finish(undefined);
