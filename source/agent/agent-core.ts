@@ -106,7 +106,9 @@ export class AgentCore {
 			}
 			this.send(opened.reply);
 			if ((open.flags & OpenFlag.prepare) !== 0) {
-				this.close(true);
+				// The same agent may then serve a worker's session: wait for the next OPEN.
+				this.state = 'open';
+				this.flushQueue();
 				return;
 			}
 			this.image = opened.image;
@@ -132,6 +134,10 @@ export class AgentCore {
 			this.fail(error);
 			return;
 		}
+		this.flushQueue();
+	}
+
+	private flushQueue(): void {
 		const queued = this.queue;
 		this.queue = [];
 		for (const frame of queued) {

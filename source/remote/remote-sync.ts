@@ -25,6 +25,8 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 			reporter.warn(message);
 		}
 	};
+	// RBLOCKSYNC_TRACE=1: a timeline of the phases on stderr (for benchmarks and bug reports).
+	const trace = process.env['RBLOCKSYNC_TRACE'] === '1' ? (what: string) => process.stderr.write(`rblocksync: trace ${elapsed().toFixed(3)} ${what}\n`) : () => {};
 	const hosts = new Map<string, Promise<Host>>();
 	const links = new Set<Link>();
 	let early: Array<Promise<[Link, Link]>> = [];
@@ -42,8 +44,11 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 						...(port === undefined ? {} : {port}),
 						...(options.identity === undefined ? {} : {identity: options.identity}),
 					});
+					trace(`${endpoint.host}: connected`);
 					try {
-						return {connection, plan: await prepareAgent(connection, endpoint.host), alias: endpoint.host};
+						const plan = await prepareAgent(connection, endpoint.host);
+						trace(`${endpoint.host}: agent ${plan.how}`);
+						return {connection, plan, alias: endpoint.host};
 					} catch (error) {
 						connection.close();
 						throw error;
@@ -80,22 +85,25 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 			srcSize, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
 		});
 
-		// The workers' agents start (node, HELLO) while SRC and DST are being prepared; surplus ones are closed.
-		early = Array.from({length: options.workers}, async () => Promise.all([makeLink(options.src), makeLink(options.dst)]));
+		// Every agent starts at once (node startup dominates): the two that prepare, and the workers' (surplus ones are closed).
+		// The two that prepare then serve worker 0.
+		const probes = Promise.all([makeLink(options.src), makeLink(options.dst)]);
+		early = [probes, ...Array.from({length: options.workers - 1}, async () => Promise.all([makeLink(options.src), makeLink(options.dst)]))];
 		early.forEach(pair => pair.catch(() => {}));
 		// Preparation: SRC's size, then DST checked (and created or resized) once, before any worker.
-		const srcProbe = await makeLink(options.src);
+		const [srcProbe, dstProbe] = await probes;
 		const source = await openLink(srcProbe, openMessage(Role.source, options.src, flags('sync', true), 0, {start: 0, end: 0}), warn);
 		const size = source.opened.size;
+		trace('SRC opened');
 		checkAbort();
-		const dstProbe = await makeLink(options.dst);
 		const dest = await openLink(dstProbe, openMessage(Role.dest, options.dst, flags('sync', true), size, {start: 0, end: 0}), warn);
 		if (options.dst.kind === 'remote' && !canPunch(dest.caps) && dest.opened.kind === 1) {
 			warn(`${options.dst.host}: holes will be written as zeros: native helper unavailable`);
 		}
+		trace('DST prepared');
 		const direction: Direction = options.src.kind === 'local' ? 'push' : options.dst.kind === 'local' ? 'pull' : 'relay';
 		const ranges = splitRanges(size, options.workers, batchBytesFor(options.blockSize));
-		early.slice(ranges.length).forEach(pair => pair.then(([a, b]) => {
+		early.slice(Math.max(1, ranges.length)).forEach(pair => pair.then(([a, b]) => {
 			a.close();
 			b.close();
 		}, () => {}));
@@ -136,6 +144,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 							openLink(srcLink, openMessage(Role.source, options.src, flags(phase, false), size, range), warn),
 							openLink(dstLink, openMessage(Role.dest, options.dst, flags(phase, false), size, range), warn),
 						]);
+						trace(`worker ${id} opened`);
 						const counters = await relaySession(srcLink, dstLink, {source: opSrc.held, dest: opDst.held}, {
 							stats: counters => Object.assign(states[id]!, counters, {wireBytesSent: states[id]!.wireBytesSent, wireBytesReceived: states[id]!.wireBytesReceived}),
 							warn,
@@ -143,6 +152,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 						}, () => new InterruptedError(phase === 'sync' && !options.dryRun ? 'interrupted; DST may be partially updated' : 'interrupted'));
 						Object.assign(states[id]!, counters);
 						states[id]!.done = true;
+						trace(`worker ${id} done`);
 					} catch (error) {
 						srcLink.close();
 						dstLink.close();

@@ -35,11 +35,13 @@ function hold(link: Link): Held {
 	return held;
 }
 
-/** Sends HELLO and OPEN, waits for OPENED. Returns the agent's capabilities, the reply, and what came after it. */
+const greeted = new WeakMap<Link, number>();
+
+/** Sends HELLO (once per link) and OPEN, waits for OPENED. Returns the agent's capabilities, the reply, and what came after it. */
 export async function openLink(link: Link, open: Message, warn: (message: string) => void): Promise<{caps: number; opened: Opened; held: Held}> {
 	return new Promise((resolve, reject) => {
-		let caps = 0;
-		let step: 'hello' | 'opened' = 'hello';
+		let caps = greeted.get(link) ?? 0;
+		let step: 'hello' | 'opened' = greeted.has(link) ? 'opened' : 'hello';
 		const fail = (error: Error): void => {
 			link.onFrame = () => {};
 			link.onClose = () => {};
@@ -64,6 +66,7 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 					return;
 				}
 				caps = message.caps;
+				greeted.set(link, caps);
 				step = 'opened';
 				link.send(encode(open));
 			} else if (step === 'opened' && message.type === 'opened') {
@@ -73,7 +76,7 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 			}
 		};
 		link.onClose = reason => fail(new UsageError(`${prefixOf(link)}the agent ended before the session opened${reason ? `: ${reason}` : ''}`));
-		link.send(encode(helloMessage()));
+		link.send(encode(step === 'hello' ? helloMessage() : open));
 	});
 }
 
