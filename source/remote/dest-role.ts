@@ -15,8 +15,8 @@ export type DestJob = {
 	readonly copy: boolean;
 };
 
-/** CHUNK frames SOURCE may have in flight: bounds memory on both sides (16 MiB of image per worker). */
-export const CREDIT_WINDOW = 16;
+/** CHUNK frames SOURCE may have in flight: bounds memory on both sides (32 MiB of image per worker); 16 was latency-bound. */
+export const CREDIT_WINDOW = 32;
 const STATS_INTERVAL_MS = 100;
 
 /** fromZero: DEST's chunk was all zero, so FULL was asked at once and every DATA block is a change (no re-check needed). */
