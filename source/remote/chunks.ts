@@ -169,7 +169,8 @@ export class ChunkState {
 		return true;
 	}
 
-	private zeroDigest(length: number): Buffer {
+	/** The digest of `length` zero bytes (cached). */
+	zeroDigest(length: number): Buffer {
 		let digest = this.zeroDigests.get(length);
 		if (!digest) {
 			digest = Buffer.allocUnsafe(DIGEST_SIZE);

@@ -96,6 +96,28 @@ test('should sync with sha256, odd block sizes, compression and a sub-range', as
 	assert.ok(toDest < MiB, `${toDest}`);
 });
 
+test('should ask for the whole chunk when the re-check fails, and give up when SRC keeps changing', async () => {
+	const content = sample(4 * MiB);
+	const src = MemoryImage.from('src', content);
+	const dst = MemoryImage.from('dst', content);
+	dst.write(Buffer.alloc(4096, 1), 0, 4096, 8192);
+	// SRC changes after its digests were taken: the data sent no longer matches the chunk digest.
+	let reads = 0;
+	const changing = Object.create(src) as MemoryImage;
+	changing.read = (buffer, offset, length, position) => {
+		src.read(buffer, offset, length, position);
+		if (++reads > 1 && position <= 8202 && position + length > 8202) {
+			buffer[offset + 8202 - position] ^= 0xff;
+		}
+	};
+	try {
+		await syncPair(changing, dst, dst);
+		assert.unreachable();
+	} catch (error) {
+		assert.match((error as Error).message, /the chunk at offset 0 still differs from SRC after rewriting it/);
+	}
+});
+
 test('should find the first range ending after an offset', async () => {
 	const {firstRangeEndingAfter} = await import('../../source/remote/chunks.js');
 	const ranges = [{start: 0, end: 10}, {start: 20, end: 30}, {start: 40, end: 50}];
