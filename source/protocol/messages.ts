@@ -34,6 +34,7 @@ export type Message =
 	| {type: 'chunkEnd'; offset: number}
 	| {type: 'full'; offset: number}
 	| {type: 'sourceEnd'; blocksZero: number}
+	| {type: 'empty'}
 	| {type: 'stats'; counters: CountersTuple}
 	| {type: 'done'; counters: CountersTuple};
 
@@ -43,7 +44,7 @@ export type MessageType = Message['type'];
 export const TYPE_CODE: Record<MessageType, number> = {
 	hello: 0x01, open: 0x02, opened: 0x03, error: 0x04, warn: 0x05,
 	credit: 0x10, chunk: 0x11, zero: 0x12, subs: 0x13, want: 0x14, blocks: 0x15, data: 0x16,
-	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d,
+	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e,
 };
 const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([name, code]) => [code, name as MessageType]));
 
@@ -175,6 +176,7 @@ export function encode(message: Message): Buffer {
 		case 'chunkEnd': case 'full': w.u64(message.offset); break;
 		case 'sourceEnd': w.u64(message.blocksZero); break;
 		case 'stats': case 'done': counters(w, message.counters); break;
+		case 'empty': break;
 	}
 	return w.frame(TYPE_CODE[message.type]);
 }
@@ -205,6 +207,7 @@ export function decode(frame: Frame): Message {
 		case 'chunkEnd': case 'full': message = {type, offset: r.u64()}; break;
 		case 'sourceEnd': message = {type, blocksZero: r.u64()}; break;
 		case 'stats': case 'done': message = {type, counters: readCounters(r)}; break;
+		case 'empty': message = {type}; break;
 	}
 	r.end();
 	if (message.type === 'open' && message.role !== Role.source && message.role !== Role.dest) {

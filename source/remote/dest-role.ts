@@ -12,7 +12,7 @@ export type DestJob = {
 	readonly start: number;
 	readonly end: number;
 	readonly dryRun: boolean;
-	readonly copy: boolean;
+	copy: boolean;
 };
 
 /** CHUNK frames SOURCE may have in flight: bounds memory on both sides (32 MiB of image per worker); 16 was latency-bound. */
@@ -35,15 +35,17 @@ export class DestRole {
 	private finished = false;
 	private lastStats = 0;
 	private readonly scratch: Buffer;
+	private readonly job: DestJob;
 
 	constructor(
 		private readonly image: Image,
 		private readonly writable: WritableImage | undefined,
 		private readonly geometry: Geometry,
 		private readonly hasher: Hasher,
-		private readonly job: DestJob,
+		job: DestJob,
 		private readonly send: (message: Message) => void,
 	) {
+		this.job = {...job};
 		this.chunk = new ChunkState(geometry, hasher);
 		this.check = new ChunkState(geometry, hasher);
 		this.scratch = Buffer.allocUnsafe(geometry.chunkSize);
@@ -52,6 +54,11 @@ export class DestRole {
 
 	/** Opens the window: call once after OPENED was sent. */
 	begin(): void {
+		if (this.data.length === 0 && !this.job.dryRun && !this.job.copy) {
+			// Nothing here (a new file, a hole): no digests needed; every non-zero SRC block is data to write.
+			this.job.copy = true;
+			this.send({type: 'empty'});
+		}
 		this.send({type: 'credit', granted: CREDIT_WINDOW});
 		this.maybeFinish();
 	}

@@ -12,7 +12,7 @@ export type SourceJob = {
 	readonly end: number;
 	readonly dryRun: boolean;
 	/** --copy: no digests; every non-zero block is sent as data. */
-	readonly copy: boolean;
+	copy: boolean;
 	/** zlib level for DATA frames; 0: never compress. */
 	readonly compress: number;
 };
@@ -35,14 +35,16 @@ export class SourceRole {
 	private stopped = false;
 	/** Digests of the chunks sent most recently, so DEST's questions rarely need a re-read (bounded: 2 windows). */
 	private readonly recent = new Map<number, ChunkSnapshot>();
+	private readonly job: SourceJob;
 
 	constructor(
 		private readonly image: Image,
 		private readonly geometry: Geometry,
 		hasher: Hasher,
-		private readonly job: SourceJob,
+		job: SourceJob,
 		private readonly send: (message: Message) => void,
 	) {
+		this.job = {...job};
 		this.chunk = new ChunkState(geometry, hasher);
 		this.data = image.dataRanges(job.start, job.end) ?? [{start: job.start, end: job.end}];
 		this.next = job.start;
@@ -51,6 +53,10 @@ export class SourceRole {
 	/** Handles one message from DEST; throws on I/O errors (the caller reports them). */
 	handle(message: Message): void {
 		switch (message.type) {
+			case 'empty':
+				// DEST holds nothing in this range: send the data without digests, as --copy does.
+				this.job.copy = true;
+				return;
 			case 'credit':
 				this.granted = Math.max(this.granted, message.granted);
 				this.schedule();

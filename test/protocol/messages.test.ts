@@ -26,6 +26,7 @@ const samples: Message[] = [
 	{type: 'sourceEnd', blocksZero: 77},
 	{type: 'stats', counters: [1, 2, 3, 4, 5, 6, 7, 8]},
 	{type: 'done', counters: [8, 7, 6, 5, 4, 3, 2, 1]},
+	{type: 'empty'},
 ];
 
 test('should round-trip every message type', () => {
