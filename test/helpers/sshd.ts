@@ -118,6 +118,8 @@ export async function startSshd(): Promise<Sshd> {
 		authorized.push(`environment="${environments[name]}" ${publicKey}`);
 		config.push(`Host ${aliases}\n\tHostName 127.0.0.1\n\tPort ${port}\n\tUser root\n\tIdentityFile ~/.ssh/id_${name}\n\tIdentitiesOnly yes\n`);
 	}
+	// pvejump reaches the same sshd through pve (ProxyJump).
+	config.push(`Host pvejump\n\tHostName 127.0.0.1\n\tPort ${port}\n\tUser root\n\tIdentityFile ~/.ssh/id_installed\n\tProxyJump pve\n`);
 	writeFileSync(join(dir, 'authorized_keys'), `${authorized.join('\n')}\n`);
 	writeFileSync(join(ssh, 'config'), config.join('\n'));
 	const [type, key] = hostKey.split(' ');

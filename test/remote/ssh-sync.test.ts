@@ -105,6 +105,39 @@ test('should pass paths with spaces and shell characters as data', async () => {
 	assert.not.ok(existsSync('pwned') || existsSync(join(process.env['HOME'] ?? '/root', 'pwned')));
 });
 
+test('should reach a host through ProxyJump', async () => {
+	const src = join(dir, 'jump-src.img');
+	const dst = join(dir, 'jump-dst.img');
+	makeImage(src, 2 * MiB);
+	const result = await runCli([src, `pvejump:${dst}`, '--truncate', '-q'], sshd.env);
+	assert.is(result.status, 0, result.stderr);
+	assert.ok(sameContent(src, dst));
+});
+
+test('should push to and pull from a remote block device (loop device), zeroing on the device', async () => {
+	const {loopDeviceProblem, withLoopDevice} = await import('../helpers/loop-device.js');
+	const problem = await loopDeviceProblem();
+	if (problem) {
+		console.log(`  skipped: no loop device here: ${problem}`);
+		return;
+	}
+	const backing = join(dir, 'loop-backing.img');
+	makeImage(backing, 8 * MiB, {zeroEvery: 0, holeEvery: 0});
+	const src = join(dir, 'loop-src.img');
+	makeImage(src, 6 * MiB);
+	await withLoopDevice(backing, async device => {
+		const push = await runCli([src, `pve:${device}`, '--json', '--force'], sshd.env);
+		assert.is(push.status, 0, push.stderr);
+		assert.is(push.json?.['dstExtraBytes'], 2 * MiB);
+		assert.ok(Number(push.json?.['blocksPunched']) > 0);
+		const back = join(dir, 'loop-back.img');
+		const pull = await runCli([`pve:${device}`, back, '--truncate', '-q'], sshd.env);
+		assert.is(pull.status, 0, pull.stderr);
+		const {readFileSync} = await import('node:fs');
+		assert.ok(readFileSync(back).subarray(0, 6 * MiB).equals(readFileSync(src)));
+	});
+});
+
 test('should warn once when the remote agent cannot punch holes, and still sync correctly', async () => {
 	const src = join(dir, 'nonative-src.img');
 	const dst = join(dir, 'nonative-dst.img');
