@@ -41,6 +41,8 @@ export type RunOptions = {
 	asNobody?: boolean;
 	cwd?: string;
 	timeoutMs?: number;
+	/** Extra environment variables (e.g. RBLOCKSYNC_NO_NATIVE=1). */
+	env?: Record<string, string>;
 };
 
 /** The command line that runs the CLI with `args`, optionally unprivileged. */
@@ -59,7 +61,7 @@ export function runCli(args: readonly string[], options: RunOptions = {}): CliRe
 		encoding: 'utf8',
 		stdio: ['ignore', 'pipe', 'pipe'],
 		timeout: options.timeoutMs ?? 60_000,
-		env: {...process.env, FORCE_COLOR: '0'},
+		env: {...process.env, FORCE_COLOR: '0', ...options.env},
 	});
 	if (result.error) {
 		throw result.error;
