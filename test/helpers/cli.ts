@@ -41,8 +41,8 @@ export type RunOptions = {
 	asNobody?: boolean;
 	cwd?: string;
 	timeoutMs?: number;
-	/** Extra environment variables (e.g. RBLOCKSYNC_NO_NATIVE=1). */
-	env?: Record<string, string>;
+	/** Extra environment variables (e.g. RBLOCKSYNC_NO_NATIVE=1); undefined removes one. */
+	env?: Record<string, string | undefined>;
 };
 
 /** The command line that runs the CLI with `args`, optionally unprivileged. */
@@ -61,7 +61,7 @@ export function runCli(args: readonly string[], options: RunOptions = {}): CliRe
 		encoding: 'utf8',
 		stdio: ['ignore', 'pipe', 'pipe'],
 		timeout: options.timeoutMs ?? 60_000,
-		env: {...process.env, FORCE_COLOR: '0', ...options.env},
+		env: environment(options.env),
 	});
 	if (result.error) {
 		throw result.error;
@@ -111,6 +111,17 @@ export function startCli(args: readonly string[]): RunningCli {
 		check();
 	});
 	return {child, waitForStderr, done};
+}
+
+/** The test's environment with FORCE_COLOR=0 (as scripts/test.mjs sets it), then `extra` applied. */
+function environment(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+	const env: NodeJS.ProcessEnv = {...process.env, FORCE_COLOR: '0', ...extra};
+	for (const [key, value] of Object.entries(extra)) {
+		if (value === undefined) {
+			delete env[key];
+		}
+	}
+	return env;
 }
 
 function parseJson(stdout: string): JsonSummary | undefined {

@@ -1,0 +1,54 @@
+// SIGINT/SIGTERM during a long sync: exit 130, "interrupted; DST may be partially updated", never a success.
+import {randomBytes} from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import {setTimeout as sleep} from 'node:timers/promises';
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {startCli} from '../helpers/cli.js';
+import {makeTempDir, MiB, removeTempDir} from '../helpers/images.js';
+
+type Context = {dir: string; src: string};
+const interrupt = suite<Context>('interrupt', {dir: '', src: ''});
+const SIZE = 2048 * MiB;
+
+interrupt.before(context => {
+	context.dir = makeTempDir();
+	context.src = path.join(context.dir, 'big.img');
+	// 2 GiB of non-zero data: one 32 MiB random chunk written 64 times (fast to make, all blocks non-zero).
+	const chunk = randomBytes(32 * MiB);
+	const fd = fs.openSync(context.src, 'w');
+	try {
+		for (let at = 0; at < SIZE; at += chunk.length) {
+			fs.writeSync(fd, chunk, 0, chunk.length, at);
+		}
+	} finally {
+		fs.closeSync(fd);
+	}
+});
+
+interrupt.after(context => {
+	removeTempDir(context.dir);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+	interrupt(`should stop on ${signal}, exit 130 and never report success`, async context => {
+		const dst = path.join(context.dir, `dst-${signal}.img`);
+		const cli = startCli(['--truncate', '--json', '--progress', 'plain', context.src, dst]);
+		await cli.waitForStderr(/^syncing /m);
+		await sleep(300);
+		assert.is(cli.child.exitCode, null, 'the sync ended before it could be interrupted; make the image larger');
+		const sentAt = Date.now();
+		cli.child.kill(signal);
+		const result = await cli.done;
+		const stopSeconds = (Date.now() - sentAt) / 1000;
+		assert.is(result.code, 130, `exit ${result.code} (signal ${result.signal}); stderr: ${result.stderr}`);
+		assert.match(result.stderr, /^rblocksync: interrupted; DST may be partially updated$/m);
+		assert.not.match(result.stderr, /in sync/);
+		assert.ok(result.json === undefined || result.json.ok === false, `a success summary was printed: ${result.stdout}`);
+		assert.ok(stopSeconds < 10, `took ${stopSeconds} s to stop`);
+		assert.is(fs.statSync(dst).size, SIZE, 'DST was created at SRC size before the sync began');
+	});
+}
+
+interrupt.run();
