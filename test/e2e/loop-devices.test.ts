@@ -4,7 +4,7 @@ import path from 'node:path';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {runCli, stderrLines} from '../helpers/cli.js';
-import {allocatedBytes, allocationSlack, dataBytes, fillFile, MiB, randomLayout, sha256, withTempDir, writeImage} from '../helpers/images.js';
+import {allocatedBytes, allocationSlack, dataBytes, dataLayout, fillFile, MiB, randomLayout, sha256, withTempDir, writeImage} from '../helpers/images.js';
 import {withLoop} from '../helpers/loop.js';
 
 const loop = suite('loop devices');
@@ -100,6 +100,26 @@ loop('should sync only SRC size onto a larger device, say so, and leave the rest
 			assert.match(plain.stderr, `only the first ${size} bytes were synced`);
 		});
 		assert.is(sha256(backing, size), tail);
+	});
+});
+
+loop('should zero a short last block of SRC on a larger device (a length not a multiple of 512)', async () => {
+	await withTempDir(async dir => {
+		const src = path.join(dir, 'src.img');
+		const backing = path.join(dir, 'dev.img');
+		const size = 4 * MiB + 100;
+		const layout = dataLayout(size);
+		writeImage(src, {...layout, kinds: layout.kinds.map((kind, i) => (i === layout.kinds.length - 1 ? 'hole' : kind))});
+		fillFile(backing, 8 * MiB, 0x77);
+		const tail = sha256(backing, size);
+		await withLoop([backing], ([device]) => {
+			const result = runCli(['--json', src, device!]);
+			assert.is(result.code, 0, result.stderr);
+			assert.is(result.json!.blocksPunched, 1);
+			assert.is(result.json!.bytesPunched, 100);
+			assert.is(sha256(device!, 0, size), sha256(src));
+			assert.is(sha256(device!, size), tail, 'zeroing went past SRC size');
+		});
 	});
 });
 
