@@ -1,11 +1,12 @@
 // SIGINT/SIGTERM during a long sync: exit 130, "interrupted; DST may be partially updated", never a success.
+import {spawnSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {startCli} from '../helpers/cli.js';
+import {runCli, startCli} from '../helpers/cli.js';
 import {makeTempDir, MiB, removeTempDir} from '../helpers/images.js';
 
 type Context = {dir: string; src: string};
@@ -50,5 +51,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 		assert.is(fs.statSync(dst).size, SIZE, 'DST was created at SRC size before the sync began');
 	});
 }
+
+interrupt('should complete an interrupted DST on the next run, keeping what was written', async context => {
+	const dst = path.join(context.dir, 'dst-SIGINT.img');
+	assert.ok(fs.existsSync(dst), 'runs after the SIGINT test');
+	const result = runCli(['--json', '--quiet', context.src, dst], {timeoutMs: 120_000});
+	assert.is(result.code, 0, result.stderr);
+	assert.ok(result.json!.bytesWritten < SIZE, 'nothing written before the interruption was kept');
+	assert.ok(result.json!.bytesWritten > 0);
+	const cmp = spawnSync('cmp', [context.src, dst], {encoding: 'utf8'});
+	assert.is(cmp.status, 0, `cmp: ${cmp.stdout}${cmp.stderr}`);
+});
 
 interrupt.run();
