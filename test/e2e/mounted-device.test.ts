@@ -1,4 +1,4 @@
-// A DST block device with a mounted file system is refused unless --force.
+// A DST block device with a mounted file system is refused unless --force; a mounted SRC only warns.
 import {spawnSync} from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,7 +15,7 @@ function run(command: string, args: string[]): {status: number | null; stderr: s
 	return {status: result.status, stderr: result.error?.message ?? result.stderr};
 }
 
-mounted('should refuse a mounted DST device without --force and leave it and its file system alone', async () => {
+mounted('should refuse a mounted DST device without --force, leave its file system alone, and only warn for a mounted SRC', async () => {
 	await withTempDir(async dir => {
 		const src = path.join(dir, 'src.img');
 		const backing = path.join(dir, 'fs.img');
@@ -46,6 +46,12 @@ mounted('should refuse a mounted DST device without --force and leave it and its
 				const forced = runCli(['--force', '--dry-run', '--json', src, device!]);
 				assert.is(forced.code, 0, forced.stderr);
 				assert.ok(forced.json!.blocksChanged > 0);
+				// A mounted SRC is allowed, with one warning that it should be a snapshot.
+				const copy = path.join(dir, 'copy.img');
+				const fromMounted = runCli(['--truncate', '--json', device!, copy]);
+				assert.is(fromMounted.code, 0, fromMounted.stderr);
+				assert.equal(stderrLines(fromMounted), [`rblocksync: warning: SRC ${device} is mounted on ${point}; if it is written to during the sync, DST will be inconsistent (sync from a snapshot)`]);
+				assert.is(sha256(copy), before);
 				assert.is(sha256(device!), before, 'the mounted device was written to');
 				assert.is(fs.readFileSync(path.join(point, 'canary.txt'), 'utf8'), 'still here');
 			} finally {
