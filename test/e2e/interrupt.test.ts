@@ -1,4 +1,5 @@
 // SIGINT/SIGTERM during a long sync: exit 130, "interrupted; DST may be partially updated", never a success.
+import {spawnSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {runCli, startCli} from '../helpers/cli.js';
 import {makeTempDir, MiB, removeTempDir} from '../helpers/images.js';
+import {callsOn, opensOf, startTracedCli} from '../helpers/strace.js';
 
 type Context = {dir: string; src: string};
 const interrupt = suite<Context>('interrupt', {dir: '', src: ''});
@@ -59,6 +61,28 @@ interrupt('should have kept, flushed and correct, what was written before the in
 	assert.is(result.code, 0, result.stderr);
 	assert.ok(result.json!.blocksChanged < result.json!.blocksTotal, 'nothing written before the interruption was kept');
 	assert.ok(result.json!.blocksChanged > 0, 'the sync was not interrupted');
+});
+
+interrupt('should flush what it wrote to DST before exiting 130 (traced)', async context => {
+	if (spawnSync('strace', ['-V']).status !== 0) {
+		console.log('  SKIP: strace is not installed');
+		return;
+	}
+	const dst = path.join(context.dir, 'dst-traced.img');
+	const traced = startTracedCli(['--truncate', '--progress', 'plain', context.src, dst], context.dir);
+	await traced.waitForStderr(/^syncing /m);
+	await sleep(300);
+	traced.kill('SIGINT');
+	const {code, stderr, calls} = await traced.done;
+	assert.is(code, 130, stderr);
+	const [open] = opensOf(calls, dst).filter(o => o.flags.includes('O_RDWR'));
+	assert.ok(open, 'DST was never opened for writing');
+	const writes = callsOn(calls, ['pwrite64', 'pwritev'], open.fd, open.index);
+	const flushes = callsOn(calls, ['fdatasync', 'fsync'], open.fd, open.index);
+	const message = calls.findIndex(call => call.name === 'write' && call.args.startsWith('2, ') && call.args.includes('interrupted'));
+	assert.ok(writes.length > 0, 'nothing was written before the signal');
+	assert.ok(message > 0, 'no "interrupted" message');
+	assert.ok(flushes.some(f => f > Math.max(...writes) && f < message), 'DST was not flushed after its last write and before exiting');
 });
 
 interrupt.run();

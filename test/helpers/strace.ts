@@ -1,5 +1,5 @@
 // Runs the CLI under strace -f and parses the system calls, to check the order of writes, flushes and output.
-import {spawnSync} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {CLI_PATH} from './cli.js';
@@ -12,7 +12,7 @@ const TRACED = 'openat,close,pwrite64,pwritev,write,fallocate,ftruncate,ioctl,fd
 /** The calls made by `node dist/cli.js args`, or a reason why strace cannot run here. */
 export function traceCli(args: readonly string[], dir: string): {calls: Call[]; code: number | null} | {skip: string} {
 	const log = path.join(dir, 'strace.log');
-	const result = spawnSync('strace', ['-f', '-qq', '-s', '4096', '-e', `trace=${TRACED}`, '-e', 'signal=none', '-o', log, process.execPath, CLI_PATH, ...args], {
+	const result = spawnSync('strace', straceArgs(args, log), {
 		encoding: 'utf8',
 		env: {...process.env, FORCE_COLOR: '0'},
 	});
@@ -20,6 +20,47 @@ export function traceCli(args: readonly string[], dir: string): {calls: Call[]; 
 		return {skip: `strace cannot run here: ${result.error?.message ?? result.stderr.trim()}`};
 	}
 	return {calls: parseTrace(fs.readFileSync(log, 'utf8')), code: result.status};
+}
+
+/** Arguments of strace for a run of the CLI logged to `log`. */
+function straceArgs(args: readonly string[], log: string): string[] {
+	return ['-f', '-qq', '-s', '4096', '-e', `trace=${TRACED}`, '-e', 'signal=none', '-o', log, process.execPath, CLI_PATH, ...args];
+}
+
+export type TracedRun = {
+	/** Sends a signal to the traced CLI (not to strace). */
+	kill(signal: NodeJS.Signals): void;
+	waitForStderr(pattern: RegExp): Promise<void>;
+	/** The exit status of the CLI, its stderr and its calls. */
+	done: Promise<{code: number | null; stderr: string; calls: Call[]}>;
+};
+
+/** Starts the CLI under strace without waiting for it (for signals). */
+export function startTracedCli(args: readonly string[], dir: string): TracedRun {
+	const log = path.join(dir, 'strace.log');
+	const child = spawn('strace', straceArgs(args, log), {stdio: ['ignore', 'ignore', 'pipe'], env: {...process.env, FORCE_COLOR: '0'}});
+	let stderr = '';
+	child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+		stderr += chunk;
+	});
+	const done = new Promise<{code: number | null; stderr: string; calls: Call[]}>(resolve => {
+		child.on('close', code => resolve({code, stderr, calls: fs.existsSync(log) ? parseTrace(fs.readFileSync(log, 'utf8')) : []}));
+	});
+	return {
+		kill(signal) {
+			const pid = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ')[0];
+			process.kill(Number(pid), signal);
+		},
+		async waitForStderr(pattern) {
+			while (!pattern.test(stderr)) {
+				if (child.exitCode !== null) {
+					throw new Error(`the traced CLI ended before stderr matched ${pattern}: ${stderr}`);
+				}
+				await new Promise(resolve => setTimeout(resolve, 20));
+			}
+		},
+		done,
+	};
 }
 
 /** Parses `strace -f` output, joining "<unfinished ...>" lines with their "<... resumed>" ends. */
