@@ -83,11 +83,13 @@ refusals('should refuse a SRC that is a directory without creating DST', async (
 	});
 });
 
-refusals('should refuse a SRC that is neither a file nor a block device', async () => {
+refusals('should refuse a SRC or DST that is neither a file nor a block device', async () => {
 	await withTempDir(dir => {
 		const dst = path.join(dir, 'dst.img');
 		assertRefused(runCli(['--truncate', '/dev/null', dst]), 'SRC /dev/null is not a regular file or block device');
 		assert.not.ok(fs.existsSync(dst));
+		const {src} = source(dir);
+		assertRefused(runCli(['--truncate', src, '/dev/null']), 'DST /dev/null is not a regular file or block device');
 	});
 });
 
