@@ -1,5 +1,4 @@
 // The local hot path: compare one byte range of SRC and DST in large batches, write only what differs.
-import {describeSystemError} from '../errors.js';
 import type {Image, Range, WritableImage} from '../transport/image.js';
 import {blockCount, unionAligned} from './blocks.js';
 import {createBatchPlan, planBatch} from './plan.js';
@@ -34,10 +33,10 @@ export type RangeHooks = {
  */
 export function syncRange(src: Image, dst: Image, writable: WritableImage | undefined, job: RangeJob, counters: Counters, hooks: RangeHooks): boolean {
 	const {start, end, blockSize, batchBytes, copy} = job;
-	const srcData = io('SRC', src, 'finding data', start, () => src.dataRanges(start, end)) ?? [{start, end}];
+	const srcData = src.dataRanges(start, end) ?? [{start, end}];
 	const knownEnd = Math.min(end, job.dstKnownData.end);
 	const knownStart = Math.max(start, job.dstKnownData.start);
-	const dstData = knownStart >= knownEnd ? [] : (io('DST', dst, 'finding data', knownStart, () => dst.dataRanges(knownStart, knownEnd)) ?? [{start: knownStart, end: knownEnd}]);
+	const dstData = knownStart >= knownEnd ? [] : (dst.dataRanges(knownStart, knownEnd) ?? [{start: knownStart, end: knownEnd}]);
 	const regions = unionAligned(srcData, dstData, blockSize, {start, end});
 
 	const srcBuf = Buffer.allocUnsafe(batchBytes);
@@ -49,8 +48,7 @@ export function syncRange(src: Image, dst: Image, writable: WritableImage | unde
 	let zeroEnd = -1;
 	const flushZero = (): void => {
 		if (zeroStart >= 0 && writable) {
-			const [from, length] = [zeroStart, zeroEnd - zeroStart];
-			io('DST', writable, 'zeroing', from, () => writable.zero(from, length));
+			writable.zero(zeroStart, zeroEnd - zeroStart);
 		}
 		zeroStart = -1;
 	};
@@ -70,11 +68,11 @@ export function syncRange(src: Image, dst: Image, writable: WritableImage | unde
 			const srcHas = srcCursor(p, q);
 			const dstHas = dstCursor(p, q);
 			if (srcHas) {
-				io('SRC', src, 'read', p, () => src.read(srcBuf, 0, length, p));
+				src.read(srcBuf, 0, length, p);
 			}
 			const dstRead = !copy && dstHas;
 			if (dstRead) {
-				io('DST', dst, 'read', p, () => dst.read(dstBuf, 0, length, p));
+				dst.read(dstBuf, 0, length, p);
 			}
 			planBatch(plan, srcHas ? srcBuf : null, dstRead ? dstBuf : null, length, blockSize, {copy, dstMayHaveData: dstHas});
 			if (writable && (plan.writeRuns > 0 || plan.zeroRuns > 0)) {
@@ -83,7 +81,7 @@ export function syncRange(src: Image, dst: Image, writable: WritableImage | unde
 					for (let r = 0; r < plan.writeRuns; r++) {
 						const from = plan.writeStart[r]! * blockSize;
 						const to = Math.min(length, plan.writeEnd[r]! * blockSize);
-						io('DST', writable, 'write', p + from, () => writable.write(srcBuf, from, to - from, p + from));
+						writable.write(srcBuf, from, to - from, p + from);
 					}
 					for (let r = 0; r < plan.zeroRuns; r++) {
 						const from = p + plan.zeroStart[r]! * blockSize;
@@ -128,17 +126,6 @@ export function syncRange(src: Image, dst: Image, writable: WritableImage | unde
 	}
 	hooks.progress(counters);
 	return !stopped;
-}
-
-/** Runs one image call; a failure becomes one line naming the side, the image, the operation and the offset (code kept). */
-function io<T>(role: 'SRC' | 'DST', image: Image, operation: string, position: number, call: () => T): T {
-	try {
-		return call();
-	} catch (error) {
-		const wrapped = new Error(`${role} ${image.name}: ${operation} at byte ${position}: ${describeSystemError(error)}`, {cause: error});
-		const code = (error as {code?: unknown} | null)?.code;
-		throw Object.assign(wrapped, typeof code === 'string' ? {code} : {});
-	}
 }
 
 /** Counts [from, to), a hole on both sides, as scanned zero blocks without reading it. */
