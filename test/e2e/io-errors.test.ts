@@ -27,7 +27,7 @@ ioErrors('should exit 2 naming DST and the cause when DST runs out of space', as
 			const lines = stderrLines(result);
 			assert.is(lines.length, 1, result.stderr);
 			assert.match(lines[0]!, /^rblocksync: .*; DST may be partially updated$/);
-			assert.match(lines[0]!, `DST ${dst}: `, 'the message must name DST');
+			assert.match(lines[0]!, `${dst}: `, 'the message must name DST');
 			assert.match(lines[0]!, 'no space left on device');
 			assert.not.match(result.stderr, /\n\s+at /);
 			assert.is(result.json?.ok, false);
