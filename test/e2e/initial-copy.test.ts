@@ -69,7 +69,7 @@ initial('should sync a short last block that changed in its last byte only', asy
 	});
 });
 
-initial('should copy an empty file into an empty file and create it with --truncate', async () => {
+initial('should sync an empty SRC: create an empty DST, resync it, empty a larger DST with --truncate', async () => {
 	await withTempDir(dir => {
 		const src = path.join(dir, 'empty.img');
 		const dst = path.join(dir, 'dst.img');
@@ -83,6 +83,11 @@ initial('should copy an empty file into an empty file and create it with --trunc
 		assert.is(again.code, 0, again.stderr);
 		assert.ok(again.json!.ok);
 		assert.is(fs.statSync(dst).size, 0);
+		writeImage(dst, dataLayout(1 * MiB));
+		const shrunk = runCli(['--truncate', '--json', src, dst]);
+		assert.is(shrunk.code, 0, shrunk.stderr);
+		assert.is(fs.statSync(dst).size, 0, 'an empty SRC must empty DST');
+		assert.is(allocatedBytes(dst), 0);
 	});
 });
 
