@@ -8,7 +8,7 @@ import {prng, randomLayout, sha256, withTempDir, writeImage} from '../helpers/im
 
 const pairs = suite('random pairs');
 /** RBLOCKSYNC_E2E_PAIRS=200 for a longer hunt; the default keeps the suite fast. */
-const COUNT = Number(process.env['RBLOCKSYNC_E2E_PAIRS'] ?? 12);
+const COUNT = Number(process.env['RBLOCKSYNC_E2E_PAIRS'] ?? 8);
 const FIRST_SEED = Number(process.env['RBLOCKSYNC_E2E_SEED'] ?? 1000);
 
 /** Picks one element of `items`. */

@@ -53,7 +53,6 @@ export function writeImage(file: string, layout: Layout): void {
 				writeUnit(fd, layout, i, kind);
 			}
 		});
-		fs.fsyncSync(fd);
 	} finally {
 		fs.closeSync(fd);
 	}
@@ -66,7 +65,6 @@ export function rewriteUnits(file: string, layout: Layout, units: readonly numbe
 		for (const i of units) {
 			writeUnit(fd, layout, i, kind);
 		}
-		fs.fsyncSync(fd);
 	} finally {
 		fs.closeSync(fd);
 	}
@@ -100,7 +98,6 @@ export function fillFile(file: string, size: number, byte: number): void {
 		for (let at = 0; at < size; at += chunk.length) {
 			fs.writeSync(fd, chunk, 0, Math.min(chunk.length, size - at), at);
 		}
-		fs.fsyncSync(fd);
 	} finally {
 		fs.closeSync(fd);
 	}
@@ -137,8 +134,8 @@ export function allocationSlack(size: number): number {
 }
 
 /** A fresh directory under the system temp dir, world-accessible so an unprivileged uid can be tested in it. */
-export function makeTempDir(prefix = 'rblocksync-e2e-'): string {
-	const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+export function makeTempDir(prefix = 'rblocksync-e2e-', base = os.tmpdir()): string {
+	const dir = fs.mkdtempSync(path.join(base, prefix));
 	fs.chmodSync(dir, 0o755);
 	return dir;
 }
