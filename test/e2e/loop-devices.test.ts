@@ -123,6 +123,27 @@ loop('should zero a short last block of SRC on a larger device (a length not a m
 	});
 });
 
+loop('should refuse a device another process holds exclusively (e.g. a concurrent sync)', async () => {
+	await withTempDir(async dir => {
+		const src = path.join(dir, 'src.img');
+		const backing = path.join(dir, 'dev.img');
+		writeImage(src, randomLayout(4 * MiB, 4096, {zero: 0.25, hole: 0.25}, 80));
+		writeImage(backing, randomLayout(4 * MiB, 4096, {zero: 0.25, hole: 0.25}, 81));
+		const hash = sha256(backing);
+		await withLoop([backing], ([device]) => {
+			const held = fs.openSync(device!, fs.constants.O_RDONLY | fs.constants.O_EXCL);
+			try {
+				const result = runCli([src, device!]);
+				assert.is(result.code, 1, result.stderr);
+				assert.equal(stderrLines(result), [`rblocksync: DST ${device}: the device is in use (mounted or held by the kernel); use --force to write to it anyway`]);
+			} finally {
+				fs.closeSync(held);
+			}
+		});
+		assert.is(sha256(backing), hash);
+	});
+});
+
 loop('should refuse a device smaller than SRC, leaving it untouched', async () => {
 	await withTempDir(async dir => {
 		const src = path.join(dir, 'src.img');

@@ -69,6 +69,33 @@ sparse('should punch DST where SRC had a hole punched since the last sync', asyn
 	});
 });
 
+sparse('should leave alone DST blocks that already read as zero where SRC has a hole', async () => {
+	await withTempDir(dir => {
+		const src = path.join(dir, 'src.img');
+		const dst = path.join(dir, 'dst.img');
+		const layout = dataLayout(8 * MiB);
+		writeImage(src, {...layout, kinds: layout.kinds.map((kind, i) => (i % 2 ? kind : 'hole'))});
+		writeImage(dst, {...layout, kinds: layout.kinds.map((kind, i) => (i % 2 ? kind : 'zero'))});
+		// DST: the same data blocks, but written zeros (allocated) where SRC has holes.
+		const data = fs.openSync(dst, 'r+');
+		const block = Buffer.alloc(4096);
+		const from = fs.openSync(src, 'r');
+		for (let i = 1; i < layout.kinds.length; i += 2) {
+			fs.readSync(from, block, 0, 4096, i * 4096);
+			fs.writeSync(data, block, 0, 4096, i * 4096);
+		}
+		fs.closeSync(from);
+		fs.closeSync(data);
+		const before = allocatedBytes(dst);
+		const result = runCli(['--json', src, dst]);
+		assert.is(result.code, 0, result.stderr);
+		assert.is(result.json!.blocksChanged, 0);
+		assert.is(result.json!.blocksPunched, 0);
+		assert.is(allocatedBytes(dst), before);
+		assert.is(sha256(dst), sha256(src));
+	});
+});
+
 sparse('should punch the garbage of a DST in SRC zero ranges with --copy', async () => {
 	if (!nativeExpected()) {
 		return;
