@@ -24,7 +24,7 @@ output('should print no ANSI escape codes on a non-TTY stderr, whatever the outc
 		writeImage(src, randomLayout(8 * MiB, 4096, {zero: 0.25, hole: 0.25}, 91));
 		const runs: Array<[string, string[]]> = [
 			['default', ['--truncate', src, dst]],
-			['--progress tui', ['--progress', 'tui', '--verify', src, dst]],
+			['--verify', ['--verify', src, dst]],
 			['--progress plain', ['--progress', 'plain', '--dry-run', src, dst]],
 			['--stat --quiet', ['--stat', '--quiet', src, dst]],
 			['refusal', [src, path.join(dir, 'missing.img')]],
