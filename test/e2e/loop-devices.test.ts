@@ -123,6 +123,23 @@ loop('should zero a short last block of SRC on a larger device (a length not a m
 	});
 });
 
+loop('should zero 512-byte blocks on a device with 4096-byte logical sectors', async () => {
+	await withTempDir(async dir => {
+		const src = path.join(dir, 'src.img');
+		const backing = path.join(dir, 'dev.img');
+		const layout = dataLayout(4 * MiB, 512);
+		const zeroed = [1, 3, 5, 9, 100, 1001];
+		writeImage(src, {...layout, kinds: layout.kinds.map((kind, i) => (zeroed.includes(i) ? 'zero' : kind))});
+		fillFile(backing, 4 * MiB, 0x77);
+		await withLoop([backing], ([device]) => {
+			const result = runCli(['--json', '-b', '512', src, device!]);
+			assert.is(result.code, 0, result.stderr);
+			assert.is(result.json!.blocksPunched, zeroed.length);
+			assert.is(sha256(device!), sha256(src));
+		}, 4096);
+	});
+});
+
 loop('should refuse a device another process holds exclusively (e.g. a concurrent sync)', async () => {
 	await withTempDir(async dir => {
 		const src = path.join(dir, 'src.img');
