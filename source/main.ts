@@ -39,11 +39,14 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 	};
 	process.on('SIGINT', onSignal);
 	process.on('SIGTERM', onSignal);
-	const reporter = await createReporter(options);
+	const reporter = await createReporter(options, controller.signal);
 	try {
 		await run(options, reporter, controller.signal);
+		await reporter.close();
 		return ExitCode.ok;
 	} catch (error) {
+		// Tear the TUI down (final frame, cursor back) before the error line, so the line lands below it.
+		await reporter.close(error);
 		printError(error, options.debug);
 		return exitCodeOf(error);
 	} finally {
