@@ -16,11 +16,13 @@ type Props = {
 
 export function TotalRow({view, widths, columns, glyphs, finished}: Props): React.JSX.Element {
 	const {cells, lines} = totalRows({...view, finished}, widths, columns, glyphs);
+	const complete = view.total.bytesScanned >= view.start.size;
+	const color = finished ? (complete ? 'green' : 'red') : 'blue';
 	return (
 		<Box flexDirection="column">
 			<Box>
 				<Text>{'  '}</Text>
-				<RowCellsText bold cells={cells} color={finished ? 'green' : 'blue'}/>
+				<RowCellsText bold cells={cells} color={color}/>
 			</Box>
 			{lines.map((line, index) => <Text key={index} wrap="truncate-end">{line}</Text>)}
 		</Box>

@@ -54,7 +54,7 @@ export function fitRow(input: RowInput, widths: RowWidths, columns: number, glyp
 	const optional: Array<'range' | 'changed' | 'rate'> = ['range', 'changed', 'rate'];
 	const widthOf = {range: widths.range, changed: widths.changed, rate: RATE_WIDTH};
 	const padded = input.label.padEnd(widths.label);
-	const label = padded.length + 1 + PERCENT_WIDTH <= budget ? padded : truncateMiddle(input.label, Math.max(1, budget - 1 - PERCENT_WIDTH));
+	const label = padded.length + 1 + PERCENT_WIDTH <= budget ? padded : truncateMiddle(input.label, Math.max(0, budget - 1 - PERCENT_WIDTH));
 	let shown = new Set(optional);
 	const fixed = (): number => label.length + 1 + PERCENT_WIDTH + [...shown].reduce((sum, key) => sum + 1 + widthOf[key], 0);
 	for (const key of optional) {

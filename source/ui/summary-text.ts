@@ -13,7 +13,7 @@ export function summaryStatus(summary: Summary): string {
 	return summary.dryRun ? 'compared (dry run, nothing written)' : 'in sync';
 }
 
-/** basyn's --stat figures and more: size, blocks, bytes written, wire bytes and their ratio, time, bandwidth. */
+/** basyn's --stat figures and more: size, blocks, bytes written, wire bytes and their ratio to the size, time, bandwidth (wire, and effective: image bytes compared per second). */
 export function summaryRows(summary: Summary): SummaryRow[] {
 	const wire = summary.wireBytesSent + summary.wireBytesReceived;
 	const scanned = summary.blockSize > 0 ? Math.ceil(summary.bytesScanned / summary.blockSize) : 0;
@@ -22,12 +22,10 @@ export function summaryRows(summary: Summary): SummaryRow[] {
 		{label: 'size', parts: [`${formatBytes(summary.size)} (${summary.size} bytes)`, `block ${summary.blockSize}`, `${summary.workers} worker${summary.workers === 1 ? '' : 's'}`]},
 		{label: 'blocks', parts: [`${summary.blocksTotal} total`, `${scanned} scanned`, `${summary.blocksChanged} ${changed}`, `${summary.blocksZero} zero`, `${summary.blocksPunched} ${summary.dryRun ? 'to punch' : 'punched'}`]},
 		{label: 'written', parts: [`${formatBytes(summary.bytesWritten)} (${summary.bytesWritten} bytes)`, `punched ${formatBytes(summary.bytesPunched)}`]},
-		{label: 'wire', parts: [
-			`sent ${formatBytes(summary.wireBytesSent)} (${formatRatio(summary.wireBytesSent, summary.size)} of the image)`,
-			`received ${formatBytes(summary.wireBytesReceived)} (${formatRatio(summary.wireBytesReceived, summary.size)})`,
-		]},
+		{label: 'wire sent', parts: [`${formatBytes(summary.wireBytesSent)} (${summary.wireBytesSent} bytes)`, `${formatRatio(summary.wireBytesSent, summary.size)} of size`]},
+		{label: 'wire recv', parts: [`${formatBytes(summary.wireBytesReceived)} (${summary.wireBytesReceived} bytes)`, `${formatRatio(summary.wireBytesReceived, summary.size)} of size`]},
 		{label: 'time', parts: [`${formatDuration(summary.seconds)} (${summary.seconds.toFixed(2)} s)`]},
-		{label: 'bandwidth', parts: [`wire ${wire > 0 ? formatRate(wire, summary.seconds) : '0 B/s'}`, `effective ${formatRate(summary.size, summary.seconds)}`]},
+		{label: 'bandwidth', parts: [`wire ${wire > 0 ? formatRate(wire, summary.seconds) : '0 B/s'}`, `effective ${formatRate(summary.bytesScanned, summary.seconds)}`]},
 	];
 	if (summary.dstExtraBytes > 0) {
 		rows.push({label: 'note', parts: [`DST is ${formatBytes(summary.dstExtraBytes)} larger than SRC; only the first ${summary.size} bytes were synced`]});
