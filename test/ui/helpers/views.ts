@@ -63,8 +63,8 @@ export function summary(extra: Partial<Summary> = {}): Summary {
 	};
 }
 
-/** Removes SGR colour codes, in case the environment forces colour. */
+/** Removes CSI sequences (colours, cursor moves, erases), leaving the text a terminal would show. */
 export function plain(frame: string | undefined): string {
 	// eslint-disable-next-line no-control-regex
-	return (frame ?? '').replace(/\u001B\[[0-9;]*m/g, '');
+	return (frame ?? '').replace(/\u001B\[[0-9;?]*[A-Za-z]/g, '');
 }

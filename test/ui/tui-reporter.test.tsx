@@ -1,0 +1,120 @@
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {setTimeout as sleep} from 'node:timers/promises';
+import {emptyCounters, type WorkerState} from '../../source/engine/progress.js';
+import {unicodeGlyphs} from '../../source/ui/glyphs.js';
+import type {Clock} from '../../source/ui/throttle.js';
+import {FakeStream} from './helpers/fake-stream.js';
+import {plain, start, summary} from './helpers/views.js';
+
+// ink decides at import time whether it runs in CI (then it draws only the last frame); test the terminal behaviour.
+for (const key of Object.keys(process.env)) {
+	if (key === 'CI' || key === 'CONTINUOUS_INTEGRATION' || key.startsWith('CI_')) {
+		delete process.env[key];
+	}
+}
+const tuiModule = await import('../../source/ui/tui-reporter.js');
+
+// Every reporter a test creates is closed afterwards, so a failed assertion cannot leave spinners running.
+const created: Array<{close(): Promise<void>}> = [];
+const createTuiReporter: typeof tuiModule.createTuiReporter = options => {
+	const tui = tuiModule.createTuiReporter(options);
+	created.push(tui);
+	return tui;
+};
+
+const HIDE = '\u001B[?25l';
+const SHOW = '\u001B[?25h';
+
+/** A clock that never moves: only the leading redraw of the throttle happens. */
+const frozen: Clock = {now: () => 0, setTimeout: () => 1, clearTimeout() {}};
+
+function workers(fraction: number, done = false): WorkerState[] {
+	const span = start.size / 2;
+	return [1, 2].map(id => ({...emptyCounters(), id, start: (id - 1) * span, end: id * span, bytesScanned: Math.round(span * fraction), done}));
+}
+
+const reporter = suite('createTuiReporter');
+reporter.after.each(async () => {
+	await Promise.all(created.splice(0).map(tui => tui.close()));
+});
+
+reporter('should draw live worker rows, then leave the summary on screen and the cursor visible', async () => {
+	const stream = new FakeStream({isTTY: true});
+	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs});
+	tui.start(start);
+	tui.progress(workers(0.5), 1);
+	await sleep(60);
+	assert.match(plain(stream.text), /- worker 1 0-4G .* 50\.0%/);
+	assert.match(plain(stream.text), /- worker 2 4G-8G .* 50\.0%/);
+	tui.progress(workers(1, true), 2);
+	await tui.finish(summary());
+	const text = plain(stream.text);
+	assert.match(text, /✓ worker 2 /);
+	assert.match(text, /✓ in sync\n/);
+	assert.match(text, /bandwidth  wire 224 KiB\/s, effective 256 MiB\/s\n/);
+	assert.ok(stream.text.lastIndexOf(SHOW) > stream.text.lastIndexOf(HIDE), 'cursor shown after the last hide');
+	await tui.close();
+});
+
+reporter('should redraw at most once per interval however often progress comes', async () => {
+	const stream = new FakeStream({isTTY: true});
+	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs, clock: frozen});
+	tui.start(start);
+	for (let i = 1; i <= 100; i++) {
+		tui.progress(workers(i / 200), i / 10);
+	}
+	await sleep(100);
+	const frames = stream.chunks.filter(chunk => chunk.includes('worker 1'));
+	assert.is(frames.length, 1, 'one redraw: the leading one; the frozen clock never lets the trailing one run');
+	assert.match(plain(frames[0]), /0\.5%/);
+	await tui.close();
+});
+
+reporter('should say it is stopping as soon as the run is aborted', async () => {
+	const stream = new FakeStream({isTTY: true});
+	const controller = new AbortController();
+	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs, signal: controller.signal, clock: frozen});
+	tui.start(start);
+	tui.progress(workers(0.3), 1);
+	controller.abort();
+	await sleep(60);
+	assert.match(plain(stream.text), /interrupted: stopping the workers and flushing DST…/);
+	await tui.finish(summary({ok: false, error: 'interrupted; DST may be partially updated'}));
+	assert.match(plain(stream.text), /✗ worker 1 .*\n[^]*✗ interrupted; DST may be partially updated\n/);
+	assert.ok(stream.text.lastIndexOf(SHOW) > stream.text.lastIndexOf(HIDE));
+});
+
+reporter('should clear the screen when the terminal gets narrower, not when it gets wider', async () => {
+	const stream = new FakeStream({isTTY: true, columns: 100});
+	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs});
+	tui.start(start);
+	tui.progress(workers(0.3), 1);
+	await sleep(40);
+	stream.resize(120);
+	assert.not.ok(stream.text.includes('\u001B[2J'));
+	stream.resize(50);
+	assert.ok(stream.text.includes('\u001B[2J'));
+	await sleep(60);
+	const last = plain(stream.chunks.filter(c => c.includes('worker 1')).at(-1));
+	await tui.close();
+	for (const line of last.split('\n')) {
+		assert.ok([...line].length <= 49, line);
+	}
+});
+
+reporter('should show the error of a run that failed after start, and print warnings as text when it never started', async () => {
+	const stream = new FakeStream({isTTY: true});
+	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs});
+	tui.start(start);
+	await tui.close(new Error('read /a.img: EIO (input/output error); DST may be partially updated'));
+	assert.match(plain(stream.text), /✗ read \/a\.img: EIO \(input\/output error\); DST may be partially updated\n/);
+
+	const early = new FakeStream({isTTY: true});
+	const never = createTuiReporter({stream: early, glyphs: unicodeGlyphs});
+	never.warn('native helper not built');
+	await never.close(new Error('SRC /a.img: ENOENT'));
+	assert.is(early.text, 'rblocksync: warning: native helper not built\n');
+});
+
+reporter.run();
