@@ -1,8 +1,6 @@
 // Everything between argv and the exit status: help, version, agent mode, options, reporter, errors.
 import {ExitCode, exitCodeOf, UsageError} from './errors.js';
 import {type RawFlags, resolveOptions} from './options.js';
-import {createReporter} from './ui/create-reporter.js';
-import {run} from './run.js';
 
 type Flags = RawFlags & {help?: boolean; version?: boolean; agent?: boolean};
 
@@ -27,6 +25,8 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 		printError(error, flags.debug ?? false);
 		return exitCodeOf(error);
 	}
+	// Loaded only for a sync, so --help and --version stay fast whatever the engine and the UI import.
+	const [{createReporter}, {run}] = await Promise.all([import('./ui/create-reporter.js'), import('./run.js')]);
 	const controller = new AbortController();
 	let signals = 0;
 	const onSignal = (): void => {
