@@ -5,7 +5,7 @@ import Spinner from 'ink-spinner';
 import type {Glyphs} from './glyphs.js';
 import {type RowWidths, workerRow} from './row-layout.js';
 import {RowCellsText} from './RowCellsText.js';
-import type {WorkerView} from './tui-model.js';
+import {isComplete, type WorkerView} from './tui-model.js';
 
 type Props = {
 	readonly worker: WorkerView;
@@ -18,10 +18,12 @@ type Props = {
 
 export function WorkerRow({worker, widths, columns, glyphs, final = false}: Props): React.JSX.Element {
 	const cells = workerRow(worker, widths, columns, glyphs);
+	const complete = isComplete(worker);
 	let mark: React.JSX.Element;
-	if (worker.done) {
+	if (complete) {
 		mark = <Text color="green">{glyphs.done}</Text>;
-	} else if (final) {
+	} else if (final || worker.done) {
+		// Stopped before the end of its range (Ctrl-C or an error).
 		mark = <Text color="red">{glyphs.failed}</Text>;
 	} else {
 		// 'line' is ASCII (fine on a Linux console) and ticks at 130 ms, under the ~10 redraws a second.
@@ -31,7 +33,7 @@ export function WorkerRow({worker, widths, columns, glyphs, final = false}: Prop
 		<Box>
 			{mark}
 			<Text> </Text>
-			<RowCellsText cells={cells} color={worker.done ? 'green' : final ? 'red' : 'cyan'}/>
+			<RowCellsText cells={cells} color={complete ? 'green' : final || worker.done ? 'red' : 'cyan'}/>
 		</Box>
 	);
 }

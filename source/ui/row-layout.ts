@@ -88,7 +88,7 @@ export function workerRow(worker: WorkerView, widths: RowWidths, columns: number
 	return fitRow({
 		label: workerLabel(worker.id),
 		range: workerRange(worker),
-		fraction: worker.done ? 1 : length > 0 ? worker.bytesScanned / length : 1,
+		fraction: length > 0 ? worker.bytesScanned / length : 1,
 		rate: formatRateValue(worker.rate),
 		changed: changedText(worker.blocksChanged),
 	}, widths, columns, glyphs);

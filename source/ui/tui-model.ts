@@ -2,6 +2,11 @@
 import {type Counters, type Summary, type SyncStart, type WorkerState, totalOf} from '../engine/progress.js';
 import {createRateMeter, type RateMeter} from './rate-meter.js';
 
+/** Whether a worker that stopped covered its whole range (the engine also sets done when a worker is stopped). */
+export function isComplete(worker: Pick<WorkerView, 'done' | 'bytesScanned' | 'start' | 'end'>): boolean {
+	return worker.done && worker.bytesScanned >= worker.end - worker.start;
+}
+
 /** One worker as drawn: its range, how far it is, how fast it goes now. */
 export type WorkerView = {
 	readonly id: number;
