@@ -10,13 +10,9 @@ import type {ClosableReporter} from './reporter-types.js';
 import {type Clock, createThrottle, systemClock} from './throttle.js';
 import {createProgressTracker, type ProgressSnapshot, type TuiView} from './tui-model.js';
 import {emptyCounters} from '../engine/progress.js';
+import {FrameGate, type TerminalStream} from './frame-gate.js';
 
-/** The terminal: process.stderr in the program, a fake in tests. */
-export type TerminalStream = NodeJS.WritableStream & {
-	columns?: number;
-	rows?: number;
-	isTTY?: boolean;
-};
+export type {TerminalStream} from './frame-gate.js';
 
 export type TuiReporterOptions = {
 	stream: TerminalStream;
@@ -24,7 +20,7 @@ export type TuiReporterOptions = {
 	signal?: AbortSignal;
 	clock?: Clock;
 	glyphs?: Glyphs;
-	/** Minimum milliseconds between redraws. */
+	/** Minimum milliseconds between redraws and between writes to the terminal. */
 	intervalMs?: number;
 };
 
@@ -56,12 +52,15 @@ export function createTuiReporter(options: TuiReporterOptions): ClosableReporter
 	const draw = (): void => {
 		instance?.rerender(<App view={view()} glyphs={glyphs}/>);
 	};
-	const throttle = createThrottle(draw, options.intervalMs ?? 100, clock);
+	const interval = options.intervalMs ?? 100;
+	const throttle = createThrottle(draw, interval, clock);
+	// ink writes through the gate: spinner ticks and progress redraws reach the terminal at most once per interval.
+	const gate = new FrameGate(stream, interval, clock);
 
 	const onResize = (): void => {
 		const now = stream.columns || 80;
 		if (now < columns) {
-			stream.write(CLEAR_SCREEN);
+			gate.write(CLEAR_SCREEN);
 		}
 		columns = now;
 		throttle.flush();
@@ -77,13 +76,14 @@ export function createTuiReporter(options: TuiReporterOptions): ClosableReporter
 		}
 		ended = true;
 		throttle.cancel();
-		stream.removeListener('resize', onResize);
+		gate.removeListener('resize', onResize);
 		signal?.removeEventListener('abort', onAbort);
 		if (instance && start) {
 			// The final view goes to <Static>: written once, after the live frame is erased.
 			instance.rerender(<App view={view(result)} glyphs={glyphs}/>);
 			instance.unmount();
 			instance = undefined;
+			gate.close();
 		} else {
 			// Never drawn (the run failed before it started): the warnings still reach the user.
 			for (const warning of warnings) {
@@ -110,14 +110,14 @@ export function createTuiReporter(options: TuiReporterOptions): ClosableReporter
 			}
 			start = info;
 			instance = render(<App view={view()} glyphs={glyphs}/>, {
-				stdout: stream as NodeJS.WriteStream,
-				stderr: stream as NodeJS.WriteStream,
+				stdout: gate as unknown as NodeJS.WriteStream,
+				stderr: gate as unknown as NodeJS.WriteStream,
 				// A stream that is not the terminal: ink never puts the TTY in raw mode, so Ctrl-C stays SIGINT.
 				stdin: new PassThrough() as unknown as NodeJS.ReadStream,
 				exitOnCtrlC: false,
 				patchConsole: false,
 			});
-			stream.on('resize', onResize);
+			gate.on('resize', onResize);
 			signal?.addEventListener('abort', onAbort);
 		},
 		progress(workers: readonly WorkerState[], elapsed: number) {
