@@ -98,8 +98,11 @@ reporter('should clear the screen when the terminal gets narrower, not when it g
 	stream.resize(50);
 	await sleep(150);
 	assert.ok(stream.text.includes('\u001B[2J'));
-	const last = plain(stream.chunks.filter(c => c.includes('worker 1')).at(-1));
+	await sleep(150);
+	// The last frame drawn: what follows the last eraser (ESC[G) after the clear.
+	const last = plain(stream.text.slice(stream.text.lastIndexOf('\u001B[2J')).split('\u001B[G').at(-1));
 	await tui.close();
+	assert.match(last, /worker 1/);
 	for (const line of last.split('\n')) {
 		assert.ok([...line].length <= 49, line);
 	}
