@@ -17,6 +17,7 @@ const LIVE_WARNINGS = 3;
 /** Worker rows in the final report when there are many workers. */
 const FINAL_WORKER_ROWS = 16;
 
+/** The frame for a view: live rows while running, the final report (in <Static>) once the view has a summary or an error. */
 export function App({view, glyphs}: Props): React.JSX.Element {
 	const finished = view.summary !== undefined || view.error !== undefined;
 	if (finished) {

@@ -15,6 +15,7 @@ type Props = {
 	readonly glyphs: Glyphs;
 };
 
+/** Status line and the summary rows, values wrapped under their label to fit `columns`. */
 export function FinalReport({summary, error, columns, glyphs}: Props): React.JSX.Element {
 	const ok = summary?.ok === true;
 	const status = summary ? summaryStatus(summary) : error ?? 'stopped';

@@ -7,6 +7,7 @@ import {headerLines} from './row-layout.js';
 
 type Props = {readonly start: SyncStart; readonly columns: number; readonly glyphs: Glyphs};
 
+/** Two or more lines: "syncing SRC → DST" (paths shortened in the middle), then the parameters. */
 export function Header({start, columns, glyphs}: Props): React.JSX.Element {
 	const [first, ...rest] = headerLines(start, columns, glyphs);
 	return (

@@ -5,6 +5,7 @@ import type {RowCells} from './row-layout.js';
 
 type Props = {readonly cells: RowCells; readonly color: string; readonly bold?: boolean};
 
+/** One line of text; only the bar is coloured. */
 export function RowCellsText({cells, color, bold = false}: Props): React.JSX.Element {
 	return (
 		<Text wrap="truncate-end" bold={bold}>

@@ -14,6 +14,7 @@ type Props = {
 	readonly finished: boolean;
 };
 
+/** The total row and the counter lines under it; no ETA once finished. */
 export function TotalRow({view, widths, columns, glyphs, finished}: Props): React.JSX.Element {
 	const {cells, lines} = totalRows({...view, finished}, widths, columns, glyphs);
 	const complete = view.total.bytesScanned >= view.start.size;

@@ -10,6 +10,7 @@ export function warningLineCount(count: number, limit = Number.POSITIVE_INFINITY
 	return Math.min(count, limit) + (count > limit ? 1 : 0);
 }
 
+/** The last `limit` warnings, one line each, with a count of the earlier ones. */
 export function Warnings({warnings, columns, limit = Number.POSITIVE_INFINITY}: Props): React.JSX.Element {
 	const shown = warnings.slice(Math.max(0, warnings.length - limit));
 	const hidden = warnings.length - shown.length;

@@ -16,6 +16,7 @@ type Props = {
 	readonly final?: boolean;
 };
 
+/** ink-spinner while the worker runs, ✓ when it covered its range, ✗ when it stopped short. */
 export function WorkerRow({worker, widths, columns, glyphs, final = false}: Props): React.JSX.Element {
 	const cells = workerRow(worker, widths, columns, glyphs);
 	const complete = isComplete(worker);

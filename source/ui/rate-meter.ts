@@ -5,6 +5,7 @@ export type RateMeter = {
 	sample(t: number, bytes: number): number;
 };
 
+/** A meter over the last `windowSeconds` seconds of samples. */
 export function createRateMeter(windowSeconds = 3): RateMeter {
 	const samples: Array<{t: number; bytes: number}> = [];
 	return {

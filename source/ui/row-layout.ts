@@ -23,14 +23,17 @@ export type RowInput = {label: string; range: string; fraction: number; rate: st
 /** The cells of one row that fit; the mark (spinner or ✓) and a space come before them. */
 export type RowCells = {label: string; range?: string; bar?: string; percent: string; rate?: string; changed?: string};
 
+/** "worker 3": the label the issue and the e2e test look for. */
 export function workerLabel(id: number): string {
 	return `worker ${id}`;
 }
 
+/** The worker's byte range in compact units: "1.5G-3G". */
 export function workerRange(worker: Pick<WorkerView, 'start' | 'end'>): string {
 	return `${formatBytesShort(worker.start)}-${formatBytesShort(worker.end)}`;
 }
 
+/** "17 changed". */
 export function changedText(blocks: number): string {
 	return `${blocks} changed`;
 }
@@ -83,6 +86,7 @@ export function rowText(cells: RowCells): string {
 	return [cells.label, cells.range, cells.bar, cells.percent, cells.rate, cells.changed].filter(c => c !== undefined).join(' ');
 }
 
+/** A worker's row cells; a worker's fraction is the part of its own range it has scanned. */
 export function workerRow(worker: WorkerView, widths: RowWidths, columns: number, glyphs: Pick<Glyphs, 'bar'>): RowCells {
 	const length = worker.end - worker.start;
 	return fitRow({

@@ -7,6 +7,7 @@ export type Clock = {
 	clearTimeout(handle: unknown): void;
 };
 
+/** performance.now() and the real timers. */
 export const systemClock: Clock = {
 	now: () => performance.now(),
 	setTimeout: (callback, ms) => setTimeout(callback, ms),
@@ -22,6 +23,7 @@ export type Throttle = {
 	cancel(): void;
 };
 
+/** Calls `callback` at most once per `intervalMs` (leading and trailing), timed by `clock`. */
 export function createThrottle(callback: () => void, intervalMs: number, clock: Clock = systemClock): Throttle {
 	let last = Number.NEGATIVE_INFINITY;
 	let timer: unknown;

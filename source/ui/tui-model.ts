@@ -40,6 +40,7 @@ export type TuiView = {
 	readonly rows: number;
 };
 
+/** The part of a view that progress() changes. */
 export type ProgressSnapshot = Pick<TuiView, 'workers' | 'total' | 'elapsed' | 'rate' | 'eta'>;
 
 /** Turns successive progress() calls into views; keeps per-worker rate meters and finish times. */

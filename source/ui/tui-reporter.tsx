@@ -27,6 +27,7 @@ export type TuiReporterOptions = {
 /** Clear the screen and home the cursor: after a terminal got narrower, old wrapped lines can't be erased line by line. */
 const CLEAR_SCREEN = '\u001B[2J\u001B[H';
 
+/** The TUI reporter: mounts ink on `stream` at start(), redraws on progress, leaves the final report in <Static> at finish() or close(). */
 export function createTuiReporter(options: TuiReporterOptions): ClosableReporter {
 	const {stream, signal} = options;
 	const clock = options.clock ?? systemClock;
