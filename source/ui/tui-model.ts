@@ -25,7 +25,7 @@ export type TuiView = {
 	readonly workers: readonly WorkerView[];
 	readonly total: Counters;
 	readonly elapsed: number;
-	/** Average bytes scanned per second since the start. */
+	/** Average bytes scanned per second since the phase began. */
 	readonly rate: number;
 	/** Seconds left at the average rate; NaN while unknown. */
 	readonly eta: number;
@@ -43,8 +43,11 @@ export type TuiView = {
 /** The part of a view that progress() changes. */
 export type ProgressSnapshot = Pick<TuiView, 'workers' | 'total' | 'elapsed' | 'rate' | 'eta'>;
 
-/** Turns successive progress() calls into views; keeps per-worker rate meters and finish times. */
-export function createProgressTracker(windowSeconds = 3): {
+/**
+ * Turns successive progress() calls into views; keeps per-worker rate meters and finish times.
+ * `phaseStart` is the elapsed time when this phase began (the verify phase starts from zero bytes mid-run).
+ */
+export function createProgressTracker(windowSeconds = 3, phaseStart = 0): {
 	update(size: number, workers: readonly WorkerState[], elapsed: number): ProgressSnapshot;
 } {
 	const meters = new Map<number, RateMeter>();
@@ -62,6 +65,7 @@ export function createProgressTracker(windowSeconds = 3): {
 					doneAt.set(worker.id, elapsed);
 				}
 				const finished = doneAt.get(worker.id);
+				const ran = (finished ?? elapsed) - phaseStart;
 				return {
 					id: worker.id,
 					start: worker.start,
@@ -69,11 +73,11 @@ export function createProgressTracker(windowSeconds = 3): {
 					bytesScanned: worker.bytesScanned,
 					blocksChanged: worker.blocksChanged,
 					done: worker.done,
-					rate: finished === undefined ? recent : finished > 0 ? worker.bytesScanned / finished : 0,
+					rate: finished === undefined ? recent : ran > 0 ? worker.bytesScanned / ran : 0,
 				};
 			});
 			const total = totalOf(workers);
-			const rate = elapsed > 0 ? total.bytesScanned / elapsed : 0;
+			const rate = elapsed - phaseStart > 0 ? total.bytesScanned / (elapsed - phaseStart) : 0;
 			const eta = rate > 0 ? Math.max(0, size - total.bytesScanned) / rate : Number.NaN;
 			return {workers: views, total, elapsed, rate, eta};
 		},

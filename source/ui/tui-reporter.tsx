@@ -104,7 +104,7 @@ export function createTuiReporter(options: TuiReporterOptions): ClosableReporter
 			if (start) {
 				// A second phase (--verify) keeps the same screen: new header, counters from zero.
 				start = info;
-				tracker = createProgressTracker();
+				tracker = createProgressTracker(undefined, snapshot.elapsed);
 				snapshot = {...snapshot, workers: [], total: emptyCounters(), rate: 0, eta: Number.NaN};
 				throttle.request();
 				return;

@@ -33,6 +33,17 @@ tracker('should sum workers, give the average rate and an ETA, and freeze a done
 	snap = t.update(1000, [w(1000, true)], 10);
 	assert.is(snap.workers[0]!.rate, 500, 'a done worker keeps its average');
 });
+tracker('should measure a later phase (verify) from its own start', () => {
+	const t = createProgressTracker(3, 10);
+	const w = (bytes: number, done = false): WorkerState => ({...emptyCounters(), id: 1, start: 0, end: 1000, bytesScanned: bytes, done});
+	t.update(1000, [w(0)], 10);
+	let snap = t.update(1000, [w(500)], 12);
+	assert.is(snap.rate, 250);
+	assert.is(snap.eta, 2);
+	assert.is(snap.elapsed, 12, 'elapsed stays the time since the run began');
+	snap = t.update(1000, [w(1000, true)], 14);
+	assert.is(snap.workers[0]!.rate, 250);
+});
 tracker('should leave the ETA unknown before anything is scanned', () => {
 	const snap = createProgressTracker().update(1000, [], 0);
 	assert.ok(Number.isNaN(snap.eta));
