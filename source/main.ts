@@ -32,7 +32,8 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 	const onSignal = (): void => {
 		signals += 1;
 		if (signals > 1) {
-			process.stderr.write('rblocksync: interrupted twice; exiting without flushing DST\n');
+			// Written at exit, after the TUI's own exit handler has drawn its last frame (a line in between would garble it).
+			process.once('exit', () => process.stderr.write('rblocksync: interrupted twice; exiting without flushing DST\n'));
 			process.exit(ExitCode.interrupted);
 		}
 		controller.abort();

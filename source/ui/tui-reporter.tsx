@@ -66,6 +66,11 @@ export function createTuiReporter(options: TuiReporterOptions): ClosableReporter
 		columns = now;
 		throttle.flush();
 	};
+	// process.exit() (a second Ctrl-C) skips finish(): draw the last frame and pass what the gate holds.
+	const onExit = (): void => {
+		instance?.unmount();
+		gate.flushNow();
+	};
 	const onAbort = (): void => {
 		stopping = true;
 		throttle.flush();
@@ -79,6 +84,7 @@ export function createTuiReporter(options: TuiReporterOptions): ClosableReporter
 		throttle.cancel();
 		gate.removeListener('resize', onResize);
 		signal?.removeEventListener('abort', onAbort);
+		process.removeListener('exit', onExit);
 		if (instance && start) {
 			// The final view goes to <Static>: written once, after the live frame is erased.
 			instance.rerender(<App view={view(result)} glyphs={glyphs}/>);
@@ -120,6 +126,7 @@ export function createTuiReporter(options: TuiReporterOptions): ClosableReporter
 			});
 			gate.on('resize', onResize);
 			signal?.addEventListener('abort', onAbort);
+			process.once('exit', onExit);
 		},
 		progress(workers: readonly WorkerState[], elapsed: number) {
 			if (!start || ended) {

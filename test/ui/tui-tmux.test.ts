@@ -104,4 +104,25 @@ e2e('should stop on Ctrl-C with exit 130, say DST may be partially updated, and 
 	assert.is(p.format('cursor_flag'), '1', 'cursor visible');
 });
 
+e2e('should exit at once on a second Ctrl-C, the message below an intact last frame (fake engine stuck in its flush)', async () => {
+	if (problem) {
+		console.log(`  skipped: ${problem}`);
+		return;
+	}
+	const status = join(dir, 'stall.status');
+	const fixture = join(root, 'test/ui/fixtures/fake-sync.ts');
+	const p = startPane(`cd '${root}'; '${process.execPath}' --import tsx '${fixture}' 30 2 --stall; echo $? > '${status}'; exec sleep 600`, 100, 30);
+	pane = p;
+	await waitFor('two live worker rows', 20_000, () => twoLiveRows(p.capture()));
+	p.keys('C-c');
+	await waitFor('the stopping line', 5000, () => (/stopping the workers/.test(p.capture()) ? true : undefined));
+	p.keys('C-c');
+	assert.is((await waitFor('the exit status', 10_000, () => readWhenWritten(status))).trim(), '130');
+	const screen = p.capture().trimEnd();
+	assert.is(screen.match(/^syncing /gm)?.length, 1, screen);
+	// The terminal echoes the second ^C where the cursor rests, just before the message.
+	assert.match(screen, /interrupted: stopping the workers and flushing DST…\n(\^C)?rblocksync: interrupted twice; exiting without flushing DST$/, screen);
+	assert.is(p.format('cursor_flag'), '1', 'cursor visible');
+});
+
 e2e.run();
