@@ -3,13 +3,12 @@
 import {PassThrough} from 'node:stream';
 import React from 'react';
 import {type Instance, render} from 'ink';
-import type {Summary, SyncStart, WorkerState} from '../engine/progress.js';
+import {emptyCounters, type Summary, type SyncStart, type WorkerState} from '../engine/progress.js';
 import {App} from './App.js';
 import {glyphsFor, type Glyphs} from './glyphs.js';
 import type {ClosableReporter} from './reporter-types.js';
 import {type Clock, createThrottle, systemClock} from './throttle.js';
 import {createProgressTracker, type ProgressSnapshot, type TuiView} from './tui-model.js';
-import {emptyCounters} from '../engine/progress.js';
 import {FrameGate, type TerminalStream} from './frame-gate.js';
 
 export type {TerminalStream} from './frame-gate.js';
@@ -90,13 +89,13 @@ export function createTuiReporter(options: TuiReporterOptions): ClosableReporter
 			instance.rerender(<App view={view(result)} glyphs={glyphs}/>);
 			instance.unmount();
 			instance = undefined;
-			gate.close();
 		} else {
 			// Never drawn (the run failed before it started): the warnings still reach the user.
 			for (const warning of warnings) {
 				stream.write(`rblocksync: warning: ${warning}\n`);
 			}
 		}
+		gate.close();
 		await new Promise<void>(resolve => {
 			stream.write('', () => resolve());
 		});
