@@ -47,6 +47,10 @@ for (const [name, args] of [
 	lazy(`should not import ink for ${name}`, () => {
 		const run = runForbidden([...args, src, join(dir, `${name.replace(/\W/g, '')}.img`), '--truncate']);
 		assert.not.match(run.stderr, /forbidden import/);
+		assert.is(run.status, 0, run.stderr);
+		if (name === '--json') {
+			assert.is((JSON.parse(run.stdout) as {ok: boolean}).ok, true);
+		}
 		assert.not.match(run.stderr, /\u001B/, 'no escape codes off a terminal');
 		assert.not.match(run.stdout, /\u001B/);
 	});
