@@ -1,6 +1,8 @@
 // A private tmux server (its own socket, no config) that runs one command in a real terminal for end-to-end tests.
 import {execFileSync, spawnSync} from 'node:child_process';
-import {existsSync, readFileSync} from 'node:fs';
+import {existsSync, readFileSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
 import {setTimeout as sleep} from 'node:timers/promises';
 
 /** Why tmux cannot be used here, or undefined when it can. */
@@ -32,8 +34,9 @@ export type Pane = {
 
 /** Starts `bash -c command` in a detached session of columns×rows. */
 export function startPane(command: string, columns: number, rows: number): Pane {
-	const socket = `rbs-tui-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-	const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], {encoding: 'utf8', env: terminalEnv()});
+	// A socket of our own (removed by kill), so the server never meets the user's tmux or another test's.
+	const socket = join(tmpdir(), `rbs-tui-${process.pid}-${Math.random().toString(36).slice(2, 8)}.sock`);
+	const tmux = (...args: string[]): string => execFileSync('tmux', ['-S', socket, '-f', '/dev/null', ...args], {encoding: 'utf8', env: terminalEnv()});
 	// bash, not sh: dash dies of the SIGINT meant for the program and never runs the rest of the script.
 	tmux('new-session', '-d', '-s', 'e2e', '-x', String(columns), '-y', String(rows), 'bash', '-c', command);
 	tmux('set-option', '-t', 'e2e', 'window-size', 'manual');
@@ -43,7 +46,8 @@ export function startPane(command: string, columns: number, rows: number): Pane 
 		resize: (x, y) => void tmux('resize-window', '-t', 'e2e', '-x', String(x), '-y', String(y)),
 		format: name => tmux('display-message', '-p', '-t', 'e2e', `#{${name}}`).trim(),
 		kill() {
-			spawnSync('tmux', ['-L', socket, 'kill-server']);
+			spawnSync('tmux', ['-S', socket, 'kill-server']);
+			rmSync(socket, {force: true});
 		},
 	};
 }
