@@ -105,6 +105,23 @@ test('should pass paths with spaces and shell characters as data', async () => {
 	assert.not.ok(existsSync('pwned') || existsSync(join(process.env['HOME'] ?? '/root', 'pwned')));
 });
 
+test('should compress data frames with -z when it helps', async () => {
+	const {writeFileSync} = await import('node:fs');
+	const src = join(dir, 'text-src.img');
+	const text = Buffer.from(Array.from({length: 8 * MiB}, (_, i) => 'abcdefghij klmnop\n'.charCodeAt((i * 7) % 18)));
+	writeFileSync(src, text);
+	const plain = await runCli([src, `pve:${join(dir, 'text-plain.img')}`, '--truncate', '--json'], sshd.env);
+	const zipped = await runCli([src, `pve:${join(dir, 'text-z.img')}`, '--truncate', '--json', '-z'], sshd.env);
+	assert.is(zipped.status, 0, zipped.stderr);
+	assert.ok(sameContent(src, join(dir, 'text-z.img')));
+	assert.ok(Number(zipped.json?.['wireBytesSent']) * 4 < Number(plain.json?.['wireBytesSent']), `${String(zipped.json?.['wireBytesSent'])} vs ${String(plain.json?.['wireBytesSent'])}`);
+	const random = join(dir, 'random-z.img');
+	makeImage(random, 4 * MiB);
+	const incompressible = await runCli([random, `pve:${join(dir, 'random-z-dst.img')}`, '--truncate', '-q', '--compress=6'], sshd.env);
+	assert.is(incompressible.status, 0, incompressible.stderr);
+	assert.ok(sameContent(random, join(dir, 'random-z-dst.img')));
+});
+
 test('should reach a host through ProxyJump', async () => {
 	const src = join(dir, 'jump-src.img');
 	const dst = join(dir, 'jump-dst.img');
