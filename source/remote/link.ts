@@ -74,7 +74,8 @@ export class StreamLink implements Link {
 	private exitReason: string | undefined;
 	private readonly batcher: WriteBatcher;
 
-	constructor(readonly label: string, private readonly stream: Duplex) {
+	/** lostReason: asked when the stream closes, for a reason the connection knows (keepalive timeout). */
+	constructor(readonly label: string, private readonly stream: Duplex, private readonly lostReason: () => string | undefined = () => undefined) {
 		this.batcher = new WriteBatcher(bytes => {
 			if (!this.closed) {
 				this.stream.write(bytes);
@@ -97,7 +98,7 @@ export class StreamLink implements Link {
 			}
 		});
 		stream.on('error', (error: Error) => this.finish(error.message));
-		stream.on('close', () => this.finish(this.exitReason ?? (this.decoder.buffered > 0 ? 'the stream ended inside a frame' : undefined)));
+		stream.on('close', () => this.finish(this.exitReason ?? this.lostReason() ?? (this.decoder.buffered > 0 ? 'the stream ended inside a frame' : undefined)));
 	}
 
 	/** Records how the remote process ended (SSH exit-status / exit-signal), for the close reason. */

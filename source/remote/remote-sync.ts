@@ -66,7 +66,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 			}
 			const host = await hostFor(endpoint);
 			const channel = await host.connection.exec(host.plan.command);
-			const link = new StreamLink(host.alias, channel);
+			const link = new StreamLink(host.alias, channel, () => host.connection.lost);
 			channel.on('exit', (code: number | null, exitSignal?: string) => link.exited(code, exitSignal));
 			forwardStderr(channel, line => warn(`${host.alias}: ${line}`));
 			links.add(link);

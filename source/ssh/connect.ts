@@ -22,6 +22,8 @@ export type ConnectOptions = {
 export type Connection = {
 	readonly client: Client;
 	readonly config: HostConfig;
+	/** Why the connection failed after it was up (keepalive timeout, reset), once it has. */
+	readonly lost: string | undefined;
 	/** Runs a fixed command line (never user data) and returns its channel. */
 	exec(command: string): Promise<ClientChannel>;
 	close(): void;
@@ -29,8 +31,8 @@ export type Connection = {
 
 const HOST_KEY_ALGORITHMS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
 
-/** Keepalives: a dead link fails within 15 s x 3. */
-export const KEEPALIVE_INTERVAL_MS = 15_000;
+/** Keepalives: a dead link fails within 15 s x 3. RBLOCKSYNC_SSH_KEEPALIVE_MS shortens the interval (tests). */
+export const KEEPALIVE_INTERVAL_MS = Number(process.env['RBLOCKSYNC_SSH_KEEPALIVE_MS'] ?? 15_000);
 export const KEEPALIVE_COUNT_MAX = 3;
 
 /** Connects and authenticates; throws UsageError (exit 1) for every refusal, with one line naming the host. */
@@ -116,9 +118,22 @@ export async function connect(options: ConnectOptions, via?: Connection): Promis
 		});
 		client.connect(connectConfig);
 	});
+	let lost: string | undefined;
+	// After `ready`, errors (keepalive timeout, reset) end the channels; their close reports this reason.
+	client.on('error', (error: Error) => {
+		lost ??= /keepalive/i.test(error.message) ? `no answer to keepalives for ${(KEEPALIVE_INTERVAL_MS * KEEPALIVE_COUNT_MAX) / 1000} s: the connection is dead` : `the connection failed: ${describeSystemError(error)}`;
+		client.end();
+		client.destroy();
+	});
+	client.on('close', () => {
+		lost ??= 'the connection closed';
+	});
 	return {
 		client,
 		config,
+		get lost() {
+			return lost;
+		},
 		exec: async command => new Promise((resolve, reject) => {
 			client.exec(command, (error, channel) => (error ? reject(new UsageError(`${label}: cannot start a command: ${error.message}`)) : resolve(channel)));
 		}),

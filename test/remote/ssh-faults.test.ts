@@ -158,4 +158,28 @@ for (const [name, victim] of [['the connection is cut', 'sshd'], ['the agent is 
 	});
 }
 
+test('should fail with exit 2 when the link goes silent (keepalives), not hang', async () => {
+	const src = join(dir, 'killed-src.img');
+	const dst = join(dir, 'silent-dst.img');
+	if (!existsSync(src)) {
+		makeImage(src, 256 * MiB, {zeroEvery: 0, holeEvery: 0});
+	}
+	const running = runCli([src, `pve:${dst}`, '--truncate', '-q', '-w', '1'], {...sshd.env, RBLOCKSYNC_SSH_KEEPALIVE_MS: '500'}, {timeoutMs: 30_000});
+	for (let waited = 0; waited < 20_000 && !(existsSync(dst) && execFileSync('du', ['-k', dst], {encoding: 'utf8'}).split('\t')[0] !== '0'); waited += 50) {
+		await new Promise(resolve => setTimeout(resolve, 50));
+	}
+	const stopped = sshd.sessionPids();
+	stopped.forEach(pid => process.kill(pid, 'SIGSTOP'));
+	const started = Date.now();
+	try {
+		const result = await running;
+		assert.is(result.status, 2, result.stderr);
+		oneLine(result.stderr);
+		assert.match(result.stderr, /^rblocksync: ssh pve: no answer to keepalives for 1.5 s: the connection is dead before the sync finished; DST may be partially updated\n$/);
+		assert.ok(Date.now() - started < 15_000);
+	} finally {
+		stopped.forEach(pid => process.kill(pid, 'SIGKILL'));
+	}
+});
+
 test.run();
