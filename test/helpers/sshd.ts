@@ -158,14 +158,15 @@ export async function startSshd(): Promise<Sshd> {
 	const env: NodeJS.ProcessEnv = {...process.env, HOME: home};
 	delete env['SSH_AUTH_SOCK'];
 	delete env['RBLOCKSYNC_REMOTE_AGENT'];
+	const sessionPids = (): number[] => {
+		const out = spawnSync('pgrep', ['-P', String(child.pid)], {encoding: 'utf8'}).stdout;
+		return out.split('\n').filter(Boolean).map(Number);
+	};
 	return {
 		port, home, dir, env, hostKeyLine, pid: child.pid!,
-		sessionPids() {
-			const out = spawnSync('pgrep', ['-P', String(child.pid)], {encoding: 'utf8'}).stdout;
-			return out.split('\n').filter(Boolean).map(Number);
-		},
+		sessionPids,
 		async stop() {
-			for (const pid of this.sessionPids()) {
+			for (const pid of sessionPids()) {
 				try {
 					process.kill(pid, 'SIGKILL');
 				} catch {

@@ -107,7 +107,7 @@ test('should ask for the whole chunk when the re-check fails, and give up when S
 	changing.read = (buffer, offset, length, position) => {
 		src.read(buffer, offset, length, position);
 		if (++reads > 1 && position <= 8202 && position + length > 8202) {
-			buffer[offset + 8202 - position] ^= 0xff;
+			buffer[offset + 8202 - position]! ^= 0xff;
 		}
 	};
 	try {
