@@ -106,6 +106,7 @@ export class AgentCore {
 			}
 			this.send(opened.reply);
 			if ((open.flags & OpenFlag.prepare) !== 0) {
+				opened.image.close();
 				// The same agent may then serve a worker's session: wait for the next OPEN.
 				this.state = 'open';
 				this.flushQueue();

@@ -72,6 +72,7 @@ test('should upload the agent when the host has only node, and reuse it the next
 	rmSync(cache, {recursive: true, force: true});
 	const first = await runCli([src, `pvenode:${dst}`, '--truncate'], sshd.env);
 	assert.is(first.status, 0, first.stderr);
+	assert.not.match(first.stderr, /native helper unavailable/, 'the native helper is shipped beside the agent');
 	assert.ok(sameContent(src, dst));
 	const agents = readdirSync(cache).filter(name => name.startsWith('agent-'));
 	assert.is(agents.length, 1);
