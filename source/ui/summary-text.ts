@@ -21,7 +21,7 @@ export function summaryRows(summary: Summary): SummaryRow[] {
 	const rows: SummaryRow[] = [
 		{label: 'size', parts: [`${formatBytes(summary.size)} (${summary.size} bytes)`, `block ${summary.blockSize}`, `${summary.workers} worker${summary.workers === 1 ? '' : 's'}`]},
 		{label: 'blocks', parts: [`${summary.blocksTotal} total`, `${scanned} scanned`, `${summary.blocksChanged} ${changed}`, `${summary.blocksZero} zero`, `${summary.blocksPunched} ${summary.dryRun ? 'to punch' : 'punched'}`]},
-		{label: 'written', parts: [`${formatBytes(summary.bytesWritten)} (${summary.bytesWritten} bytes)`, `punched ${formatBytes(summary.bytesPunched)}`]},
+		{label: summary.dryRun ? 'to write' : 'written', parts: [`${formatBytes(summary.bytesWritten)} (${summary.bytesWritten} bytes)`, `${summary.dryRun ? 'to punch' : 'punched'} ${formatBytes(summary.bytesPunched)}`]},
 		{label: 'wire sent', parts: [`${formatBytes(summary.wireBytesSent)} (${summary.wireBytesSent} bytes)`, `${formatRatio(summary.wireBytesSent, summary.size)} of size`]},
 		{label: 'wire recv', parts: [`${formatBytes(summary.wireBytesReceived)} (${summary.wireBytesReceived} bytes)`, `${formatRatio(summary.wireBytesReceived, summary.size)} of size`]},
 		{label: 'time', parts: [`${formatDuration(summary.seconds)} (${summary.seconds.toFixed(2)} s)`]},

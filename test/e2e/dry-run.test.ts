@@ -73,7 +73,7 @@ dryRun('should say it is a dry run in the plain summary', async () => {
 		fs.writeFileSync(dst, Buffer.alloc(1 * MiB, 7));
 		const result = runCli(['--dry-run', src, dst]);
 		assert.is(result.code, 0, result.stderr);
-		assert.match(result.stderr, /^dry run: .* compared$/m);
+		assert.match(result.stderr, /^dry run: .* compared \(dry run, nothing written\)$/m);
 		assert.not.match(result.stderr, /in sync/);
 	});
 });

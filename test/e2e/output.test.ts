@@ -47,7 +47,7 @@ output('should print the summary in plain words on stderr and nothing on stdout 
 		assert.is(result.code, 0, result.stderr);
 		assert.is(result.stdout, '');
 		assert.match(result.stderr, `${src} -> ${dst}: in sync`);
-		assert.match(result.stderr, /^blocks: 1024 total, \d+ changed, \d+ zero, 0 punched$/m);
+		assert.match(result.stderr, /^blocks +1024 total, 1024 scanned, \d+ changed, \d+ zero, 0 punched$/m);
 	});
 });
 
