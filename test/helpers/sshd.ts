@@ -3,7 +3,7 @@
 // pvebare has neither; pvenonative runs the agent without the native helper; pvenoisy's agent says hello on stderr first.
 // PATH (and env) is set per key through authorized_keys environment= (PermitUserEnvironment yes).
 import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process';
-import {chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
 import {createServer, connect as tcpConnect} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -25,6 +25,27 @@ export type Sshd = {
 	sessionPids(): number[];
 	stop(): Promise<void>;
 };
+
+export type ProcessRow = {pid: number; ppid: number; args: string};
+
+/** Every process, from /proc (no procps needed). */
+export function processes(): ProcessRow[] {
+	const rows: ProcessRow[] = [];
+	for (const name of readdirSync('/proc')) {
+		if (!/^\d+$/.test(name)) {
+			continue;
+		}
+		try {
+			const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+			const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+			const args = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+			rows.push({pid: Number(name), ppid, args});
+		} catch {
+			// The process ended meanwhile.
+		}
+	}
+	return rows;
+}
 
 /** Installs openssh-server when missing (root only); throws when sshd cannot be had: CI must fail, not skip. */
 export function ensureSshd(): void {
@@ -158,10 +179,7 @@ export async function startSshd(): Promise<Sshd> {
 	const env: NodeJS.ProcessEnv = {...process.env, HOME: home};
 	delete env['SSH_AUTH_SOCK'];
 	delete env['RBLOCKSYNC_REMOTE_AGENT'];
-	const sessionPids = (): number[] => {
-		const out = spawnSync('pgrep', ['-P', String(child.pid)], {encoding: 'utf8'}).stdout;
-		return out.split('\n').filter(Boolean).map(Number);
-	};
+	const sessionPids = (): number[] => processes().filter(p => p.ppid === child.pid).map(p => p.pid);
 	return {
 		port, home, dir, env, hostKeyLine, pid: child.pid!,
 		sessionPids,

@@ -4,7 +4,7 @@ import {execFileSync, spawnSync} from 'node:child_process';
 import {cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {type Sshd, startSshd} from '../helpers/sshd.js';
+import {processes, type Sshd, startSshd} from '../helpers/sshd.js';
 import {makeImage, runCli} from '../helpers/remote-images.js';
 
 const test = suite('SSH faults');
@@ -38,8 +38,7 @@ function homeWith(name: string, knownHosts: string, config?: string): NodeJS.Pro
 
 /** Every process below sshd that is not sshd itself: the agents (meow renames them "rblocksync"). */
 function agents(): number[] {
-	const out = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], {encoding: 'utf8'});
-	const rows = out.split('\n').filter(Boolean).map(line => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line)!).map(m => ({pid: Number(m[1]), ppid: Number(m[2]), args: m[3]!}));
+	const rows = processes();
 	const below = new Set([sshd.pid]);
 	for (let grew = true; grew;) {
 		grew = false;
@@ -50,7 +49,7 @@ function agents(): number[] {
 			}
 		}
 	}
-	return rows.filter(row => below.has(row.pid) && !row.args.startsWith('sshd')).map(row => row.pid);
+	return rows.filter(row => below.has(row.pid) && row.pid !== sshd.pid && !row.args.startsWith('sshd')).map(row => row.pid);
 }
 
 function oneLine(stderr: string): void {
