@@ -1,5 +1,9 @@
 // A Link carries frames between the driver and one role: an agent over an SSH channel, or an AgentCore in this process.
+import {existsSync} from 'node:fs';
 import type {Duplex} from 'node:stream';
+import {fileURLToPath} from 'node:url';
+import {Worker} from 'node:worker_threads';
+import {THREAD_END} from '../agent/thread-agent.js';
 import {AgentCore} from '../agent/agent-core.js';
 import {type Frame, FrameDecoder} from '../protocol/frame.js';
 import {WriteBatcher} from './batcher.js';
@@ -51,6 +55,72 @@ export class InProcessLink implements Link {
 		if (!this.closed) {
 			this.core.end();
 			this.finish(undefined);
+		}
+	}
+
+	private finish(reason: string | undefined): void {
+		if (!this.closed) {
+			this.closed = true;
+			this.onClose(reason);
+		}
+	}
+}
+
+/** The agent entry a worker thread loads: dist/agent/entry.js, or rblocksync-agent.mjs beside a bundle. */
+function threadEntry(): URL | undefined {
+	return [new URL('../agent/entry.js', import.meta.url), new URL('./rblocksync-agent.mjs', import.meta.url)]
+		.find(url => existsSync(fileURLToPath(url)));
+}
+
+/** A role in a worker thread of this process (local hashing in parallel); falls back to InProcessLink. */
+export class ThreadLink implements Link {
+	readonly label = 'local';
+	readonly remote = false;
+	readonly bytesOut = 0;
+	readonly bytesIn = 0;
+	onFrame: (frame: Frame) => void = () => {};
+	onClose: (reason: string | undefined) => void = () => {};
+	private readonly decoder = new FrameDecoder();
+	private readonly batcher: WriteBatcher;
+	private closed = false;
+
+	/** undefined when no entry file can be found (then use InProcessLink). */
+	static create(): Link {
+		const entry = process.env['RBLOCKSYNC_LOCAL_THREADS'] === '0' ? undefined : threadEntry();
+		return entry ? new ThreadLink(new Worker(entry)) : new InProcessLink();
+	}
+
+	private constructor(private readonly worker: Worker) {
+		this.batcher = new WriteBatcher(bytes => this.worker.postMessage(bytes));
+		worker.on('message', (message: Uint8Array | string) => {
+			if (message === THREAD_END) {
+				this.finish(undefined);
+			} else if (typeof message !== 'string' && !this.closed) {
+				for (const frame of this.decoder.push(Buffer.from(message.buffer, message.byteOffset, message.byteLength))) {
+					if (this.closed) {
+						return;
+					}
+					this.onFrame(frame);
+				}
+			}
+		});
+		worker.on('error', error => this.finish(`local worker thread failed: ${error.message}`));
+		worker.on('exit', code => this.finish(code === 0 ? undefined : `local worker thread exited with status ${code}`));
+	}
+
+	send(bytes: Buffer): void {
+		if (!this.closed) {
+			this.batcher.push(bytes);
+		}
+	}
+
+	close(): void {
+		if (!this.closed) {
+			this.batcher.flush();
+			this.worker.postMessage(THREAD_END);
+			this.finish(undefined);
+			// The thread ends once AgentCore closed its image; do not keep the process alive for it.
+			this.worker.unref();
 		}
 	}
 

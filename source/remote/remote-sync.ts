@@ -8,7 +8,7 @@ import {type Message, OpenFlag, Role} from '../protocol/messages.js';
 import {connect, type Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {type AgentPlan, prepareAgent} from '../agent/bootstrap.js';
-import {InProcessLink, type Link, StreamLink} from './link.js';
+import {type Link, StreamLink, ThreadLink} from './link.js';
 import {canPunch, openLink, relaySession} from './session.js';
 import type {Range} from '../transport/image.js';
 
@@ -60,7 +60,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		};
 		const makeLink = async (endpoint: Endpoint): Promise<Link> => {
 			if (endpoint.kind === 'local') {
-				const link = new InProcessLink();
+				const link = ThreadLink.create();
 				links.add(link);
 				return link;
 			}
