@@ -123,6 +123,16 @@ test('should compress data frames with -z when it helps', async () => {
 	assert.ok(sameContent(random, join(dir, 'random-z-dst.img')));
 });
 
+test('should create nothing remotely in a dry run with --truncate', async () => {
+	const src = join(dir, 'dry-src.img');
+	makeImage(src, 3 * MiB);
+	const result = await runCli([src, `pve:${join(dir, 'dry-missing.img')}`, '--truncate', '--dry-run', '--json'], sshd.env);
+	assert.is(result.status, 0, result.stderr);
+	assert.is(result.json?.['dryRun'], true);
+	assert.ok(Number(result.json?.['blocksChanged']) > 0);
+	assert.not.ok(existsSync(join(dir, 'dry-missing.img')));
+});
+
 test('should reach a host through ProxyJump', async () => {
 	const src = join(dir, 'jump-src.img');
 	const dst = join(dir, 'jump-dst.img');
