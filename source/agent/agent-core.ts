@@ -24,6 +24,7 @@ export function versionMismatch(theirs: {protocol: number; program: string}): st
 	return `the other side speaks protocol ${theirs.protocol} (rblocksync ${theirs.program}); this rblocksync ${VERSION} speaks protocol ${PROTOCOL_VERSION}`;
 }
 
+/** One agent's life: HELLO, OPEN (prepare, then optionally one session), the role, then finish(ok). */
 export class AgentCore {
 	private state: 'hello' | 'open' | 'opening' | 'session' | 'finished' = 'hello';
 	private queue: Frame[] = [];

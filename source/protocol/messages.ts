@@ -1,8 +1,10 @@
 // Every protocol message as a typed object, and the pure mapping to and from frames (doc/protocol.md).
 import {encodeFrame, type Frame, ProtocolError} from './frame.js';
 
+/** Bumped on any incompatible change of doc/protocol.md; HELLO carries it. */
 export const PROTOCOL_VERSION = 1;
 
+/** OPEN's role byte. */
 export const Role = {source: 1, dest: 2} as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
@@ -16,6 +18,7 @@ export const ErrorKind = {precondition: 1, io: 2} as const;
 
 export type CountersTuple = readonly [number, number, number, number, number, number, number, number];
 
+/** Every frame of doc/protocol.md as a tagged object; `type` names the frame. */
 export type Message =
 	| {type: 'hello'; protocol: number; caps: number; program: string; hashes: string}
 	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string}

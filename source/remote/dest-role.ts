@@ -276,6 +276,7 @@ export function countersTuple(c: Counters): CountersTuple {
 	return [c.bytesScanned, c.blocksChanged, c.blocksZero, c.blocksPunched, c.bytesWritten, c.bytesPunched, c.wireBytesSent, c.wireBytesReceived];
 }
 
+/** The inverse of countersTuple. */
 export function countersFromTuple(t: CountersTuple): Counters {
 	const [bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived] = t;
 	return {bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived};

@@ -8,6 +8,7 @@ import {AgentCore} from '../agent/agent-core.js';
 import {type Frame, FrameDecoder} from '../protocol/frame.js';
 import {WriteBatcher} from './batcher.js';
 
+/** The driver's view of one role; the session relay sets the handlers. */
 export interface Link {
 	/** "pve" for a remote agent, "local" in-process: prefixes every message about this link. */
 	readonly label: string;

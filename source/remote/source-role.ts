@@ -20,6 +20,7 @@ export type SourceJob = {
 /** Stops producing after this much synchronous work, to let I/O through. */
 const SLICE_MS = 20;
 
+/** One worker range of SRC: produces CHUNK/ZERO under credit, answers SUBS, BLOCKS and FULL. Synchronous reads. */
 export class SourceRole {
 	private readonly chunk: ChunkState;
 	private readonly data: Range[];

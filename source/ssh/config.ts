@@ -128,6 +128,7 @@ export function expandTokens(value: string, tokens: Record<string, string>): str
 	return value.replace(/%(.)/g, (whole, letter: string) => (letter === '%' ? '%' : tokens[letter] ?? whole));
 }
 
+/** `~` and `~/x` to the home directory, as ssh does for IdentityFile. */
 export function expandHome(path: string, home: string): string {
 	return path === '~' ? home : path.startsWith('~/') ? join(home, path.slice(2)) : path;
 }

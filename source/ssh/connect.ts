@@ -19,6 +19,7 @@ export type ConnectOptions = {
 	readonly warn: (message: string) => void;
 };
 
+/** An authenticated connection to one host alias. */
 export type Connection = {
 	readonly client: Client;
 	readonly config: HostConfig;
