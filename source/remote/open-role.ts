@@ -1,7 +1,7 @@
 // Opens the image an OPEN message names, with the local engine's precondition checks, on whichever host runs the role.
 import fs from 'node:fs';
 import {describeSystemError, RblocksyncError, UsageError} from '../errors.js';
-import {openDestination, openSource, planDestination} from '../engine/preflight.js';
+import {openDestination, openSource, planDestination, type SourceIdentity} from '../engine/preflight.js';
 import {LocalImage} from '../transport/local-image.js';
 import type {Image, WritableImage} from '../transport/image.js';
 import {ImageKindCode, type Message, OpenFlag, Role} from '../protocol/messages.js';
@@ -25,11 +25,12 @@ export function openRole(open: OpenMessage): OpenedRole | undefined {
 	const prepare = (open.flags & OpenFlag.prepare) !== 0;
 	if (open.role === Role.source) {
 		const source = openSource(open.path);
-		const reply = {type: 'opened', size: source.image.size, kind: ImageKindCode[source.image.kind], dstExtraBytes: 0} as const;
+		const {dev, ino, rdev, kind} = source.identity;
+		const reply = {type: 'opened', size: source.image.size, kind: ImageKindCode[source.image.kind], dstExtraBytes: 0, identity: `${dev}:${ino}:${rdev}:${kind}`} as const;
 		return {image: source.image, writable: undefined, reply, ...(source.warning ? {warning: source.warning} : {})};
 	}
-	const plan = planDestination(open.path, open.srcSize, undefined, options);
-	const reply = {type: 'opened', size: open.srcSize, kind: ImageKindCode[plan.kind], dstExtraBytes: plan.extraBytes} as const;
+	const plan = planDestination(open.path, open.srcSize, parseIdentity(open.srcIdentity), options);
+	const reply = {type: 'opened', size: open.srcSize, kind: ImageKindCode[plan.kind], dstExtraBytes: plan.extraBytes, identity: ''} as const;
 	if (prepare || options.dryRun) {
 		const opened = openDestination(plan, options);
 		if (prepare) {
@@ -50,6 +51,12 @@ export function openRole(open: OpenMessage): OpenedRole | undefined {
 	}
 	const image = new LocalImage(fd, open.path, plan.kind, plan.size);
 	return {image, writable: image, reply};
+}
+
+/** SRC's "dev:ino:rdev:kind" from OPENED, given to a DEST on the same host so it refuses SRC itself. */
+function parseIdentity(text: string): SourceIdentity | undefined {
+	const match = /^(\d+):(\d+):(\d+):(file|block)$/.exec(text);
+	return match ? {dev: Number(match[1]), ino: Number(match[2]), rdev: Number(match[3]), kind: match[4] as 'file' | 'block'} : undefined;
 }
 
 /** The ERROR message for a failure: precondition (exit 1) for UsageError, I/O (exit 2) otherwise, naming the path. */

@@ -80,9 +80,15 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		const flags = (phase: 'sync' | 'verify', prepare: boolean): number =>
 			(options.truncate ? OpenFlag.truncate : 0) | (options.dryRun || phase === 'verify' ? OpenFlag.dryRun : 0)
 			| (options.copy && phase === 'sync' ? OpenFlag.copy : 0) | (options.force ? OpenFlag.force : 0) | (prepare ? OpenFlag.prepare : 0);
+		// SRC's identity goes to a DEST on the same host (same connection, or both local) so it can refuse SRC itself.
+		let srcIdentity = '';
+		const sameHost = options.src.kind === options.dst.kind && (options.src.kind === 'local'
+			|| (options.src.kind === 'remote' && options.dst.kind === 'remote' && options.src.host === options.dst.host
+				&& options.src.user === options.dst.user && options.src.port === options.dst.port));
 		const openMessage = (role: Role, endpoint: Endpoint, flagBits: number, srcSize: number, range: Range): Message => ({
 			type: 'open', role, flags: flagBits, blockSize: options.blockSize, compress: options.compress,
 			srcSize, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
+			srcIdentity: role === Role.dest && sameHost ? srcIdentity : '',
 		});
 
 		// Every agent starts at once (node startup dominates): the two that prepare, and the workers' (surplus ones are closed).
@@ -94,6 +100,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		const [srcProbe, dstProbe] = await probes;
 		const source = await openLink(srcProbe, openMessage(Role.source, options.src, flags('sync', true), 0, {start: 0, end: 0}), warn);
 		const size = source.opened.size;
+		srcIdentity = source.opened.identity;
 		trace('SRC opened');
 		checkAbort();
 		const dest = await openLink(dstProbe, openMessage(Role.dest, options.dst, flags('sync', true), size, {start: 0, end: 0}), warn);

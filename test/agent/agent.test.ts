@@ -40,7 +40,7 @@ test('should refuse another protocol version, naming both versions', () => {
 test('should answer HELLO, then refuse a missing SRC as a precondition error', async () => {
 	const {core: agent, replies, finished} = core();
 	agent.push(frame({type: 'hello', protocol: PROTOCOL_VERSION, caps: 0, program: VERSION, hashes: 'blake3'}));
-	agent.push(frame({type: 'open', role: Role.source, flags: 0, blockSize: 4096, compress: 0, srcSize: 0, start: 0, end: 0, hash: 'blake3', path: join(dir, 'missing')}));
+	agent.push(frame({type: 'open', role: Role.source, flags: 0, blockSize: 4096, compress: 0, srcSize: 0, start: 0, end: 0, hash: 'blake3', path: join(dir, 'missing'), srcIdentity: ''}));
 	await new Promise(resolve => setTimeout(resolve, 50));
 	assert.is(replies[0]?.type, 'hello');
 	assert.equal(replies[1], {type: 'error', kind: 1, message: `SRC ${join(dir, 'missing')}: no such file or directory`});
@@ -64,7 +64,7 @@ test('should report another protocol version on the driver side as a usage error
 		onClose() {},
 		close() {},
 	};
-	const open: Message = {type: 'open', role: Role.dest, flags: 0, blockSize: 4096, compress: 0, srcSize: 1, start: 0, end: 1, hash: 'blake3', path: '/x'};
+	const open: Message = {type: 'open', role: Role.dest, flags: 0, blockSize: 4096, compress: 0, srcSize: 1, start: 0, end: 1, hash: 'blake3', path: '/x', srcIdentity: ''};
 	try {
 		await openLink(fake, open, () => {});
 		assert.unreachable();
@@ -84,7 +84,7 @@ test('should sync through a child-process agent (dist/cli.js --agent) as DEST an
 	const child = spawn(process.execPath, [cli, '--agent'], {stdio: ['pipe', 'pipe', 'inherit']});
 	const remote = new StreamLink('child', Duplex.from({readable: child.stdout, writable: child.stdin}));
 	const local = new InProcessLink();
-	const base = {blockSize: 4096, compress: 0, srcSize: content.length, start: 0, end: content.length, hash: 'blake3'};
+	const base = {blockSize: 4096, compress: 0, srcSize: content.length, start: 0, end: content.length, hash: 'blake3', srcIdentity: ''};
 	const [s, d] = await Promise.all([
 		openLink(local, {type: 'open', role: Role.source, flags: 0, ...base, path: src}, () => {}),
 		openLink(remote, {type: 'open', role: Role.dest, flags: OpenFlag.force, ...base, path: dst}, () => {}),

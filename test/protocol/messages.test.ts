@@ -8,8 +8,8 @@ const test = suite('encode/decode');
 const digest = Buffer.alloc(32, 9);
 const samples: Message[] = [
 	{type: 'hello', protocol: 1, caps: 1, program: '0.1.0', hashes: 'blake3,sha256'},
-	{type: 'open', role: Role.dest, flags: 17, blockSize: 4096, compress: 1, srcSize: 2 ** 40 + 3, start: 0, end: 2 ** 40 + 3, hash: 'blake3', path: '/tmp/a b;$(touch x)'},
-	{type: 'opened', size: 123, kind: 2, dstExtraBytes: 4096},
+	{type: 'open', role: Role.dest, flags: 17, blockSize: 4096, compress: 1, srcSize: 2 ** 40 + 3, start: 0, end: 2 ** 40 + 3, hash: 'blake3', path: '/tmp/a b;$(touch x)', srcIdentity: '2049:12:0:file'},
+	{type: 'opened', size: 123, kind: 2, dstExtraBytes: 4096, identity: ''},
 	{type: 'error', kind: 1, message: 'open /x: ENOENT (no such file or directory)'},
 	{type: 'warn', message: 'holes will be written as zeros: native helper unavailable'},
 	{type: 'credit', granted: 4_000_000_000},

@@ -117,6 +117,16 @@ test('should refuse a missing remote SRC, a missing DST directory and a read-onl
 	assert.is(readOnly.stderr, `rblocksync: ssh pve: DST ${join(ro, 'dst.img')}: read-only file system\n`);
 });
 
+test('should refuse a remote SRC and DST that are the same file, writing nothing', async () => {
+	const src = join(dir, 'same.img');
+	makeImage(src, MiB);
+	const before = readFileSync(src);
+	const result = await runCli([`pve:${src}`, `pve:${dir}/./same.img`, '-q'], sshd.env);
+	assert.is(result.status, 1);
+	assert.is(result.stderr, `rblocksync: ssh pve: SRC and DST are the same file: ${dir}/./same.img\n`);
+	assert.ok(readFileSync(src).equals(before));
+});
+
 test('should fail with exit 2 when the remote file system fills up', async () => {
 	const full = join(dir, 'full');
 	mkdirSync(full);
