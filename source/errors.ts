@@ -53,11 +53,10 @@ export function exitCodeOf(error: unknown): ExitCodeValue {
 	return error instanceof RblocksyncError ? error.exitCode : ExitCode.io;
 }
 
-/** "open /x: ENOENT (no such file or directory)" from a Node system error. */
+/** The cause part of a one-line message: "no such file or directory" for ENOENT, else the code or message. */
 export function describeSystemError(error: unknown): string {
 	if (error && typeof error === 'object' && 'code' in error && typeof error.code === 'string') {
-		const reason = SYSTEM_ERROR_TEXT[error.code];
-		return reason ? `${error.code} (${reason})` : error.code;
+		return SYSTEM_ERROR_TEXT[error.code] ?? (error instanceof Error ? error.message : error.code);
 	}
 	return error instanceof Error ? error.message : String(error);
 }

@@ -109,6 +109,10 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		throw new UsageError('--copy and --dry-run cannot be combined: --copy does not read DST, so there is nothing to compare');
 	}
 
+	if (flags.verify && flags.dryRun) {
+		throw new UsageError('--verify and --dry-run cannot be combined: a dry run writes nothing to verify');
+	}
+
 	let port: number | undefined;
 	if (flags.port !== undefined) {
 		port = /^\d+$/.test(flags.port) ? Number(flags.port) : Number.NaN;

@@ -1,13 +1,13 @@
-// Runs one sync described by Options: picks local or remote, reports, throws on failure.
+// Runs one sync described by Options: local engine or remote transport; throws on failure.
 import type {Options} from './options.js';
-import type {Reporter} from './engine/progress.js';
+import type {Reporter, Summary} from './engine/progress.js';
 import {UsageError} from './errors.js';
 
-export async function run(options: Options, reporter: Reporter, signal: AbortSignal): Promise<void> {
-	void reporter;
-	void signal;
+/** Runs the sync; the reporter receives the summary, which is also returned. */
+export async function run(options: Options, reporter: Reporter, signal: AbortSignal): Promise<Summary> {
 	if (options.src.kind === 'local' && options.dst.kind === 'local') {
-		throw new UsageError('local sync is not built yet');
+		const {localSync} = await import('./engine/local-sync.js');
+		return localSync(options.src.path, options.dst.path, options, reporter, signal);
 	}
 	throw new UsageError('remote endpoints are not supported yet');
 }

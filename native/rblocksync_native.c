@@ -1,0 +1,171 @@
+// rblocksync native helper: the few Linux syscalls Node does not expose (holes, SEEK_DATA, block
+// ioctls). Every function is synchronous and throws an Error shaped like Node's system errors
+// ({message: "CODE: description, syscall", code, errno (positive), syscall}).
+// Context-aware (NAPI_MODULE_INIT, no global state), so it also loads inside worker_threads.
+#define _GNU_SOURCE
+#define _FILE_OFFSET_BITS 64
+#define NAPI_VERSION 8
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <node_api.h>
+
+// A table, not strerrorname_np (glibc >= 2.32): the addon is shipped to older hosts beside the agent.
+static const char *errno_name(int err) {
+	switch (err) {
+	case EDQUOT: return "EDQUOT";
+	case EEXIST: return "EEXIST";
+	case EAGAIN: return "EAGAIN";
+	case ENOMEM: return "ENOMEM";
+	case ENODEV: return "ENODEV";
+	case EPERM: return "EPERM";
+	case ENOENT: return "ENOENT";
+	case EIO: return "EIO";
+	case ENXIO: return "ENXIO";
+	case EBADF: return "EBADF";
+	case EACCES: return "EACCES";
+	case EBUSY: return "EBUSY";
+	case EINVAL: return "EINVAL";
+	case ENOTTY: return "ENOTTY";
+	case EFBIG: return "EFBIG";
+	case ENOSPC: return "ENOSPC";
+	case ESPIPE: return "ESPIPE";
+	case EROFS: return "EROFS";
+	case ENOSYS: return "ENOSYS";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	default: return "UNKNOWN";
+	}
+}
+
+// Throws the system error for err and returns NULL, so callers can `return throw_errno(...)`.
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+	const char *code = errno_name(err);
+	char description[128];
+	snprintf(description, sizeof description, "%s", strerror(err));
+	description[0] = (char)tolower((unsigned char)description[0]);
+	char message[256];
+	snprintf(message, sizeof message, "%s: %s, %s", code, description, syscall);
+
+	napi_value error, text, value;
+	if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text) != napi_ok) return NULL;
+	if (napi_create_error(env, NULL, text, &error) != napi_ok) return NULL;
+	napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &value);
+	napi_set_named_property(env, error, "code", value);
+	napi_create_int32(env, err, &value);
+	napi_set_named_property(env, error, "errno", value);
+	napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &value);
+	napi_set_named_property(env, error, "syscall", value);
+	napi_throw(env, error);
+	return NULL;
+}
+
+// Reads `count` integer arguments into out[] (fd first); throws a TypeError and returns 0 on bad input.
+static int get_args(napi_env env, napi_callback_info info, size_t count, int64_t *out) {
+	napi_value argv[4];
+	size_t argc = 4;
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+	if (argc < count) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "too few arguments");
+		return 0;
+	}
+	// NaN or 1.5 must not silently become offset 0 or 1 (int64 getters truncate): demand safe integers.
+	for (size_t i = 0; i < count; i++) {
+		double d;
+		if (napi_get_value_double(env, argv[i], &d) != napi_ok || !(d >= -9007199254740991.0 && d <= 9007199254740991.0) || d != (double)(int64_t)d) {
+			napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "arguments must be safe integers");
+			return 0;
+		}
+		napi_get_value_int64(env, argv[i], &out[i]);
+	}
+	return 1;
+}
+
+static napi_value number(napi_env env, int64_t n) {
+	napi_value result;
+	napi_create_int64(env, n, &result);
+	return result;
+}
+
+static napi_value punch_hole(napi_env env, napi_callback_info info) {
+	int64_t a[3];
+	if (!get_args(env, info, 3, a)) return NULL;
+	if (fallocate((int)a[0], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)a[1], (off_t)a[2]) != 0) {
+		return throw_errno(env, errno, "fallocate");
+	}
+	return NULL;
+}
+
+static napi_value seek(napi_env env, napi_callback_info info, int whence) {
+	int64_t a[2];
+	if (!get_args(env, info, 2, a)) return NULL;
+	off_t at = lseek((int)a[0], (off_t)a[1], whence);
+	if (at < 0) {
+		if (whence == SEEK_DATA && errno == ENXIO) return number(env, -1);
+		return throw_errno(env, errno, "lseek");
+	}
+	return number(env, at);
+}
+
+static napi_value seek_data(napi_env env, napi_callback_info info) {
+	return seek(env, info, SEEK_DATA);
+}
+
+static napi_value seek_hole(napi_env env, napi_callback_info info) {
+	return seek(env, info, SEEK_HOLE);
+}
+
+static napi_value block_device_size(napi_env env, napi_callback_info info) {
+	int64_t a[1];
+	if (!get_args(env, info, 1, a)) return NULL;
+	uint64_t size = 0;
+	if (ioctl((int)a[0], BLKGETSIZE64, &size) != 0) return throw_errno(env, errno, "ioctl");
+	return number(env, (int64_t)size);
+}
+
+static napi_value zero_out(napi_env env, napi_callback_info info) {
+	int64_t a[3];
+	if (!get_args(env, info, 3, a)) return NULL;
+	uint64_t range[2] = {(uint64_t)a[1], (uint64_t)a[2]};
+	if (ioctl((int)a[0], BLKZEROOUT, range) != 0) return throw_errno(env, errno, "ioctl");
+	return NULL;
+}
+
+static napi_value fadvise(napi_env env, napi_callback_info info) {
+	int64_t a[4];
+	if (!get_args(env, info, 4, a)) return NULL;
+	int err = posix_fadvise((int)a[0], (off_t)a[1], (off_t)a[2], (int)a[3]);
+	if (err != 0) return throw_errno(env, err, "posix_fadvise");
+	return NULL;
+}
+
+static void export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
+	napi_value fn;
+	napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
+	napi_set_named_property(env, exports, name, fn);
+}
+
+static void export_int(napi_env env, napi_value exports, const char *name, int value) {
+	napi_value n;
+	napi_create_int32(env, value, &n);
+	napi_set_named_property(env, exports, name, n);
+}
+
+NAPI_MODULE_INIT() {
+	export_function(env, exports, "punchHole", punch_hole);
+	export_function(env, exports, "seekData", seek_data);
+	export_function(env, exports, "seekHole", seek_hole);
+	export_function(env, exports, "blockDeviceSize", block_device_size);
+	export_function(env, exports, "zeroOut", zero_out);
+	export_function(env, exports, "fadvise", fadvise);
+	export_int(env, exports, "POSIX_FADV_NORMAL", POSIX_FADV_NORMAL);
+	export_int(env, exports, "POSIX_FADV_SEQUENTIAL", POSIX_FADV_SEQUENTIAL);
+	export_int(env, exports, "POSIX_FADV_DONTNEED", POSIX_FADV_DONTNEED);
+	return exports;
+}

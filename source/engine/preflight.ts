@@ -1,0 +1,171 @@
+// Preconditions, checked before anything is written: a failure here leaves DST untouched (exit 1).
+import fs from 'node:fs';
+import {describeSystemError, UsageError} from '../errors.js';
+import {LocalImage, blockDeviceSize} from '../transport/local-image.js';
+import {deviceInUse, deviceNumber} from '../transport/device.js';
+import type {Image, Range, WritableImage} from '../transport/image.js';
+
+/** Identity of a SRC, to refuse syncing a file onto itself. */
+export type SourceIdentity = {readonly dev: number; readonly ino: number; readonly rdev: number; readonly kind: 'file' | 'block'};
+
+export type OpenedSource = {image: LocalImage; identity: SourceIdentity; warning?: string};
+
+/** Opens SRC read-only; throws UsageError naming the path and the cause. */
+export function openSource(path: string): OpenedSource {
+	const stat = statOrThrow('SRC', path);
+	const kind = imageKind('SRC', path, stat);
+	let fd: number;
+	try {
+		fd = fs.openSync(path, 'r');
+	} catch (error) {
+		throw new UsageError(`SRC ${path}: ${describeSystemError(error)}`, {cause: error});
+	}
+	const size = kind === 'block' ? blockDeviceSize(fd, stat.rdev) : stat.size;
+	const busy = kind === 'block' ? deviceInUse(deviceNumber(stat.rdev)) : undefined;
+	return {
+		image: new LocalImage(fd, path, kind, size),
+		identity: {dev: stat.dev, ino: stat.ino, rdev: stat.rdev, kind},
+		...(busy?.startsWith('mounted') ? {warning: `SRC ${path} is ${busy}; if it is written to during the sync, DST will be inconsistent (sync from a snapshot)`} : {}),
+	};
+}
+
+export type DestinationOptions = {readonly truncate: boolean; readonly dryRun: boolean; readonly force: boolean};
+
+/** What was found at DST and what will be done to it; computing it changes nothing. */
+export type DestinationPlan = {
+	readonly path: string;
+	readonly kind: 'file' | 'block';
+	readonly exists: boolean;
+	/** DST's size now (0 when missing). */
+	readonly size: number;
+	/** Bytes of a block device beyond SRC's size, left alone. */
+	readonly extraBytes: number;
+	/** The size to give the file (--truncate), when it differs. */
+	readonly resizeTo: number | undefined;
+};
+
+/** Checks DST against SRC's size (and identity, when SRC is local); throws UsageError on refusal. */
+export function planDestination(path: string, srcSize: number, src: SourceIdentity | undefined, options: DestinationOptions): DestinationPlan {
+	let stat: fs.Stats | undefined;
+	try {
+		stat = fs.statSync(path);
+	} catch (error) {
+		if ((error as {code?: string}).code !== 'ENOENT') {
+			throw new UsageError(`DST ${path}: ${describeSystemError(error)}`, {cause: error});
+		}
+	}
+	if (!stat) {
+		if (!options.truncate) {
+			throw new UsageError(`DST ${path} does not exist; use --truncate to create it`);
+		}
+		checkCreatable(path, options.dryRun);
+		return {path, kind: 'file', exists: false, size: 0, extraBytes: 0, resizeTo: srcSize};
+	}
+	const kind = imageKind('DST', path, stat);
+	if (src && ((src.dev === stat.dev && src.ino === stat.ino) || (src.kind === 'block' && kind === 'block' && src.rdev === stat.rdev))) {
+		throw new UsageError(`SRC and DST are the same ${kind === 'block' ? 'device' : 'file'}: ${path}`);
+	}
+	if (kind === 'block') {
+		if (!options.force) {
+			const busy = deviceInUse(deviceNumber(stat.rdev));
+			if (busy) {
+				throw new UsageError(`DST ${path} is ${busy}; use --force to write to it anyway`);
+			}
+		}
+		const size = withFd(path, fd => blockDeviceSize(fd, stat.rdev));
+		if (size < srcSize) {
+			throw new UsageError(`DST ${path} is ${size} bytes, smaller than SRC (${srcSize} bytes)`);
+		}
+		return {path, kind, exists: true, size, extraBytes: size - srcSize, resizeTo: undefined};
+	}
+	if (stat.size !== srcSize && !options.truncate) {
+		throw new UsageError(`DST ${path} is ${stat.size} bytes but SRC is ${srcSize} bytes; use --truncate to resize DST`);
+	}
+	return {path, kind, exists: true, size: stat.size, extraBytes: 0, resizeTo: stat.size === srcSize ? undefined : srcSize};
+}
+
+/** Opens DST as planned; with dryRun read-only (or an empty image when missing), else creating/resizing it. */
+export function openDestination(plan: DestinationPlan, options: DestinationOptions): {image: Image; writable: WritableImage | undefined; knownData: Range} {
+	if (options.dryRun) {
+		if (!plan.exists) {
+			return {image: emptyImage(plan.path), writable: undefined, knownData: {start: 0, end: 0}};
+		}
+		const fd = openOrThrow(plan.path, fs.constants.O_RDONLY);
+		return {image: new LocalImage(fd, plan.path, plan.kind, plan.size), writable: undefined, knownData: {start: 0, end: plan.size}};
+	}
+	let flags = fs.constants.O_RDWR;
+	if (!plan.exists) {
+		flags |= fs.constants.O_CREAT | fs.constants.O_EXCL;
+	} else if (plan.kind === 'block' && !options.force) {
+		flags |= fs.constants.O_EXCL; // Linux: EBUSY when the kernel holds the device (mounted, dm, md).
+	}
+	const fd = openOrThrow(plan.path, flags);
+	const image = new LocalImage(fd, plan.path, plan.kind, plan.size);
+	if (plan.resizeTo !== undefined) {
+		try {
+			image.truncate(plan.resizeTo);
+		} catch (error) {
+			image.close();
+			throw new UsageError(`DST ${plan.path}: cannot resize to ${plan.resizeTo} bytes: ${describeSystemError(error)}`, {cause: error});
+		}
+	}
+	return {image, writable: image, knownData: {start: 0, end: plan.size}};
+}
+
+function openOrThrow(path: string, flags: number): number {
+	try {
+		return fs.openSync(path, flags, 0o644);
+	} catch (error) {
+		const code = (error as {code?: string}).code;
+		const reason = code === 'EBUSY' ? 'the device is in use (mounted or held by the kernel); use --force to write to it anyway' : describeSystemError(error);
+		throw new UsageError(`DST ${path}: ${reason}`, {cause: error});
+	}
+}
+
+function checkCreatable(path: string, dryRun: boolean): void {
+	const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) || '/' : '.';
+	try {
+		fs.accessSync(dir, dryRun ? fs.constants.F_OK : fs.constants.W_OK);
+	} catch (error) {
+		throw new UsageError(`DST ${path}: cannot create it in ${dir}: ${describeSystemError(error)}`, {cause: error});
+	}
+}
+
+function statOrThrow(role: 'SRC' | 'DST', path: string): fs.Stats {
+	try {
+		return fs.statSync(path);
+	} catch (error) {
+		throw new UsageError(`${role} ${path}: ${describeSystemError(error)}`, {cause: error});
+	}
+}
+
+function imageKind(role: 'SRC' | 'DST', path: string, stat: fs.Stats): 'file' | 'block' {
+	if (stat.isFile()) {
+		return 'file';
+	}
+	if (stat.isBlockDevice()) {
+		return 'block';
+	}
+	throw new UsageError(stat.isDirectory() ? `${role} ${path} is a directory` : `${role} ${path} is not a regular file or block device`);
+}
+
+function withFd<T>(path: string, use: (fd: number) => T): T {
+	const fd = fs.openSync(path, 'r');
+	try {
+		return use(fd);
+	} finally {
+		fs.closeSync(fd);
+	}
+}
+
+/** A missing DST seen by a dry run: size 0, reads as zeros. */
+function emptyImage(name: string): Image {
+	return {
+		name,
+		kind: 'file',
+		size: 0,
+		read: (buffer, offset, length) => void buffer.fill(0, offset, offset + length),
+		dataRanges: () => [],
+		close() {},
+	};
+}

@@ -1,0 +1,97 @@
+// The one door to the native helper (native/rblocksync_native.c). Everything else asks nativeOps()
+// and falls back to plain fs calls when it returns undefined.
+import {existsSync} from 'node:fs';
+import {createRequire} from 'node:module';
+import {resolve} from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+/** Synchronous Linux calls Node lacks; each throws an Error with code, errno (positive) and syscall. */
+export interface NativeOps {
+	/** Deallocates [offset, offset+length) keeping the file size (fallocate PUNCH_HOLE|KEEP_SIZE). */
+	punchHole(fd: number, offset: number, length: number): void;
+	/** Start of the first data at or after offset, or -1 when only a hole follows (lseek SEEK_DATA). */
+	seekData(fd: number, offset: number): number;
+	/** Start of the first hole at or after offset; the file end counts as a hole (lseek SEEK_HOLE). */
+	seekHole(fd: number, offset: number): number;
+	/** Size in bytes of the block device open on fd (ioctl BLKGETSIZE64); ENOTTY on a regular file. */
+	blockDeviceSize(fd: number): number;
+	/** Zeroes [offset, offset+length) of a block device (ioctl BLKZEROOUT); 512-byte aligned. */
+	zeroOut(fd: number, offset: number, length: number): void;
+	/** Page-cache hint for a range; length 0 means to the end of the file (posix_fadvise). */
+	fadvise(fd: number, offset: number, length: number, advice: 'normal' | 'sequential' | 'dontneed'): void;
+}
+
+type Addon = Omit<NativeOps, 'fadvise'> & {
+	fadvise(fd: number, offset: number, length: number, advice: number): void;
+	POSIX_FADV_NORMAL: number;
+	POSIX_FADV_SEQUENTIAL: number;
+	POSIX_FADV_DONTNEED: number;
+};
+
+const fileName = 'rblocksync_native.node';
+let loaded: {ops?: NativeOps; error?: string} | undefined;
+
+/** The addon, or undefined when it cannot be loaded (reason in nativeLoadError()). Loads once, lazily. */
+export function nativeOps(): NativeOps | undefined {
+	loaded ??= load();
+	return loaded.ops;
+}
+
+/** Why nativeOps() is undefined (every path tried, with its error); undefined when it loaded. */
+export function nativeLoadError(): string | undefined {
+	loaded ??= load();
+	return loaded.error;
+}
+
+// RBLOCKSYNC_NATIVE names the only file to try: a wrong override must show, not fall back silently.
+function candidates(): string[] {
+	const override = process.env['RBLOCKSYNC_NATIVE'];
+	if (override) {
+		return [resolve(override)];
+	}
+	// Beside a bundle (dist/bundle, /usr/share/rblocksync), else build/ from dist/native or source/native.
+	return [`./${fileName}`, `../build/Release/${fileName}`, `../../build/Release/${fileName}`].map(path =>
+		fileURLToPath(new URL(path, import.meta.url)),
+	);
+}
+
+function load(): {ops?: NativeOps; error?: string} {
+	if (process.env['RBLOCKSYNC_NO_NATIVE'] === '1') {
+		return {error: 'native helper disabled by RBLOCKSYNC_NO_NATIVE=1'};
+	}
+	const require = createRequire(import.meta.url);
+	const problems: string[] = [];
+	for (const path of candidates()) {
+		if (!existsSync(path)) {
+			problems.push(`${path}: not found`);
+			continue;
+		}
+		try {
+			const addon: unknown = require(path);
+			if (isAddon(addon)) {
+				return {ops: wrap(addon)};
+			}
+			problems.push(`${path}: not the rblocksync native helper`);
+		} catch (error) {
+			problems.push(`${path}: ${error instanceof Error ? error.message : String(error)}`);
+		}
+	}
+	return {error: `cannot load the native helper (${problems.join('; ')})`};
+}
+
+function isAddon(value: unknown): value is Addon {
+	const names = ['punchHole', 'seekData', 'seekHole', 'blockDeviceSize', 'zeroOut', 'fadvise'];
+	return typeof value === 'object' && value !== null && names.every(name => typeof Reflect.get(value, name) === 'function');
+}
+
+function wrap(addon: Addon): NativeOps {
+	const advice = {normal: addon.POSIX_FADV_NORMAL, sequential: addon.POSIX_FADV_SEQUENTIAL, dontneed: addon.POSIX_FADV_DONTNEED};
+	return {
+		punchHole: addon.punchHole,
+		seekData: addon.seekData,
+		seekHole: addon.seekHole,
+		blockDeviceSize: addon.blockDeviceSize,
+		zeroOut: addon.zeroOut,
+		fadvise: (fd, offset, length, kind) => addon.fadvise(fd, offset, length, advice[kind]),
+	};
+}

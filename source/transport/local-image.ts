@@ -1,0 +1,174 @@
+// Local files and block devices as Images, through synchronous fd calls and the native helper.
+import fs from 'node:fs';
+import {type NativeOps, nativeLoadError, nativeOps} from '../native/native.js';
+import {zeroBuffer} from '../engine/zero.js';
+import {deviceNumber} from './device.js';
+import type {ImageKind, Range, WritableImage} from './image.js';
+
+/** Warnings the local images raise once per process (missing native helper, no hole support). */
+export type WarnSink = (message: string) => void;
+
+const warned = new Set<string>();
+let warnSink: WarnSink = message => process.stderr.write(`rblocksync: warning: ${message}\n`);
+
+/** Routes the once-only warnings (e.g. to the reporter, or to the parent thread). */
+export function setWarnSink(sink: WarnSink): void {
+	warnSink = sink;
+}
+
+function warnOnce(key: string, message: string): void {
+	if (!warned.has(key)) {
+		warned.add(key);
+		warnSink(message);
+	}
+}
+
+/** Size in bytes of an open block device: the ioctl, else /sys/dev/block/MAJ:MIN/size x 512. */
+export function blockDeviceSize(fd: number, rdev: number): number {
+	const ops = nativeOps();
+	if (ops) {
+		return ops.blockDeviceSize(fd);
+	}
+	return Number(fs.readFileSync(`/sys/dev/block/${deviceNumber(rdev)}/size`, 'utf8').trim()) * 512;
+}
+
+/** A file or block device open on `fd`; the image owns the fd. */
+export class LocalImage implements WritableImage {
+	readonly name: string;
+	readonly kind: ImageKind;
+	size: number;
+	readonly fd: number;
+	private readonly native: NativeOps | undefined;
+	private canPunch: boolean;
+	private canZeroOut: boolean;
+	private canSeek: boolean;
+	private closed = false;
+
+	constructor(fd: number, name: string, kind: 'file' | 'block', size: number) {
+		this.fd = fd;
+		this.name = name;
+		this.kind = kind;
+		this.size = size;
+		this.native = nativeOps();
+		this.canPunch = kind === 'file' && this.native !== undefined;
+		this.canZeroOut = kind === 'block' && this.native !== undefined;
+		this.canSeek = kind === 'file' && this.native !== undefined;
+	}
+
+	read(buffer: Buffer, offset: number, length: number, position: number): void {
+		let done = 0;
+		while (done < length) {
+			const n = fs.readSync(this.fd, buffer, offset + done, length - done, position + done);
+			if (n === 0) {
+				buffer.fill(0, offset + done, offset + length);
+				return;
+			}
+			done += n;
+		}
+	}
+
+	write(buffer: Buffer, offset: number, length: number, position: number): void {
+		let done = 0;
+		while (done < length) {
+			done += fs.writeSync(this.fd, buffer, offset + done, length - done, position + done);
+		}
+	}
+
+	zero(position: number, length: number): void {
+		if (this.canPunch) {
+			try {
+				this.native!.punchHole(this.fd, position, length);
+				return;
+			} catch (error) {
+				if (!isUnsupported(error, false)) {
+					throw error;
+				}
+				this.canPunch = false;
+				warnOnce(`punch:${this.name}`, `${this.name}: the file system cannot punch holes; zero blocks are written as zeros`);
+			}
+		} else if (this.kind === 'file' && !this.native) {
+			warnOnce('native', `native helper unavailable (${nativeLoadError() ?? 'unknown reason'}): holes are written as zeros and read in full`);
+		}
+		if (this.canZeroOut) {
+			try {
+				this.native!.zeroOut(this.fd, position, length);
+				return;
+			} catch (error) {
+				if (!isUnsupported(error, false)) {
+					throw error;
+				}
+				this.canZeroOut = false;
+			}
+		}
+		this.writeZeros(position, length);
+	}
+
+	private writeZeros(position: number, length: number): void {
+		const zeros = zeroBuffer(Math.min(length, 1024 * 1024));
+		for (let at = 0; at < length; at += zeros.length) {
+			this.write(zeros, 0, Math.min(zeros.length, length - at), position + at);
+		}
+	}
+
+	dataRanges(start: number, end: number): Range[] | undefined {
+		if (!this.canSeek) {
+			if (this.kind === 'file' && !this.native) {
+				warnOnce('native', `native helper unavailable (${nativeLoadError() ?? 'unknown reason'}): holes are written as zeros and read in full`);
+			}
+			return undefined;
+		}
+		const stop = Math.min(end, this.size);
+		const ranges: Range[] = [];
+		let at = start;
+		try {
+			while (at < stop) {
+				const data = this.native!.seekData(this.fd, at);
+				if (data < 0 || data >= stop) {
+					break;
+				}
+				const hole = Math.min(stop, this.native!.seekHole(this.fd, data));
+				ranges.push({start: data, end: hole});
+				at = hole;
+			}
+		} catch (error) {
+			if (!isUnsupported(error, true)) {
+				throw error;
+			}
+			this.canSeek = false;
+			return undefined;
+		}
+		return ranges;
+	}
+
+	/** Sets the file size (files only). */
+	truncate(size: number): void {
+		fs.ftruncateSync(this.fd, size);
+		this.size = size;
+	}
+
+	sync(): void {
+		fs.fdatasyncSync(this.fd);
+	}
+
+	/** Drops cached pages so a later read comes from the disk (used before --verify). */
+	dropCache(): void {
+		try {
+			this.native?.fadvise(this.fd, 0, 0, 'dontneed');
+		} catch {
+			// Advice only.
+		}
+	}
+
+	close(): void {
+		if (!this.closed) {
+			this.closed = true;
+			fs.closeSync(this.fd);
+		}
+	}
+}
+
+/** Errors meaning "this file system or device cannot do that" (EINVAL too for lseek's SEEK_DATA). */
+function isUnsupported(error: unknown, einval: boolean): boolean {
+	const code = (error as {code?: unknown} | null)?.code;
+	return code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'ENOTTY' || code === 'ENOSYS' || (einval && code === 'EINVAL');
+}

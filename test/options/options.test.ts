@@ -1,0 +1,79 @@
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {defaultWorkers, parseSize, resolveOptions} from '../../source/options.js';
+import {UsageError} from '../../source/errors.js';
+import {normalizeArgv} from '../../source/argv.js';
+
+const resolve = suite('resolveOptions');
+
+function message(input: string[], flags: Parameters<typeof resolveOptions>[1]): string {
+	try {
+		resolveOptions(input, flags, 4);
+	} catch (error) {
+		assert.instance(error, UsageError);
+		return (error as Error).message;
+	}
+	throw new Error('expected a UsageError');
+}
+
+resolve('should apply the documented defaults', () => {
+	const options = resolveOptions(['a.img', 'b.img'], {}, 4);
+	assert.is(options.blockSize, 4096);
+	assert.is(options.workers, 4);
+	assert.is(options.hash, 'blake3');
+	assert.is(options.compress, 0);
+	assert.is(options.truncate, false);
+	assert.is(options.progress, undefined);
+	assert.equal(options.src, {kind: 'local', path: 'a.img'});
+});
+
+resolve('should cap the default worker count at 8', () => {
+	assert.is(defaultWorkers(32), 8);
+	assert.is(defaultWorkers(1), 1);
+});
+
+resolve('should accept sizes with K and M suffixes', () => {
+	assert.is(resolveOptions(['a', 'b'], {blockSize: '64k'}).blockSize, 65_536);
+	assert.is(resolveOptions(['a', 'b'], {blockSize: '1M'}).blockSize, 1_048_576);
+	assert.is(resolveOptions(['a', 'b'], {blockSize: '512'}).blockSize, 512);
+	assert.is(parseSize('16MiB'), 16 * 1024 * 1024);
+	assert.ok(Number.isNaN(parseSize('4 gallons')));
+});
+
+resolve('should say exactly what is wrong with each bad input', () => {
+	assert.is(message(['a'], {}), 'expected SRC and DST; see rblocksync --help');
+	assert.is(message(['a', 'b', 'c'], {}), 'expected exactly two arguments, SRC and DST; got 3');
+	assert.is(message(['a', 'b'], {blockSize: '1000'}), '--block-size must be a power of two from 512 to 16777216 bytes (16 MiB); got 1000');
+	assert.is(message(['a', 'b'], {blockSize: '256'}), '--block-size must be a power of two from 512 to 16777216 bytes (16 MiB); got 256');
+	assert.is(message(['a', 'b'], {blockSize: '32M'}), '--block-size must be a power of two from 512 to 16777216 bytes (16 MiB); got 32M');
+	assert.is(message(['a', 'b'], {workers: '0'}), '--workers must be a whole number from 1 to 64; got 0');
+	assert.is(message(['a', 'b'], {workers: '2.5'}), '--workers must be a whole number from 1 to 64; got 2.5');
+	assert.is(message(['a', 'b'], {hash: 'md5'}), '--hash must be blake3 or sha256; got md5');
+	assert.is(message(['a', 'b'], {progress: 'fancy'}), '--progress must be tui, plain or none; got fancy');
+	assert.is(message(['a', 'b'], {copy: true, dryRun: true}), '--copy and --dry-run cannot be combined: --copy does not read DST, so there is nothing to compare');
+	assert.is(message(['a', 'b'], {verify: true, dryRun: true}), '--verify and --dry-run cannot be combined: a dry run writes nothing to verify');
+	assert.is(message(['h:/a', 'b'], {port: '70000'}), '--port must be a number from 1 to 65535; got 70000');
+	assert.is(message(['h:/a', 'b'], {compress: '12'}), '--compress level must be a number from 0 to 9; got 12');
+	assert.is(message(['a', 'b'], {port: '22'}), '--port and --identity apply to remote endpoints; SRC and DST are both local');
+	assert.is(message(['host:', 'b'], {}), 'SRC host:: empty path after the host');
+	assert.is(message(['a', 'ssh://h'], {}), 'DST ssh://h: an ssh:// URL needs a path after the host');
+});
+
+resolve('should take -z without a level as level 1', () => {
+	assert.is(resolveOptions(['h:/a', 'b'], {compress: ''}).compress, 1);
+	assert.is(resolveOptions(['h:/a', 'b'], {compress: '6'}).compress, 6);
+});
+
+resolve.run();
+
+const argv = suite('normalizeArgv');
+
+argv('should keep a bare -z or --compress from swallowing SRC', () => {
+	assert.equal(normalizeArgv(['-z', 'a', 'b']), ['--compress=', 'a', 'b']);
+	assert.equal(normalizeArgv(['--compress', 'a', 'b']), ['--compress=', 'a', 'b']);
+	assert.equal(normalizeArgv(['-z9', 'a']), ['--compress=9', 'a']);
+	assert.equal(normalizeArgv(['--compress=3', 'a']), ['--compress=3', 'a']);
+	assert.equal(normalizeArgv(['--', '-z', 'a']), ['--', '-z', 'a']);
+});
+
+argv.run();
