@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Bundles the compiled program into single files under dist/bundle/ (for the Debian package and the
 // remote agent): rblocksync.mjs (the CLI; ink and react are bundled but only evaluated for the TUI),
-// rblocksync-agent.mjs (the remote side: must not contain ink or react), and the native helper beside them.
+// rblocksync-agent.mjs (the remote side: must not contain ink or react), rblocksync-worker.mjs (the
+// engine's worker threads), and the native helper beside them.
 import {build} from 'esbuild';
 import {copyFileSync, existsSync, mkdirSync, readFileSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
@@ -17,6 +18,8 @@ const common = {bundle: true, platform: 'node', format: 'esm', target: 'node18',
 
 await build({...common, entryPoints: [join(root, 'dist/cli.js')], outfile: join(out, 'rblocksync.mjs')});
 await build({...common, entryPoints: [join(root, 'dist/agent/entry.js')], outfile: join(out, 'rblocksync-agent.mjs')});
+// The engine's worker threads load this file from beside the bundle (see source/engine/pool.ts).
+await build({...common, entryPoints: [join(root, 'dist/engine/worker.js')], outfile: join(out, 'rblocksync-worker.mjs')});
 
 const agent = readFileSync(join(out, 'rblocksync-agent.mjs'), 'utf8');
 if (/from ["']react["']|react-reconciler|createElement\(Box/.test(agent)) {

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import {type NativeOps, nativeLoadError, nativeOps} from '../native/native.js';
 import {zeroBuffer} from '../engine/zero.js';
+import {describeSystemError} from '../errors.js';
 import {deviceNumber} from './device.js';
 import type {ImageKind, Range, WritableImage} from './image.js';
 
@@ -58,7 +59,7 @@ export class LocalImage implements WritableImage {
 	read(buffer: Buffer, offset: number, length: number, position: number): void {
 		let done = 0;
 		while (done < length) {
-			const n = fs.readSync(this.fd, buffer, offset + done, length - done, position + done);
+			const n = this.io('read', position + done, () => fs.readSync(this.fd, buffer, offset + done, length - done, position + done));
 			if (n === 0) {
 				buffer.fill(0, offset + done, offset + length);
 				return;
@@ -70,11 +71,28 @@ export class LocalImage implements WritableImage {
 	write(buffer: Buffer, offset: number, length: number, position: number): void {
 		let done = 0;
 		while (done < length) {
-			done += fs.writeSync(this.fd, buffer, offset + done, length - done, position + done);
+			done += this.io('write', position + done, () => fs.writeSync(this.fd, buffer, offset + done, length - done, position + done));
+		}
+	}
+
+	/** Runs one system call, naming the image and offset in any error (the code is kept). */
+	private io<T>(what: string, position: number, call: () => T): T {
+		try {
+			return call();
+		} catch (error) {
+			if (error instanceof Error && error.message.startsWith(`${this.name}: `)) {
+				throw error; // Already named (a zero fallback that writes).
+			}
+			const code = (error as {code?: unknown} | null)?.code;
+			throw Object.assign(new Error(`${this.name}: ${what} at offset ${position}: ${describeSystemError(error)}`, {cause: error}), {code});
 		}
 	}
 
 	zero(position: number, length: number): void {
+		this.io('zero', position, () => this.zeroRange(position, length));
+	}
+
+	private zeroRange(position: number, length: number): void {
 		if (this.canPunch) {
 			try {
 				this.native!.punchHole(this.fd, position, length);
@@ -147,7 +165,7 @@ export class LocalImage implements WritableImage {
 	}
 
 	sync(): void {
-		fs.fdatasyncSync(this.fd);
+		this.io('fdatasync', 0, () => fs.fdatasyncSync(this.fd));
 	}
 
 	/** Drops cached pages so a later read comes from the disk (used before --verify). */
