@@ -16,7 +16,15 @@ mkdirSync(out, {recursive: true});
 const banner = {js: "import {createRequire as __rbsCreateRequire} from 'node:module'; const require = __rbsCreateRequire(import.meta.url);"};
 const common = {bundle: true, platform: 'node', format: 'esm', target: 'node18', banner, logLevel: 'warning', legalComments: 'none'};
 
-await build({...common, entryPoints: [join(root, 'dist/cli.js')], outfile: join(out, 'rblocksync.mjs')});
+// ink imports react-devtools-core (not installed) for DEV=true only: bundle an empty stand-in.
+const stubDevtools = {
+	name: 'stub-react-devtools-core',
+	setup(b) {
+		b.onResolve({filter: /^react-devtools-core$/}, () => ({path: 'react-devtools-core', namespace: 'stub'}));
+		b.onLoad({filter: /.*/, namespace: 'stub'}, () => ({contents: 'export default {connectToDevTools() {}};'}));
+	},
+};
+await build({...common, entryPoints: [join(root, 'dist/cli.js')], outfile: join(out, 'rblocksync.mjs'), plugins: [stubDevtools]});
 await build({...common, entryPoints: [join(root, 'dist/agent/entry.js')], outfile: join(out, 'rblocksync-agent.mjs')});
 // The engine's worker threads load this file from beside the bundle (see source/engine/pool.ts).
 await build({...common, entryPoints: [join(root, 'dist/engine/worker.js')], outfile: join(out, 'rblocksync-worker.mjs')});

@@ -1,8 +1,6 @@
 // Everything between argv and the exit status: help, version, agent mode, options, reporter, errors.
 import {ExitCode, exitCodeOf, UsageError} from './errors.js';
 import {type RawFlags, resolveOptions} from './options.js';
-import {createReporter} from './ui/create-reporter.js';
-import {run} from './run.js';
 
 type Flags = RawFlags & {help?: boolean; version?: boolean; agent?: boolean};
 
@@ -27,23 +25,29 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 		printError(error, flags.debug ?? false);
 		return exitCodeOf(error);
 	}
+	// Loaded only for a sync, so --help and --version stay fast whatever the engine and the UI import.
+	const [{createReporter}, {run}] = await Promise.all([import('./ui/create-reporter.js'), import('./run.js')]);
 	const controller = new AbortController();
 	let signals = 0;
 	const onSignal = (): void => {
 		signals += 1;
 		if (signals > 1) {
-			process.stderr.write('rblocksync: interrupted twice; exiting without flushing DST\n');
+			// Written at exit, after the TUI's own exit handler has drawn its last frame (a line in between would garble it).
+			process.once('exit', () => process.stderr.write('rblocksync: interrupted twice; exiting without flushing DST\n'));
 			process.exit(ExitCode.interrupted);
 		}
 		controller.abort();
 	};
 	process.on('SIGINT', onSignal);
 	process.on('SIGTERM', onSignal);
-	const reporter = await createReporter(options);
+	const reporter = await createReporter(options, controller.signal);
 	try {
 		await run(options, reporter, controller.signal);
+		await reporter.close();
 		return ExitCode.ok;
 	} catch (error) {
+		// Tear the TUI down (final frame, cursor back) before the error line, so the line lands below it.
+		await reporter.close(error);
 		printError(error, options.debug);
 		return exitCodeOf(error);
 	} finally {

@@ -4,7 +4,7 @@ import type {Options} from '../options.js';
 import type {Image, WritableImage} from '../transport/image.js';
 import {LocalImage, setWarnSink} from '../transport/local-image.js';
 import {batchBytesFor, blockCount, splitRanges} from './blocks.js';
-import {openDestination, openSource, planDestination} from './preflight.js';
+import {openDestination, openSource, planDestination, syncCreatedEntry} from './preflight.js';
 import {type PoolJob, type PoolResult, runPool} from './pool.js';
 import {type Reporter, type Summary, type SyncStart, totalOf} from './progress.js';
 
@@ -70,6 +70,13 @@ export async function localSync(srcPath: string, dstPath: string, options: Local
 		const result = await runPool(jobs(writable !== undefined, options.copy, opened.knownData.end), {signal, warn, progress: states => reporter.progress(states, elapsed())});
 		Object.assign(summary, totalOf(result.states));
 		finishPhase(result, writable, dstPath, signal);
+		if (writable) {
+			try {
+				syncCreatedEntry(plan);
+			} catch (error) {
+				throw new TransferError(`DST ${dstPath}: flushing its directory entry failed: ${describeSystemError(error)}; DST may be lost on a crash`, {cause: error});
+			}
+		}
 
 		if (options.verify) {
 			for (const image of [source.image, dst]) {

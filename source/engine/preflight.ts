@@ -122,8 +122,26 @@ function openOrThrow(path: string, flags: number): number {
 	}
 }
 
+/** The directory holding `path` (".", for a bare name). */
+function parentOf(path: string): string {
+	return path.includes('/') ? path.slice(0, path.lastIndexOf('/')) || '/' : '.';
+}
+
+/** Makes the directory entry of a DST this run created durable (fdatasync of the file does not). */
+export function syncCreatedEntry(plan: DestinationPlan): void {
+	if (plan.exists) {
+		return;
+	}
+	const fd = fs.openSync(parentOf(plan.path), 'r');
+	try {
+		fs.fsyncSync(fd);
+	} finally {
+		fs.closeSync(fd);
+	}
+}
+
 function checkCreatable(path: string, dryRun: boolean): void {
-	const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) || '/' : '.';
+	const dir = parentOf(path);
 	try {
 		fs.accessSync(dir, dryRun ? fs.constants.F_OK : fs.constants.W_OK);
 	} catch (error) {

@@ -1,6 +1,7 @@
 // Local files and block devices as Images, through synchronous fd calls and the native helper.
 import fs from 'node:fs';
 import {type NativeOps, nativeLoadError, nativeOps} from '../native/native.js';
+import {alignDown, alignUp} from '../engine/blocks.js';
 import {zeroBuffer} from '../engine/zero.js';
 import {describeSystemError} from '../errors.js';
 import {deviceNumber} from './device.js';
@@ -107,15 +108,24 @@ export class LocalImage implements WritableImage {
 		} else if (this.kind === 'file' && !this.native) {
 			warnOnce('native', `native helper unavailable (${nativeLoadError() ?? 'unknown reason'}): holes are written as zeros and read in full`);
 		}
-		if (this.canZeroOut) {
+		// BLKZEROOUT takes whole 512-byte sectors (EINVAL otherwise): the short last block of a SRC whose
+		// size is not a multiple of 512, on a larger device, is zeroed by writing. A device whose logical
+		// block is larger than the range's alignment (EINVAL too) gets writes for that range.
+		const end = position + length;
+		const alignedStart = Math.min(end, alignUp(position, 512));
+		const alignedEnd = Math.max(alignedStart, alignDown(end, 512));
+		if (this.canZeroOut && alignedEnd > alignedStart) {
 			try {
-				this.native!.zeroOut(this.fd, position, length);
+				this.native!.zeroOut(this.fd, alignedStart, alignedEnd - alignedStart);
+				this.writeZeros(position, alignedStart - position);
+				this.writeZeros(alignedEnd, end - alignedEnd);
 				return;
 			} catch (error) {
-				if (!isUnsupported(error, false)) {
+				if (isUnsupported(error, false)) {
+					this.canZeroOut = false;
+				} else if ((error as {code?: unknown} | null)?.code !== 'EINVAL') {
 					throw error;
 				}
-				this.canZeroOut = false;
 			}
 		}
 		this.writeZeros(position, length);

@@ -3,9 +3,12 @@ import type {Options} from '../options.js';
 import type {Reporter} from '../engine/progress.js';
 import {createPlainReporter} from './plain-reporter.js';
 import {createJsonProgressReporter, createJsonSummaryReporter} from './json-reporter.js';
+import type {ClosableReporter} from './reporter-types.js';
+
+export type {ClosableReporter} from './reporter-types.js';
 
 /** Fans every call out to several reporters, in order. */
-export function combineReporters(reporters: readonly Reporter[]): Reporter {
+export function combineReporters(reporters: ReadonlyArray<Reporter | ClosableReporter>): ClosableReporter {
 	return {
 		start: info => reporters.forEach(r => r.start(info)),
 		progress: (workers, elapsed) => reporters.forEach(r => r.progress(workers, elapsed)),
@@ -15,38 +18,59 @@ export function combineReporters(reporters: readonly Reporter[]): Reporter {
 				await r.finish(summary);
 			}
 		},
+		async close(error) {
+			for (const r of reporters) {
+				if ('close' in r) {
+					await r.close(error);
+				}
+			}
+		},
 	};
 }
 
-/** The progress mode in effect: an explicit --progress wins, then --quiet/--json, then the terminal. */
-export function progressMode(options: Pick<Options, 'progress' | 'quiet' | 'json'>, isTTY: boolean): 'tui' | 'plain' | 'none' {
+/** The progress mode in effect: an explicit --progress wins, then --quiet/--json/--json-progress, then the terminal. */
+export function progressMode(options: Pick<Options, 'progress' | 'quiet' | 'json' | 'jsonProgress'>, isTTY: boolean): 'tui' | 'plain' | 'none' {
 	if (options.progress) {
 		return options.progress;
 	}
-	if (options.quiet || options.json) {
+	if (options.quiet || options.json || options.jsonProgress) {
 		return 'none';
 	}
 	return isTTY ? 'tui' : 'plain';
 }
 
-export async function createReporter(options: Options): Promise<Reporter> {
-	const reporters: Reporter[] = [];
-	const stderr = process.stderr;
-	const mode = progressMode(options, stderr.isTTY === true);
-	const summary = options.stat || (!options.quiet && !options.json);
-	if (mode === 'tui' || mode === 'plain') {
-		reporters.push(createPlainReporter({stream: stderr, interval: stderr.isTTY ? 1 : 10, summary}));
-	} else if (options.stat) {
-		reporters.push(createPlainReporter({stream: stderr, interval: 0, summary: true}));
-	} else if (!options.quiet) {
-		// Warnings still reach the user with --json or --progress=none.
-		reporters.push({...createPlainReporter({stream: stderr, interval: 0, summary: false})});
+/** Where reporters write; injected so tests can pass fakes. */
+export type ReporterStreams = {
+	stdout: NodeJS.WritableStream;
+	stderr: NodeJS.WritableStream & {isTTY?: boolean; columns?: number; rows?: number};
+};
+
+/**
+ * The reporters for these options. The TUI (and with it ink and react) is imported here and only here,
+ * when it is chosen; `signal` is the run's abort signal, so the TUI can say it is stopping.
+ */
+export async function createReporter(options: Options, signal?: AbortSignal, streams: ReporterStreams = {stdout: process.stdout, stderr: process.stderr}): Promise<ClosableReporter> {
+	const reporters: Array<Reporter | ClosableReporter> = [];
+	const {stderr, stdout} = streams;
+	const isTTY = stderr.isTTY === true;
+	const mode = progressMode(options, isTTY);
+	// The plain summary goes to stderr unless the output there is meant for machines; --stat always wins.
+	const summary = options.stat || (!options.quiet && !options.json && !options.jsonProgress);
+	if (mode === 'tui') {
+		const {createTuiReporter} = await import('./tui-reporter.js');
+		// The TUI shows warnings and draws the summary itself.
+		reporters.push(createTuiReporter({stream: stderr, signal}));
+	} else if (mode === 'plain') {
+		reporters.push(createPlainReporter({stream: stderr, interval: isTTY ? 1 : 10, summary, warnings: !options.jsonProgress}));
+	} else if (summary || !options.quiet) {
+		// No progress lines; warnings (not with -q or NDJSON on stderr) and the --stat summary still come out.
+		reporters.push(createPlainReporter({stream: stderr, interval: 0, summary, warnings: !options.quiet && !options.jsonProgress}));
 	}
 	if (options.jsonProgress) {
 		reporters.push(createJsonProgressReporter(stderr));
 	}
 	if (options.json) {
-		reporters.push(createJsonSummaryReporter(process.stdout));
+		reporters.push(createJsonSummaryReporter(stdout));
 	}
 	return combineReporters(reporters);
 }

@@ -1,9 +1,8 @@
 // Machine-readable output: the --json summary object and --json-progress NDJSON events.
-import type {Writable} from 'node:stream';
 import {type Reporter, type Summary, totalOf} from '../engine/progress.js';
 
 /** Prints the summary as one JSON object (--json). */
-export function createJsonSummaryReporter(stream: Writable): Reporter {
+export function createJsonSummaryReporter(stream: NodeJS.WritableStream): Reporter {
 	return {
 		start() {},
 		progress() {},
@@ -14,29 +13,42 @@ export function createJsonSummaryReporter(stream: Writable): Reporter {
 	};
 }
 
-/** Prints NDJSON progress events (--json-progress), at most one batch per `interval` seconds. */
-export function createJsonProgressReporter(stream: Writable, interval = 1, now = () => performance.now() / 1000): Reporter {
+/**
+ * Prints NDJSON events (--json-progress): {"event":"start",...}, then per batch one "worker" line per worker
+ * and one "total" line, at most one batch per `interval` seconds; "warning" lines; a final "finish" with the summary.
+ */
+export function createJsonProgressReporter(stream: NodeJS.WritableStream, interval = 1, now = () => performance.now() / 1000): Reporter {
 	let last = Number.NEGATIVE_INFINITY;
+	let size = 0;
+	let sentDone = false;
+	const emit = (event: Record<string, unknown>): void => {
+		stream.write(JSON.stringify(event) + '\n');
+	};
 	return {
 		start(info) {
-			stream.write(JSON.stringify({event: 'start', ...info}) + '\n');
+			size = info.size;
+			emit({event: 'start', ...info});
 		},
 		progress(workers, elapsed) {
 			const t = now();
-			if (t - last < interval) {
+			const allDone = workers.length > 0 && workers.every(w => w.done);
+			// The batch where the last worker finishes always goes out, once.
+			if (t - last < interval && !(allDone && !sentDone)) {
 				return;
 			}
 			last = t;
+			sentDone ||= allDone;
 			for (const worker of workers) {
-				stream.write(JSON.stringify({event: 'worker', elapsed, ...worker}) + '\n');
+				emit({event: 'worker', elapsed, ...worker});
 			}
-			stream.write(JSON.stringify({event: 'total', elapsed, ...totalOf(workers)}) + '\n');
+			const total = totalOf(workers);
+			emit({event: 'total', elapsed, size, done: allDone, ...total});
 		},
 		warn(message) {
-			stream.write(JSON.stringify({event: 'warning', message}) + '\n');
+			emit({event: 'warning', message});
 		},
 		finish(summary) {
-			stream.write(JSON.stringify({event: 'finish', ...summary}) + '\n');
+			emit({event: 'finish', ...summary});
 		},
 	};
 }

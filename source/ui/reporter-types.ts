@@ -1,0 +1,7 @@
+// The reporter main.ts holds: the engine's Reporter plus a teardown for runs that end without finish().
+import type {Reporter} from '../engine/progress.js';
+
+export type ClosableReporter = Reporter & {
+	/** Ends the output if finish() was not called (the run failed early); `error` is shown as the reason. Idempotent. */
+	close(error?: unknown): Promise<void>;
+};

@@ -1,0 +1,89 @@
+// SIGINT/SIGTERM during a long sync: exit 130, "interrupted; DST may be partially updated", never a success.
+import {spawnSync} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import {setTimeout as sleep} from 'node:timers/promises';
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {runCli, startCli} from '../helpers/cli.js';
+import {makeTempDir, MiB, removeTempDir} from '../helpers/images.js';
+import {callsOn, opensOf, startTracedCli} from '../helpers/strace.js';
+
+type Context = {dir: string; src: string};
+const interrupt = suite<Context>('interrupt', {dir: '', src: ''});
+const SIZE = 2048 * MiB;
+
+interrupt.before(context => {
+	// On tmpfs when there is one: gigabytes written here need not reach (and load) the disk.
+	context.dir = makeTempDir('rblocksync-e2e-', fs.existsSync('/dev/shm') ? '/dev/shm' : undefined);
+	context.src = path.join(context.dir, 'big.img');
+	// 2 GiB of non-zero data: one 32 MiB random chunk written 64 times (fast to make, all blocks non-zero).
+	const chunk = randomBytes(32 * MiB);
+	const fd = fs.openSync(context.src, 'w');
+	try {
+		for (let at = 0; at < SIZE; at += chunk.length) {
+			fs.writeSync(fd, chunk, 0, chunk.length, at);
+		}
+	} finally {
+		fs.closeSync(fd);
+	}
+});
+
+interrupt.after(context => {
+	removeTempDir(context.dir);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+	interrupt(`should stop on ${signal}, exit 130 and never report success`, async context => {
+		const dst = path.join(context.dir, `dst-${signal}.img`);
+		const cli = startCli(['--truncate', '--json', '--progress', 'plain', context.src, dst]);
+		await cli.waitForStderr(/^syncing /m);
+		await sleep(300);
+		assert.is(cli.child.exitCode, null, 'the sync ended before it could be interrupted; make the image larger');
+		const sentAt = Date.now();
+		cli.child.kill(signal);
+		const result = await cli.done;
+		const stopSeconds = (Date.now() - sentAt) / 1000;
+		assert.is(result.code, 130, `exit ${result.code} (signal ${result.signal}); stderr: ${result.stderr}`);
+		assert.match(result.stderr, /^rblocksync: interrupted; DST may be partially updated$/m);
+		assert.not.match(result.stderr, /in sync/);
+		assert.ok(result.json === undefined || result.json.ok === false, `a success summary was printed: ${result.stdout}`);
+		assert.ok(stopSeconds < 10, `took ${stopSeconds} s to stop`);
+		assert.is(fs.statSync(dst).size, SIZE, 'DST was created at SRC size before the sync began');
+	});
+}
+
+interrupt('should have kept, flushed and correct, what was written before the interruption', async context => {
+	const dst = path.join(context.dir, 'dst-SIGINT.img');
+	assert.ok(fs.existsSync(dst), 'runs after the SIGINT test');
+	// A dry run (no 2 GiB flush to disk): blocks found equal were written before the signal.
+	const result = runCli(['--dry-run', '--json', '--quiet', context.src, dst], {timeoutMs: 120_000});
+	assert.is(result.code, 0, result.stderr);
+	assert.ok(result.json!.blocksChanged < result.json!.blocksTotal, 'nothing written before the interruption was kept');
+	assert.ok(result.json!.blocksChanged > 0, 'the sync was not interrupted');
+});
+
+interrupt('should flush what it wrote to DST before exiting 130 (traced)', async context => {
+	if (spawnSync('strace', ['-V']).status !== 0) {
+		console.log('  SKIP: strace is not installed');
+		return;
+	}
+	const dst = path.join(context.dir, 'dst-traced.img');
+	const traced = startTracedCli(['--truncate', '--progress', 'plain', context.src, dst], context.dir);
+	await traced.waitForStderr(/^syncing /m);
+	await sleep(300);
+	traced.kill('SIGINT');
+	const {code, stderr, calls} = await traced.done;
+	assert.is(code, 130, stderr);
+	const [open] = opensOf(calls, dst).filter(o => o.flags.includes('O_RDWR'));
+	assert.ok(open, 'DST was never opened for writing');
+	const writes = callsOn(calls, ['pwrite64', 'pwritev'], open.fd, open.index);
+	const flushes = callsOn(calls, ['fdatasync', 'fsync'], open.fd, open.index);
+	const message = calls.findIndex(call => call.name === 'write' && call.args.startsWith('2, ') && call.args.includes('interrupted'));
+	assert.ok(writes.length > 0, 'nothing was written before the signal');
+	assert.ok(message > 0, 'no "interrupted" message');
+	assert.ok(flushes.some(f => f > Math.max(...writes) && f < message), 'DST was not flushed after its last write and before exiting');
+});
+
+interrupt.run();
