@@ -1,0 +1,112 @@
+# bash completion for rblocksync(1); installed as /usr/share/bash-completion/completions/rblocksync.
+# The long options are those of `rblocksync --help` (test/man/completion.test.ts checks it).
+# Self-contained: needs neither bash-completion's helpers nor a running program.
+
+_rblocksync() {
+	# bash splits words at ':' and '=' too (COMP_WORDBREAKS); host:path and --compress=N are one word
+	# here, so cur and prev are taken from the line split at blanks only.
+	local line="${COMP_LINE:0:COMP_POINT}"
+	local cur="${line##*[[:blank:]]}"
+	local before="${line%"$cur"}"
+	before="${before%"${before##*[![:blank:]]}"}"
+	local prev="${before##*[[:blank:]]}"
+	COMPREPLY=()
+	_rblocksync_complete "$cur" "$prev"
+	_rblocksync_trim "$cur"
+	return 0
+}
+
+# Fills COMPREPLY for the word cur after the word prev.
+_rblocksync_complete() {
+	local cur="$1" prev="$2"
+
+	local long="--truncate --block-size --workers --dry-run --verify --copy --hash --compress --compress=
+		--port --identity --accept-new-host-key --force --progress --json --json-progress --stat
+		--quiet --debug --help --version"
+
+	case "$prev" in
+	--hash)
+		COMPREPLY=($(compgen -W "blake3 sha256" -- "$cur"))
+		return 0
+		;;
+	--progress)
+		COMPREPLY=($(compgen -W "tui plain none" -- "$cur"))
+		return 0
+		;;
+	-b | --block-size)
+		COMPREPLY=($(compgen -W "512 4096 64k 1M 16M" -- "$cur"))
+		return 0
+		;;
+	-w | --workers | -p | --port)
+		return 0
+		;;
+	-i | --identity)
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return 0
+		;;
+	esac
+
+	case "$cur" in
+	--compress=*)
+		COMPREPLY=($(compgen -P "--compress=" -W "1 2 3 4 5 6 7 8 9" -- "${cur#--compress=}"))
+		return 0
+		;;
+	-*)
+		COMPREPLY=($(compgen -W "$long" -- "$cur"))
+		# --compress= takes its level attached: no space after it.
+		if [ "${#COMPREPLY[@]}" -eq 1 ] && [ "${COMPREPLY[0]}" = "--compress=" ]; then
+			compopt -o nospace 2>/dev/null
+		fi
+		return 0
+		;;
+	*:*)
+		# A remote host:path; the remote side is not listed.
+		case "$cur" in
+		*/*:* | ./* | /*) ;;
+		*) return 0 ;;
+		esac
+		;;
+	esac
+
+	# SRC and DST: local files and block devices, and host names from ~/.ssh/config followed by a colon.
+	compopt -o filenames 2>/dev/null
+	COMPREPLY=($(compgen -f -- "$cur"))
+	case "$cur" in
+	*/*) ;;
+	*)
+		local hosts
+		hosts="$(_rblocksync_hosts)"
+		if [ -n "$hosts" ]; then
+			local -a matches
+			matches=($(compgen -S ":" -W "$hosts" -- "$cur"))
+			if [ "${#matches[@]}" -gt 0 ]; then
+				COMPREPLY+=("${matches[@]}")
+				compopt -o nospace 2>/dev/null
+			fi
+		fi
+		;;
+	esac
+}
+
+# Replies hold the whole word; bash replaces only the part after the last ':' or '=' in it.
+_rblocksync_trim() {
+	local cur="$1" breaks="" head i
+	[[ $COMP_WORDBREAKS == *:* ]] && breaks+=":"
+	[[ $COMP_WORDBREAKS == *=* ]] && breaks+="="
+	[ -n "$breaks" ] || return 0
+	[[ $cur == *["$breaks"]* ]] || return 0
+	head="${cur%"${cur##*["$breaks"]}"}"
+	for i in "${!COMPREPLY[@]}"; do
+		COMPREPLY[i]="${COMPREPLY[i]#"$head"}"
+	done
+}
+
+# Host aliases from ~/.ssh/config (Host lines, no patterns).
+_rblocksync_hosts() {
+	local config="${HOME:-}/.ssh/config"
+	[ -r "$config" ] || return 0
+	awk 'tolower($1) == "host" { for (i = 2; i <= NF; i++) if ($i !~ /[*?!]/) print $i }' "$config" 2>/dev/null
+}
+
+complete -F _rblocksync rblocksync
