@@ -80,15 +80,12 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		const flags = (phase: 'sync' | 'verify', prepare: boolean): number =>
 			(options.truncate ? OpenFlag.truncate : 0) | (options.dryRun || phase === 'verify' ? OpenFlag.dryRun : 0)
 			| (options.copy && phase === 'sync' ? OpenFlag.copy : 0) | (options.force ? OpenFlag.force : 0) | (prepare ? OpenFlag.prepare : 0);
-		// SRC's identity goes to a DEST on the same host (same connection, or both local) so it can refuse SRC itself.
+		// SRC's identity (with its host's boot id) goes to DEST, which refuses SRC itself when it runs on the same host.
 		let srcIdentity = '';
-		const sameHost = options.src.kind === options.dst.kind && (options.src.kind === 'local'
-			|| (options.src.kind === 'remote' && options.dst.kind === 'remote' && options.src.host === options.dst.host
-				&& options.src.user === options.dst.user && options.src.port === options.dst.port));
 		const openMessage = (role: Role, endpoint: Endpoint, flagBits: number, srcSize: number, range: Range): Message => ({
 			type: 'open', role, flags: flagBits, blockSize: options.blockSize, compress: options.compress,
 			srcSize, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
-			srcIdentity: role === Role.dest && sameHost ? srcIdentity : '',
+			srcIdentity: role === Role.dest ? srcIdentity : '',
 		});
 
 		// Every agent starts at once (node startup dominates): the two that prepare, and the workers' (surplus ones are closed).
