@@ -26,7 +26,8 @@ export function openRole(open: OpenMessage): OpenedRole | undefined {
 	if (open.role === Role.source) {
 		const source = openSource(open.path);
 		const {dev, ino, rdev, kind} = source.identity;
-		const reply = {type: 'opened', size: source.image.size, kind: ImageKindCode[source.image.kind], dstExtraBytes: 0, identity: `${dev}:${ino}:${rdev}:${kind}`} as const;
+		const identity = bootId() === undefined ? '' : `${bootId()}:${dev}:${ino}:${rdev}:${kind}`;
+		const reply = {type: 'opened', size: source.image.size, kind: ImageKindCode[source.image.kind], dstExtraBytes: 0, identity} as const;
 		return {image: source.image, writable: undefined, reply, ...(source.warning ? {warning: source.warning} : {})};
 	}
 	const plan = planDestination(open.path, open.srcSize, parseIdentity(open.srcIdentity), options);
@@ -53,10 +54,27 @@ export function openRole(open: OpenMessage): OpenedRole | undefined {
 	return {image, writable: image, reply};
 }
 
-/** SRC's "dev:ino:rdev:kind" from OPENED, given to a DEST on the same host so it refuses SRC itself. */
+let cachedBootId: string | null | undefined;
+
+/** This machine's boot id: tells whether SRC and DST agents run on the same host, whatever the aliases. */
+function bootId(): string | undefined {
+	if (cachedBootId === undefined) {
+		try {
+			cachedBootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+		} catch {
+			cachedBootId = null;
+		}
+	}
+	return cachedBootId ?? undefined;
+}
+
+/** SRC's "bootid:dev:ino:rdev:kind" from OPENED; undefined unless SRC is on this very host. */
 function parseIdentity(text: string): SourceIdentity | undefined {
-	const match = /^(\d+):(\d+):(\d+):(file|block)$/.exec(text);
-	return match ? {dev: Number(match[1]), ino: Number(match[2]), rdev: Number(match[3]), kind: match[4] as 'file' | 'block'} : undefined;
+	const match = /^([0-9a-f-]+):(\d+):(\d+):(\d+):(file|block)$/.exec(text);
+	if (!match || match[1] !== bootId()) {
+		return undefined;
+	}
+	return {dev: Number(match[2]), ino: Number(match[3]), rdev: Number(match[4]), kind: match[5] as 'file' | 'block'};
 }
 
 /** The ERROR message for a failure: precondition (exit 1) for UsageError, I/O (exit 2) otherwise, naming the path. */

@@ -80,22 +80,18 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		const flags = (phase: 'sync' | 'verify', prepare: boolean): number =>
 			(options.truncate ? OpenFlag.truncate : 0) | (options.dryRun || phase === 'verify' ? OpenFlag.dryRun : 0)
 			| (options.copy && phase === 'sync' ? OpenFlag.copy : 0) | (options.force ? OpenFlag.force : 0) | (prepare ? OpenFlag.prepare : 0);
-		// SRC's identity goes to a DEST on the same host (same connection, or both local) so it can refuse SRC itself.
+		// SRC's identity (with its host's boot id) goes to DEST, which refuses SRC itself when it runs on the same host.
 		let srcIdentity = '';
-		const sameHost = options.src.kind === options.dst.kind && (options.src.kind === 'local'
-			|| (options.src.kind === 'remote' && options.dst.kind === 'remote' && options.src.host === options.dst.host
-				&& options.src.user === options.dst.user && options.src.port === options.dst.port));
 		const openMessage = (role: Role, endpoint: Endpoint, flagBits: number, srcSize: number, range: Range): Message => ({
 			type: 'open', role, flags: flagBits, blockSize: options.blockSize, compress: options.compress,
 			srcSize, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
-			srcIdentity: role === Role.dest && sameHost ? srcIdentity : '',
+			srcIdentity: role === Role.dest ? srcIdentity : '',
 		});
 
-		// Every agent starts at once (node startup dominates): the two that prepare, and the workers' (surplus ones are closed).
-		// The two that prepare then serve worker 0.
+		// Both preparing agents start at once (node startup dominates), and then serve worker 0.
 		const probes = Promise.all([makeLink(options.src), makeLink(options.dst)]);
-		early = [probes, ...Array.from({length: options.workers - 1}, async () => Promise.all([makeLink(options.src), makeLink(options.dst)]))];
-		early.forEach(pair => pair.catch(() => {}));
+		early = [probes];
+		probes.catch(() => {});
 		// Preparation: SRC's size, then DST checked (and created or resized) once, before any worker.
 		const [srcProbe, dstProbe] = await probes;
 		const source = await openLink(srcProbe, openMessage(Role.source, options.src, flags('sync', true), 0, {start: 0, end: 0}), warn);
@@ -103,17 +99,20 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		srcIdentity = source.opened.identity;
 		trace('SRC opened');
 		checkAbort();
+		// The other workers' agents start while DST is being prepared.
+		const ranges = splitRanges(size, options.workers, batchBytesFor(options.blockSize));
+		for (let id = 1; id < ranges.length; id++) {
+			const pair = Promise.all([makeLink(options.src), makeLink(options.dst)]);
+			pair.catch(() => {});
+			early.push(pair);
+		}
 		const dest = await openLink(dstProbe, openMessage(Role.dest, options.dst, flags('sync', true), size, {start: 0, end: 0}), warn);
 		if (options.dst.kind === 'remote' && !canPunch(dest.caps) && dest.opened.kind === 1) {
 			warn(`${options.dst.host}: holes will be written as zeros: native helper unavailable`);
 		}
 		trace('DST prepared');
 		const direction: Direction = options.src.kind === 'local' ? 'push' : options.dst.kind === 'local' ? 'pull' : 'relay';
-		const ranges = splitRanges(size, options.workers, batchBytesFor(options.blockSize));
-		early.slice(Math.max(1, ranges.length)).forEach(pair => pair.then(([a, b]) => {
-			a.close();
-			b.close();
-		}, () => {}));
+
 		const start: SyncStart = {
 			src: formatEndpoint(options.src), dst: formatEndpoint(options.dst), direction, size,
 			blockSize: options.blockSize, hash: options.hash, workers: ranges.length, dryRun: options.dryRun, phase: 'sync',

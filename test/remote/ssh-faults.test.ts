@@ -125,6 +125,10 @@ test('should refuse a remote SRC and DST that are the same file, writing nothing
 	assert.is(result.status, 1);
 	assert.is(result.stderr, `rblocksync: ssh pve: SRC and DST are the same file: ${dir}/./same.img\n`);
 	assert.ok(readFileSync(src).equals(before));
+	// The same machine reached as "remote" by a push: caught by the boot id, whatever the names.
+	const push = await runCli([src, `pve2:${dir}/./same.img`, '-q'], sshd.env);
+	assert.is(push.status, 1);
+	assert.is(push.stderr, `rblocksync: ssh pve2: SRC and DST are the same file: ${dir}/./same.img\n`);
 });
 
 test('should fail with exit 2 when the remote file system fills up', async () => {
