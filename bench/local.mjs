@@ -3,11 +3,11 @@
 // Env: BENCH_SIZE_MIB (default 2048), BENCH_DIR (default a temp dir), BENCH_COLD=1 drops the page
 // cache before every timed run (root only). Images: random data, 25% zero blocks, 10% holes.
 import {execFileSync, spawnSync} from 'node:child_process';
-import {randomFillSync} from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {makeImagePair} from './images.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const sizeMiB = Number(process.env.BENCH_SIZE_MIB ?? 2048);
@@ -19,54 +19,6 @@ const src = path.join(dir, 'src.img');
 const changed = path.join(dir, 'changed.img');
 const dst = path.join(dir, 'dst.img');
 
-/** A seeded PRNG (mulberry32): the same images on every run. */
-function prng(seed) {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = Math.imul(a ^ (a >>> 15), 1 | a);
-		t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-		return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-	};
-}
-
-function makeImages() {
-	console.log(`making a ${sizeMiB} MiB image pair in ${dir} ...`);
-	const fd = fs.openSync(src, 'w');
-	const chunk = Buffer.alloc(1024 * 1024);
-	const holes = prng(1);
-	const zeros = prng(2);
-	for (let offset = 0; offset < size; offset += chunk.length) {
-		// 10% of the image as holes, in whole 1 MiB extents: never written.
-		if (holes() < 0.1) {
-			continue;
-		}
-		randomFillSync(chunk);
-		for (let b = 0; b < chunk.length; b += BLOCK) {
-			// 25% of all blocks are zero: 0.25/0.9 of the blocks outside holes.
-			if (zeros() < 0.25 / 0.9) {
-				chunk.fill(0, b, b + BLOCK);
-			}
-		}
-		fs.writeSync(fd, chunk, 0, chunk.length, offset);
-	}
-	fs.ftruncateSync(fd, size);
-	fs.closeSync(fd);
-	execFileSync('cp', ['--sparse=always', src, changed]);
-	const cfd = fs.openSync(changed, 'r+');
-	const block = Buffer.alloc(BLOCK);
-	let count = 0;
-	const changes = prng(3);
-	for (let i = 0; i < size / BLOCK; i++) {
-		if (changes() < 0.01) {
-			randomFillSync(block);
-			fs.writeSync(cfd, block, 0, BLOCK, i * BLOCK);
-			count += 1;
-		}
-	}
-	fs.closeSync(cfd);
-	console.log(`changed ${count} of ${size / BLOCK} blocks (${((count / (size / BLOCK)) * 100).toFixed(2)}%)`);
-}
 
 function dropCaches() {
 	if (cold) {
@@ -96,7 +48,7 @@ const tools = {
 	'cp --sparse=always': () => time('cp', ['--sparse=always', src, dst]),
 };
 
-makeImages();
+makeImagePair(src, changed, size, BLOCK);
 // Warm-up so every tool meets the same page cache (unless BENCH_COLD).
 const readBoth = time('sh', ['-c', `cat '${src}' '${changed}' > /dev/null`]);
 const results = [];

@@ -3,11 +3,11 @@
 // DST and a DST with 1% of its blocks changed. Env: BENCH_SIZE_MIB (default 2048), BENCH_DIR (default a temp dir).
 // Images: random data, 25% zero blocks, 10% holes (the same generator as bench/local).
 import {execFileSync, spawnSync} from 'node:child_process';
-import {randomFillSync} from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {makeImagePair} from './images.mjs';
 import {startSshd} from '../test/helpers/sshd.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -19,52 +19,6 @@ const src = path.join(dir, 'src.img');
 const changed = path.join(dir, 'changed.img');
 const dst = path.join(dir, 'dst.img');
 
-/** A seeded PRNG (mulberry32): the same images on every run. */
-function prng(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = Math.imul(a ^ (a >>> 15), 1 | a);
-		t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-		return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-	};
-}
-
-function makeImages(): void {
-	console.log(`making a ${sizeMiB} MiB image pair in ${dir} ...`);
-	const fd = fs.openSync(src, 'w');
-	const chunk = Buffer.alloc(1024 * 1024);
-	const holes = prng(1);
-	const zeros = prng(2);
-	for (let offset = 0; offset < size; offset += chunk.length) {
-		if (holes() < 0.1) {
-			continue;
-		}
-		randomFillSync(chunk);
-		for (let b = 0; b < chunk.length; b += BLOCK) {
-			if (zeros() < 0.25 / 0.9) {
-				chunk.fill(0, b, b + BLOCK);
-			}
-		}
-		fs.writeSync(fd, chunk, 0, chunk.length, offset);
-	}
-	fs.ftruncateSync(fd, size);
-	fs.closeSync(fd);
-	execFileSync('cp', ['--sparse=always', src, changed]);
-	const cfd = fs.openSync(changed, 'r+');
-	const block = Buffer.alloc(BLOCK);
-	const changes = prng(3);
-	let count = 0;
-	for (let i = 0; i < size / BLOCK; i++) {
-		if (changes() < 0.01) {
-			randomFillSync(block);
-			fs.writeSync(cfd, block, 0, BLOCK, i * BLOCK);
-			count += 1;
-		}
-	}
-	fs.closeSync(cfd);
-	console.log(`changed ${count} of ${size / BLOCK} blocks (${((count / (size / BLOCK)) * 100).toFixed(2)}%)`);
-}
 
 type Result = {label: string; tool: string; seconds: number; wire: number};
 
@@ -103,7 +57,7 @@ function check(tool: string, label: string): void {
 
 const results: Result[] = [];
 try {
-	makeImages();
+	makeImagePair(src, changed, size, BLOCK);
 	execFileSync('sh', ['-c', `cat '${src}' '${changed}' > /dev/null`]);
 	// Let the upload/first-connection costs not land in the timings.
 	rblocksync(['-q', src, `pve:${dst}`, '--truncate']);
