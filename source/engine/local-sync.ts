@@ -1,11 +1,12 @@
 // Local-to-local sync: preconditions, workers over ranges, fdatasync, optional verify, the summary.
-import {describeSystemError, InterruptedError, TransferError, VerifyError} from '../errors.js';
+import {describeSystemError, InterruptedError, TransferError} from '../errors.js';
 import type {Options} from '../options.js';
 import type {Image, WritableImage} from '../transport/image.js';
 import {LocalImage, setWarnSink} from '../transport/local-image.js';
 import {batchBytesFor, blockCount, splitRanges} from './blocks.js';
 import {openDestination, openSource, planDestination, syncCreatedEntry} from './preflight.js';
 import {type PoolJob, type PoolResult, runPool} from './pool.js';
+import {finishSummary, onceWarner, recordVerify, startSummary} from './run-summary.js';
 import {type Reporter, type Summary, type SyncStart, totalOf} from './progress.js';
 
 export type LocalSyncOptions = Pick<Options, 'truncate' | 'blockSize' | 'workers' | 'dryRun' | 'verify' | 'copy' | 'force' | 'hash'>;
@@ -14,13 +15,7 @@ export type LocalSyncOptions = Pick<Options, 'truncate' | 'blockSize' | 'workers
 export async function localSync(srcPath: string, dstPath: string, options: LocalSyncOptions, reporter: Reporter, signal: AbortSignal): Promise<Summary> {
 	const started = performance.now();
 	const elapsed = (): number => (performance.now() - started) / 1000;
-	const warned = new Set<string>();
-	const warn = (message: string): void => {
-		if (!warned.has(message)) {
-			warned.add(message);
-			reporter.warn(message);
-		}
-	};
+	const warn = onceWarner(reporter);
 	setWarnSink(warn);
 	const source = openSource(srcPath);
 	let summary: Summary | undefined;
@@ -50,16 +45,7 @@ export async function localSync(srcPath: string, dstPath: string, options: Local
 			dryRun: options.dryRun,
 			phase: 'sync',
 		};
-		const {phase: _phase, ...described} = start;
-		summary = {
-			...described,
-			...totalOf([]),
-			blocksTotal: blockCount(size, options.blockSize),
-			verified: null,
-			dstExtraBytes: plan.extraBytes,
-			seconds: 0,
-			ok: false,
-		};
+		summary = startSummary(start, blockCount(size, options.blockSize), plan.extraBytes);
 		reporter.start(start);
 		const jobs = (write: boolean, copy: boolean, knownEnd: number): PoolJob[] => ranges.map(range => ({
 			src: handle(source.image),
@@ -87,21 +73,13 @@ export async function localSync(srcPath: string, dstPath: string, options: Local
 			reporter.start({...start, phase: 'verify'});
 			const check = await runPool(jobs(false, false, size), {signal, warn, progress: states => reporter.progress(states, elapsed())});
 			finishPhase(check, undefined, dstPath, signal);
-			const differing = totalOf(check.states).blocksChanged;
-			summary.verified = differing === 0;
-			if (differing > 0) {
-				throw new VerifyError(`verify failed: ${differing} block${differing === 1 ? '' : 's'} of DST ${dstPath} differ from SRC`);
-			}
+			recordVerify(summary, totalOf(check.states).blocksChanged, dstPath);
 		}
-		summary.ok = true;
-		summary.seconds = elapsed();
-		await reporter.finish(summary);
+		await finishSummary(reporter, summary, elapsed());
 		return summary;
 	} catch (error) {
 		if (summary && !summary.ok) {
-			summary.seconds = elapsed();
-			summary.error = error instanceof Error ? error.message : String(error);
-			await reporter.finish(summary);
+			await finishSummary(reporter, summary, elapsed(), error);
 		}
 		throw error;
 	} finally {

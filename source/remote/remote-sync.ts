@@ -1,9 +1,10 @@
 // Push, pull and remote-to-remote: connects, deploys agents, prepares DST once, then one session per worker range.
 import {formatEndpoint, type Endpoint, type RemoteEndpoint} from '../endpoint.js';
-import {InterruptedError, VerifyError} from '../errors.js';
+import {InterruptedError} from '../errors.js';
 import type {Options} from '../options.js';
 import {batchBytesFor, blockCount, splitRanges} from '../engine/blocks.js';
 import {type Direction, emptyCounters, type Reporter, type Summary, type SyncStart, totalOf, type WorkerState} from '../engine/progress.js';
+import {finishSummary, onceWarner, recordVerify, startSummary} from '../engine/run-summary.js';
 import {type Message, OpenFlag, Role} from '../protocol/messages.js';
 import {connect, type Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
@@ -18,13 +19,7 @@ type Host = {connection: Connection; plan: AgentPlan; alias: string};
 export async function remoteSync(options: Options, reporter: Reporter, signal: AbortSignal): Promise<Summary> {
 	const started = performance.now();
 	const elapsed = (): number => (performance.now() - started) / 1000;
-	const warned = new Set<string>();
-	const warn = (message: string): void => {
-		if (!warned.has(message)) {
-			warned.add(message);
-			reporter.warn(message);
-		}
-	};
+	const warn = onceWarner(reporter);
 	// RBLOCKSYNC_TRACE=1: a timeline of the phases on stderr (for benchmarks and bug reports).
 	const trace = process.env['RBLOCKSYNC_TRACE'] === '1' ? (what: string) => process.stderr.write(`rblocksync: trace ${elapsed().toFixed(3)} ${what}\n`) : () => {};
 	const hosts = new Map<string, Promise<Host>>();
@@ -117,15 +112,11 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 			src: formatEndpoint(options.src), dst: formatEndpoint(options.dst), direction, size,
 			blockSize: options.blockSize, hash: options.hash, workers: ranges.length, dryRun: options.dryRun, phase: 'sync',
 		};
-		const {phase: _phase, ...described} = start;
-		summary = {
-			...described, ...emptyCounters(), blocksTotal: blockCount(size, options.blockSize),
-			verified: null, dstExtraBytes: dest.opened.dstExtraBytes, seconds: 0, ok: false,
-		};
+		summary = startSummary(start, blockCount(size, options.blockSize), dest.opened.dstExtraBytes);
 		reporter.start(start);
 
 		const runPhase = async (phase: 'sync' | 'verify'): Promise<WorkerState[]> => {
-			const states: WorkerState[] = ranges.map((range, id) => ({id, ...range, ...emptyCounters(), done: false}));
+			const states: WorkerState[] = ranges.map((range, id) => ({id: id + 1, ...range, ...emptyCounters(), done: false}));
 			const workerLinks: Link[][] = ranges.map(() => []);
 			const wire = (): void => {
 				states.forEach((state, id) => {
@@ -182,23 +173,16 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		if (options.verify) {
 			reporter.start({...start, phase: 'verify'});
 			const check = await runPhase('verify');
-			const differing = totalOf(check).blocksChanged;
-			summary.wireBytesSent += totalOf(check).wireBytesSent;
-			summary.wireBytesReceived += totalOf(check).wireBytesReceived;
-			summary.verified = differing === 0;
-			if (differing > 0) {
-				throw new VerifyError(`verify failed: ${differing} block${differing === 1 ? '' : 's'} of DST ${formatEndpoint(options.dst)} differ from SRC`);
-			}
+			const verified = totalOf(check);
+			summary.wireBytesSent += verified.wireBytesSent;
+			summary.wireBytesReceived += verified.wireBytesReceived;
+			recordVerify(summary, verified.blocksChanged, formatEndpoint(options.dst));
 		}
-		summary.ok = true;
-		summary.seconds = elapsed();
-		await reporter.finish(summary);
+		await finishSummary(reporter, summary, elapsed());
 		return summary;
 	} catch (error) {
 		if (summary && !summary.ok) {
-			summary.seconds = elapsed();
-			summary.error = error instanceof Error ? error.message : String(error);
-			await reporter.finish(summary);
+			await finishSummary(reporter, summary, elapsed(), error);
 		}
 		throw error;
 	} finally {
