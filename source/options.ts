@@ -124,8 +124,8 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 	let compress = 0;
 	if (flags.compress !== undefined) {
 		compress = flags.compress === '' ? DEFAULT_COMPRESS_LEVEL : /^\d$/.test(flags.compress) ? Number(flags.compress) : Number.NaN;
-		if (!(compress >= 0 && compress <= 9)) {
-			throw new UsageError(`--compress level must be a number from 0 to 9; got ${flags.compress}`);
+		if (!(compress >= 1 && compress <= 9)) {
+			throw new UsageError(`--compress level must be a number from 1 to 9; got ${flags.compress}`);
 		}
 	}
 

@@ -57,6 +57,9 @@ export async function createReporter(options: Options, signal?: AbortSignal, str
 	// The plain summary goes to stderr unless the output there is meant for machines; --stat always wins.
 	const summary = options.stat || (!options.quiet && !options.json && !options.jsonProgress);
 	if (mode === 'tui') {
+		if (process.env['NO_COLOR'] && !('FORCE_COLOR' in process.env)) {
+			process.env['FORCE_COLOR'] = '0'; // https://no-color.org: chalk (under ink) reads FORCE_COLOR when loaded.
+		}
 		const {createTuiReporter} = await import('./tui-reporter.js');
 		// The TUI shows warnings and draws the summary itself.
 		reporters.push(createTuiReporter({stream: stderr, signal}));

@@ -52,8 +52,9 @@ resolve('should say exactly what is wrong with each bad input', () => {
 	assert.is(message(['a', 'b'], {progress: 'fancy'}), '--progress must be tui, plain or none; got fancy');
 	assert.is(message(['a', 'b'], {copy: true, dryRun: true}), '--copy and --dry-run cannot be combined: --copy does not read DST, so there is nothing to compare');
 	assert.is(message(['a', 'b'], {verify: true, dryRun: true}), '--verify and --dry-run cannot be combined: a dry run writes nothing to verify');
+	assert.is(message(['h:/a', 'b'], {compress: '0'}), '--compress level must be a number from 1 to 9; got 0');
 	assert.is(message(['h:/a', 'b'], {port: '70000'}), '--port must be a number from 1 to 65535; got 70000');
-	assert.is(message(['h:/a', 'b'], {compress: '12'}), '--compress level must be a number from 0 to 9; got 12');
+	assert.is(message(['h:/a', 'b'], {compress: '12'}), '--compress level must be a number from 1 to 9; got 12');
 	assert.is(message(['a', 'b'], {port: '22'}), '--port and --identity apply to remote endpoints; SRC and DST are both local');
 	assert.is(message(['host:', 'b'], {}), 'SRC host:: empty path after the host');
 	assert.is(message(['a', 'ssh://h'], {}), 'DST ssh://h: an ssh:// URL needs a path after the host');
