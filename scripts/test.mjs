@@ -10,8 +10,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const filter = process.argv[2] ? new RegExp(process.argv[2]) : undefined;
 
 const build = spawnSync('npm', ['run', '--silent', 'build'], {cwd: root, stdio: 'inherit'});
-if (build.status !== 0) {
-	console.log('build failed');
+// The tests are TypeScript too: type-check them (strict, like the sources) before running them.
+const typecheck = build.status === 0 ? spawnSync('npx', ['tsc', '-p', 'tsconfig.test.json'], {cwd: root, stdio: 'inherit'}) : build;
+if (build.status !== 0 || typecheck.status !== 0) {
+	console.log(build.status !== 0 ? 'build failed' : 'type check of the tests failed');
 	console.log('0 passed, 1 failed');
 	process.exit(1);
 }

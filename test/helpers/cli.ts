@@ -1,30 +1,13 @@
 // Runs the built CLI (dist/cli.js) as a child process and hands back what a user would see.
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process';
 import {fileURLToPath} from 'node:url';
+import type {Summary} from '../../source/engine/progress.js';
 
 /** The compiled program under test; scripts/test.mjs builds it before any test file runs. */
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
-/** The --json summary fields the e2e tests read. */
-export type JsonSummary = {
-	size: number;
-	blockSize: number;
-	blocksTotal: number;
-	blocksChanged: number;
-	blocksZero: number;
-	blocksPunched: number;
-	bytesWritten: number;
-	bytesPunched: number;
-	wireBytesSent: number;
-	wireBytesReceived: number;
-	workers: number;
-	seconds: number;
-	ok: boolean;
-	verified: boolean | null;
-	dstExtraBytes: number;
-	dryRun: boolean;
-	error?: string;
-};
+/** The --json summary: the engine's Summary, as printed. */
+export type JsonSummary = Summary;
 
 export type CliResult = {
 	/** Exit status; null when killed by a signal (see `signal`). */

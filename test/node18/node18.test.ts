@@ -4,10 +4,11 @@ import {createHash} from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import {fileURLToPath} from 'node:url';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 
-const root = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '../..');
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const node18 = path.join(root, 'scripts/node18.sh');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rbs-node18-'));
 process.on('exit', () => fs.rmSync(dir, {recursive: true, force: true}));
