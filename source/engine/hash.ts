@@ -12,9 +12,11 @@ export interface Hasher {
 	/**
 	 * Hashes buffer[0, length) as consecutive blocks of blockSize bytes (the last one may be shorter)
 	 * and writes one 32-byte digest per block into out at outOffset, outOffset+32, ...
-	 * Returns the number of blocks hashed.
+	 * Returns the number of blocks (hashed or skipped).
+	 * skip: blocks whose flag is 1 are not hashed (the caller knows their digest, e.g. all-zero blocks);
+	 * their 32-byte slots in out hold unspecified bytes afterwards.
 	 */
-	hashBlocks(buffer: Buffer, length: number, blockSize: number, out: Buffer, outOffset: number): number;
+	hashBlocks(buffer: Buffer, length: number, blockSize: number, out: Buffer, outOffset: number, skip?: Uint8Array): number;
 	/** The digest of buffer[0, length) as one message, written into out at outOffset. */
 	digest(buffer: Buffer, length: number, out: Buffer, outOffset: number): void;
 }
@@ -46,7 +48,7 @@ export async function createHasher(name: HashName): Promise<Hasher> {
 function blake3Hasher(wasm: Blake3Wasm): Hasher {
 	const input = wasm._malloc(WASM_BATCH);
 	const output = wasm._malloc(WASM_OUT);
-	function hashBlocks(buffer: Buffer, length: number, blockSize: number, out: Buffer, outOffset: number): number {
+	function hashBlocks(buffer: Buffer, length: number, blockSize: number, out: Buffer, outOffset: number, skip?: Uint8Array): number {
 		// Whole blocks per batch, at least one block even when a block exceeds the batch size.
 		const perBatch = blockSize > WASM_PIECE ? 1 : Math.floor(WASM_BATCH / blockSize);
 		let count = 0;
@@ -54,6 +56,10 @@ function blake3Hasher(wasm: Blake3Wasm): Hasher {
 			const end = Math.min(length, start + perBatch * blockSize);
 			if (blockSize > WASM_PIECE) {
 				// Blocks over 1 MiB (rare: -b 2M..16M) go through the streaming API, one block per batch.
+				if (skip?.[count]) {
+					count += 1;
+					continue;
+				}
 				largeDigest(buffer.subarray(start, end), out, outOffset + count * DIGEST_SIZE);
 				count += 1;
 				continue;
@@ -61,6 +67,9 @@ function blake3Hasher(wasm: Blake3Wasm): Hasher {
 			wasm.HEAPU8.set(buffer.subarray(start, end), input);
 			let blocks = 0;
 			for (let offset = 0; offset < end - start; offset += blockSize, blocks += 1) {
+				if (skip?.[count + blocks]) {
+					continue;
+				}
 				wasm._hash_oneshot(input + offset, Math.min(blockSize, end - start - offset), output + blocks * DIGEST_SIZE, DIGEST_SIZE);
 			}
 			out.set(wasm.HEAPU8.subarray(output, output + blocks * DIGEST_SIZE), outOffset + count * DIGEST_SIZE);
@@ -100,9 +109,12 @@ function blake3Hasher(wasm: Blake3Wasm): Hasher {
 
 const sha256Hasher: Hasher = {
 	name: 'sha256',
-	hashBlocks(buffer, length, blockSize, out, outOffset) {
+	hashBlocks(buffer, length, blockSize, out, outOffset, skip) {
 		let count = 0;
 		for (let offset = 0; offset < length; offset += blockSize, count += 1) {
+			if (skip?.[count]) {
+				continue;
+			}
 			// node:crypto has no allocation-free digest; the 32-byte result is copied straight into out.
 			createHash('sha256').update(buffer.subarray(offset, Math.min(length, offset + blockSize))).digest().copy(out, outOffset + count * DIGEST_SIZE);
 		}

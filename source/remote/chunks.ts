@@ -67,13 +67,18 @@ export class ChunkState {
 			}
 			return;
 		}
-		// One call for the whole chunk: cheaper than skipping zero blocks run by run.
-		if (hash) {
-			this.hasher.hashBlocks(this.data, length, blockSize, this.digests, 0);
-		}
 		for (let block = 0; block < this.blocks; block++) {
 			const from = block * blockSize;
 			this.zero[block] = isZero(this.data, from, Math.min(length, from + blockSize)) ? 1 : 0;
+		}
+		if (hash) {
+			// One call for the whole chunk; zero blocks (holes read as zeros included) are not hashed but get the cached digest.
+			this.hasher.hashBlocks(this.data, length, blockSize, this.digests, 0, this.zero);
+			for (let block = 0; block < this.blocks; block++) {
+				if (this.zero[block]) {
+					this.zeroDigest(Math.min(blockSize, length - block * blockSize)).copy(this.digests, block * DIGEST_SIZE);
+				}
+			}
 		}
 	}
 

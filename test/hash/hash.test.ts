@@ -67,4 +67,20 @@ test('should hash batches larger than 4 MiB of small blocks', async () => {
 	assert.ok(out.subarray(last * DIGEST_SIZE).equals(blake3Of(data.subarray(last * 4096))));
 });
 
+for (const name of ['blake3', 'sha256'] as const) {
+	test(`should skip the flagged blocks with ${name} and hash the others`, async () => {
+		const hasher = await createHasher(name);
+		const data = randomBytes(4096 * 6 + 100);
+		const skip = Uint8Array.from([1, 0, 0, 1, 1, 0, 1]);
+		const out = Buffer.alloc(DIGEST_SIZE * 7);
+		assert.is(hasher.hashBlocks(data, data.length, 4096, out, 0, skip), 7);
+		for (let index = 0; index < 7; index++) {
+			if (!skip[index]) {
+				const block = data.subarray(index * 4096, Math.min(data.length, (index + 1) * 4096));
+				assert.ok(out.subarray(DIGEST_SIZE * index, DIGEST_SIZE * (index + 1)).equals(references[name](block)), `block ${index}`);
+			}
+		}
+	});
+}
+
 test.run();
