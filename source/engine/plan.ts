@@ -84,22 +84,10 @@ export function planBatch(plan: BatchPlan, src: Buffer | null, dst: Buffer | nul
 		}
 		if (next === 1) {
 			plan.blocksWrite += 1;
-			if (kind === 1) {
-				plan.writeEnd[plan.writeRuns - 1] = i + 1;
-			} else {
-				plan.writeStart[plan.writeRuns] = i;
-				plan.writeEnd[plan.writeRuns] = i + 1;
-				plan.writeRuns += 1;
-			}
+			plan.writeRuns = addBlock(plan.writeStart, plan.writeEnd, plan.writeRuns, i, kind === 1);
 		} else if (next === 2) {
 			plan.blocksToZero += 1;
-			if (kind === 2) {
-				plan.zeroEnd[plan.zeroRuns - 1] = i + 1;
-			} else {
-				plan.zeroStart[plan.zeroRuns] = i;
-				plan.zeroEnd[plan.zeroRuns] = i + 1;
-				plan.zeroRuns += 1;
-			}
+			plan.zeroRuns = addBlock(plan.zeroStart, plan.zeroEnd, plan.zeroRuns, i, kind === 2);
 		}
 		kind = next;
 	}
@@ -113,14 +101,19 @@ function planZeroRuns(plan: BatchPlan, dst: Buffer | null, length: number, block
 		const needs = copy || dst === null || !isZero(dst, start, Math.min(length, start + blockSize));
 		if (needs) {
 			plan.blocksToZero += 1;
-			if (open) {
-				plan.zeroEnd[plan.zeroRuns - 1] = i + 1;
-			} else {
-				plan.zeroStart[plan.zeroRuns] = i;
-				plan.zeroEnd[plan.zeroRuns] = i + 1;
-				plan.zeroRuns += 1;
-			}
+			plan.zeroRuns = addBlock(plan.zeroStart, plan.zeroEnd, plan.zeroRuns, i, open);
 		}
 		open = needs;
 	}
+}
+
+/** Adds block i to a run list: extends the last run when `continues`, else opens a new one; returns the run count. */
+function addBlock(starts: Int32Array, ends: Int32Array, runs: number, i: number, continues: boolean): number {
+	if (continues) {
+		ends[runs - 1] = i + 1;
+		return runs;
+	}
+	starts[runs] = i;
+	ends[runs] = i + 1;
+	return runs + 1;
 }

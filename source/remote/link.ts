@@ -24,24 +24,47 @@ export interface Link {
 	close(): void;
 }
 
+/** What every Link shares: the session's handlers, and a close reported exactly once. */
+abstract class LinkBase {
+	onFrame: (frame: Frame) => void = () => {};
+	onClose: (reason: string | undefined) => void = () => {};
+	protected closed = false;
+
+	/** Marks the link closed and tells the session (reason when unexpected); later calls do nothing. */
+	protected finish(reason: string | undefined): void {
+		if (!this.closed) {
+			this.closed = true;
+			this.onClose(reason);
+		}
+	}
+
+	/** Hands frames to the session in order, stopping as soon as the link is closed. */
+	protected deliver(frames: readonly Frame[]): void {
+		for (const frame of frames) {
+			if (this.closed) {
+				return;
+			}
+			this.onFrame(frame);
+		}
+	}
+}
+
 /** A role inside this process: frames cross through a setImmediate queue, never by recursion. */
-export class InProcessLink implements Link {
+export class InProcessLink extends LinkBase implements Link {
 	readonly label = 'local';
 	readonly remote = false;
 	readonly bytesOut = 0;
 	readonly bytesIn = 0;
-	onFrame: (frame: Frame) => void = () => {};
-	onClose: (reason: string | undefined) => void = () => {};
 	private readonly core: AgentCore;
 	private readonly toCore = new FrameDecoder();
 	private readonly fromCore = new FrameDecoder();
-	private closed = false;
 
 	constructor() {
+		super();
 		this.core = new AgentCore(
 			bytes => {
 				const frames = this.fromCore.push(bytes);
-				setImmediate(() => frames.forEach(frame => !this.closed && this.onFrame(frame)));
+				setImmediate(() => this.deliver(frames));
 			},
 			() => setImmediate(() => this.finish(undefined)),
 		);
@@ -58,13 +81,6 @@ export class InProcessLink implements Link {
 			this.finish(undefined);
 		}
 	}
-
-	private finish(reason: string | undefined): void {
-		if (!this.closed) {
-			this.closed = true;
-			this.onClose(reason);
-		}
-	}
 }
 
 /** The agent entry a worker thread loads: dist/agent/entry.js, or rblocksync-agent.mjs beside a bundle. */
@@ -74,16 +90,13 @@ function threadEntry(): URL | undefined {
 }
 
 /** A role in a worker thread of this process (local hashing in parallel); falls back to InProcessLink. */
-export class ThreadLink implements Link {
+export class ThreadLink extends LinkBase implements Link {
 	readonly label = 'local';
 	readonly remote = false;
 	readonly bytesOut = 0;
 	readonly bytesIn = 0;
-	onFrame: (frame: Frame) => void = () => {};
-	onClose: (reason: string | undefined) => void = () => {};
 	private readonly decoder = new FrameDecoder();
 	private readonly batcher: WriteBatcher;
-	private closed = false;
 
 	/** undefined when no entry file can be found (then use InProcessLink). */
 	static create(): Link {
@@ -92,17 +105,13 @@ export class ThreadLink implements Link {
 	}
 
 	private constructor(private readonly worker: Worker) {
+		super();
 		this.batcher = new WriteBatcher(bytes => this.worker.postMessage(bytes));
 		worker.on('message', (message: Uint8Array | string) => {
 			if (message === THREAD_END) {
 				this.finish(undefined);
 			} else if (typeof message !== 'string' && !this.closed) {
-				for (const frame of this.decoder.push(Buffer.from(message.buffer, message.byteOffset, message.byteLength))) {
-					if (this.closed) {
-						return;
-					}
-					this.onFrame(frame);
-				}
+				this.deliver(this.decoder.push(Buffer.from(message.buffer, message.byteOffset, message.byteLength)));
 			}
 		});
 		worker.on('error', error => this.finish(`local worker thread failed: ${error.message}`));
@@ -124,29 +133,20 @@ export class ThreadLink implements Link {
 			this.worker.unref();
 		}
 	}
-
-	private finish(reason: string | undefined): void {
-		if (!this.closed) {
-			this.closed = true;
-			this.onClose(reason);
-		}
-	}
 }
 
 /** An agent at the other end of a byte stream (an SSH exec channel, or a child process in tests). */
-export class StreamLink implements Link {
+export class StreamLink extends LinkBase implements Link {
 	readonly remote = true;
 	bytesOut = 0;
 	bytesIn = 0;
-	onFrame: (frame: Frame) => void = () => {};
-	onClose: (reason: string | undefined) => void = () => {};
 	private readonly decoder = new FrameDecoder();
-	private closed = false;
 	private exitReason: string | undefined;
 	private readonly batcher: WriteBatcher;
 
 	/** lostReason: asked when the stream closes, for a reason the connection knows (keepalive timeout). */
 	constructor(readonly label: string, private readonly stream: Duplex, private readonly lostReason: () => string | undefined = () => undefined) {
+		super();
 		this.batcher = new WriteBatcher(bytes => {
 			if (!this.closed) {
 				this.stream.write(bytes);
@@ -161,12 +161,7 @@ export class StreamLink implements Link {
 				this.finish(`protocol error: ${error instanceof Error ? error.message : String(error)}`);
 				return;
 			}
-			for (const frame of frames) {
-				if (this.closed) {
-					return;
-				}
-				this.onFrame(frame);
-			}
+			this.deliver(frames);
 		});
 		stream.on('error', (error: Error) => this.finish(error.message));
 		stream.on('close', () => this.finish(this.exitReason ?? this.lostReason() ?? (this.decoder.buffered > 0 ? 'the stream ended inside a frame' : undefined)));
@@ -194,13 +189,6 @@ export class StreamLink implements Link {
 			this.stream.end();
 			this.stream.destroy();
 			this.finish(undefined);
-		}
-	}
-
-	private finish(reason: string | undefined): void {
-		if (!this.closed) {
-			this.closed = true;
-			this.onClose(reason);
 		}
 	}
 }
