@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <linux/falloc.h>
@@ -145,6 +146,20 @@ static napi_value fadvise(napi_env env, napi_callback_info info) {
 	return NULL;
 }
 
+// Advisory whole-file lock, never waiting: 1 exclusive, 0 shared. EWOULDBLOCK (EAGAIN) when held.
+// It lives as long as the open file description, so closing the fd releases it.
+static napi_value lock(napi_env env, napi_callback_info info) {
+	int64_t a[2];
+	if (!get_args(env, info, 2, a)) return NULL;
+	int op = (a[1] ? LOCK_EX : LOCK_SH) | LOCK_NB;
+	int rc;
+	do {
+		rc = flock((int)a[0], op);
+	} while (rc != 0 && errno == EINTR);
+	if (rc != 0) return throw_errno(env, errno, "flock");
+	return NULL;
+}
+
 static void export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
 	napi_value fn;
 	napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -164,6 +179,7 @@ NAPI_MODULE_INIT() {
 	export_function(env, exports, "blockDeviceSize", block_device_size);
 	export_function(env, exports, "zeroOut", zero_out);
 	export_function(env, exports, "fadvise", fadvise);
+	export_function(env, exports, "lock", lock);
 	export_int(env, exports, "POSIX_FADV_NORMAL", POSIX_FADV_NORMAL);
 	export_int(env, exports, "POSIX_FADV_SEQUENTIAL", POSIX_FADV_SEQUENTIAL);
 	export_int(env, exports, "POSIX_FADV_DONTNEED", POSIX_FADV_DONTNEED);

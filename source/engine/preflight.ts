@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import {describeSystemError, UsageError} from '../errors.js';
 import {LocalImage, blockDeviceSize} from '../transport/local-image.js';
 import {deviceInUse, deviceNumber} from '../transport/device.js';
+import {nativeOps} from '../native/native.js';
 import type {Image, Range, WritableImage} from '../transport/image.js';
 
 /** Identity of a SRC, to refuse syncing a file onto itself. */
@@ -20,6 +21,7 @@ export function openSource(path: string): OpenedSource {
 	} catch (error) {
 		throw new UsageError(`SRC ${path}: ${describeSystemError(error)}`, {cause: error});
 	}
+	lockOrThrow(fd, 'SRC', path, false);
 	const size = kind === 'block' ? blockDeviceSize(fd, stat.rdev) : stat.size;
 	const busy = kind === 'block' ? deviceInUse(deviceNumber(stat.rdev)) : undefined;
 	return {
@@ -91,6 +93,7 @@ export function openDestination(plan: DestinationPlan, options: DestinationOptio
 			return {image: emptyImage(plan.path), writable: undefined, knownData: {start: 0, end: 0}};
 		}
 		const fd = openOrThrow(plan.path, fs.constants.O_RDONLY);
+		lockOrThrow(fd, 'DST', plan.path, false);
 		return {image: new LocalImage(fd, plan.path, plan.kind, plan.size), writable: undefined, knownData: {start: 0, end: plan.size}};
 	}
 	let flags = fs.constants.O_RDWR;
@@ -100,6 +103,7 @@ export function openDestination(plan: DestinationPlan, options: DestinationOptio
 		flags |= fs.constants.O_EXCL; // Linux: EBUSY when the kernel holds the device (mounted, dm, md).
 	}
 	const fd = openOrThrow(plan.path, flags);
+	lockOrThrow(fd, 'DST', plan.path, true);
 	const image = new LocalImage(fd, plan.path, plan.kind, plan.size);
 	if (plan.resizeTo !== undefined) {
 		try {
@@ -119,6 +123,25 @@ function openOrThrow(path: string, flags: number): number {
 		const code = (error as {code?: string}).code;
 		const reason = code === 'EBUSY' ? 'the device is in use (mounted or held by the kernel); use --force to write to it anyway' : describeSystemError(error);
 		throw new UsageError(`DST ${path}: ${reason}`, {cause: error});
+	}
+}
+
+/**
+ * Takes the advisory lock that keeps two rblocksync runs apart: shared on what is read, exclusive on
+ * the DST being written (flock, released when the fd closes). Another run holding a conflicting lock
+ * is a refusal (the fd is closed, nothing was written); a filesystem without flock, or no native
+ * helper, goes on unlocked.
+ */
+function lockOrThrow(fd: number, role: 'SRC' | 'DST', path: string, exclusive: boolean): void {
+	try {
+		nativeOps()?.lock(fd, exclusive);
+	} catch (error) {
+		if ((error as {code?: string}).code !== 'EAGAIN') {
+			return;
+		}
+		fs.closeSync(fd);
+		const doing = exclusive ? 'is in use by' : 'is being written by';
+		throw new UsageError(`${role} ${path} ${doing} another rblocksync run (it holds a lock on it); wait for that run to end`, {cause: error});
 	}
 }
 

@@ -19,10 +19,13 @@ export interface NativeOps {
 	zeroOut(fd: number, offset: number, length: number): void;
 	/** Page-cache hint for a range; length 0 means to the end of the file (posix_fadvise). */
 	fadvise(fd: number, offset: number, length: number, advice: 'normal' | 'sequential' | 'dontneed'): void;
+	/** Takes an advisory lock on the whole file without waiting (flock LOCK_EX or LOCK_SH, LOCK_NB); EAGAIN when held. */
+	lock(fd: number, exclusive: boolean): void;
 }
 
-type Addon = Omit<NativeOps, 'fadvise'> & {
+type Addon = Omit<NativeOps, 'fadvise' | 'lock'> & {
 	fadvise(fd: number, offset: number, length: number, advice: number): void;
+	lock(fd: number, exclusive: number): void;
 	POSIX_FADV_NORMAL: number;
 	POSIX_FADV_SEQUENTIAL: number;
 	POSIX_FADV_DONTNEED: number;
@@ -80,7 +83,7 @@ function load(): {ops?: NativeOps; error?: string} {
 }
 
 function isAddon(value: unknown): value is Addon {
-	const names = ['punchHole', 'seekData', 'seekHole', 'blockDeviceSize', 'zeroOut', 'fadvise'];
+	const names = ['punchHole', 'seekData', 'seekHole', 'blockDeviceSize', 'zeroOut', 'fadvise', 'lock'];
 	return typeof value === 'object' && value !== null && names.every(name => typeof Reflect.get(value, name) === 'function');
 }
 
@@ -93,5 +96,6 @@ function wrap(addon: Addon): NativeOps {
 		blockDeviceSize: addon.blockDeviceSize,
 		zeroOut: addon.zeroOut,
 		fadvise: (fd, offset, length, kind) => addon.fadvise(fd, offset, length, advice[kind]),
+		lock: (fd, exclusive) => addon.lock(fd, exclusive ? 1 : 0),
 	};
 }

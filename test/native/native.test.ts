@@ -174,10 +174,34 @@ fadvise('should throw EBADF from posix_fadvise on a closed descriptor', () => {
 	expectSystemError(() => ops().fadvise(fd, 0, 0, 'normal'), 'EBADF', 'posix_fadvise', 'EBADF: bad file descriptor, posix_fadvise');
 });
 
+const lock = suite('lock');
+
+lock('should share a shared lock, refuse a second exclusive one with EAGAIN, and free it on close', () => {
+	const {fd, path} = sparseFile(4 * KiB, []);
+	const other = openSync(path, 'r');
+	ops().lock(fd, false);
+	ops().lock(other, false);
+	closeSync(other);
+	ops().lock(fd, true);
+	const second = openSync(path, 'r');
+	expectSystemError(() => ops().lock(second, false), 'EAGAIN', 'flock', 'EAGAIN: resource temporarily unavailable, flock');
+	expectSystemError(() => ops().lock(second, true), 'EAGAIN', 'flock', 'EAGAIN: resource temporarily unavailable, flock');
+	closeSync(fd);
+	ops().lock(second, true);
+	closeSync(second);
+});
+
+lock('should throw EBADF from flock on a closed descriptor', () => {
+	const {fd} = sparseFile(4 * KiB, []);
+	closeSync(fd);
+	expectSystemError(() => ops().lock(fd, true), 'EBADF', 'flock', 'EBADF: bad file descriptor, flock');
+});
+
 punchHole.run();
 seekData.run();
 seekHole.run();
 blockDeviceSize.run();
 zeroOut.run();
 fadvise.run();
+lock.run();
 process.on('exit', () => rmSync(dir, {recursive: true, force: true}));

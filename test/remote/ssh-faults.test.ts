@@ -6,6 +6,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {processes, type Sshd, startSshd} from '../helpers/sshd.js';
 import {makeImage, runCli} from '../helpers/remote-images.js';
+import {holdLock} from '../helpers/lock.js';
 
 const test = suite('SSH faults');
 const MiB = 1024 * 1024;
@@ -129,6 +130,22 @@ test('should refuse a remote SRC and DST that are the same file, writing nothing
 	const push = await runCli([src, `pve2:${dir}/./same.img`, '-q'], sshd.env);
 	assert.is(push.status, 1);
 	assert.is(push.stderr, `rblocksync: ssh pve2: SRC and DST are the same file: ${dir}/./same.img\n`);
+});
+
+test('should refuse a remote DST that another run holds locked, writing nothing', async () => {
+	const src = join(dir, 'lock-src.img');
+	const dst = join(dir, 'lock-dst.img');
+	makeImage(src, 2 * MiB);
+	writeFileSync(dst, Buffer.alloc(2 * MiB, 7));
+	const lock = await holdLock(dst);
+	try {
+		const result = await runCli([src, `pve:${dst}`, '-q'], sshd.env);
+		assert.is(result.status, 1);
+		assert.is(result.stderr, `rblocksync: ssh pve: DST ${dst} is in use by another rblocksync run (it holds a lock on it); wait for that run to end\n`);
+		assert.ok(readFileSync(dst).equals(Buffer.alloc(2 * MiB, 7)));
+	} finally {
+		await lock.release();
+	}
 });
 
 test('should fail with exit 2 when the remote file system fills up', async () => {
