@@ -1,4 +1,4 @@
-// npm install hook: builds the native helper (holes, SEEK_DATA) with a plain C compiler ($CC, else cc)
+// npm install hook: builds the native helper (holes, SEEK_DATA, locks, SIMD BLAKE3) with a plain C compiler ($CC, else cc)
 // against the vendored Node-API headers; no node-gyp. On any failure it prints one warning line and
 // exits 0: the tool still works without the helper (it writes zeros instead of punching holes).
 import {spawnSync} from 'node:child_process';
@@ -22,7 +22,19 @@ const [cc = 'cc', ...ccArgs] = (process.env.CC ?? '').trim().split(/\s+/).filter
 mkdirSync(join(root, 'build/Release'), {recursive: true});
 // Build beside, then rename: a process that has the old addon mapped keeps a valid file.
 const tmp = `${out}.${process.pid}.tmp`;
-const args = [...ccArgs, '-O2', '-fPIC', '-shared', '-Wall', `-I${join(root, 'native/include')}`, join(root, 'native/rblocksync_native.c'), '-o', tmp];
+// BLAKE3: the official C code (native/blake3), its SIMD kernels picked at run time by CPU features.
+const blake3 = ['blake3.c', 'blake3_dispatch.c', 'blake3_portable.c'];
+const blake3Flags = [];
+if (process.arch === 'x64') {
+	blake3.push('blake3_sse2_x86-64_unix.S', 'blake3_sse41_x86-64_unix.S', 'blake3_avx2_x86-64_unix.S', 'blake3_avx512_x86-64_unix.S');
+} else if (process.arch === 'arm64') {
+	blake3.push('blake3_neon.c');
+	blake3Flags.push('-DBLAKE3_USE_NEON=1');
+} else {
+	blake3Flags.push('-DBLAKE3_NO_SSE2', '-DBLAKE3_NO_SSE41', '-DBLAKE3_NO_AVX2', '-DBLAKE3_NO_AVX512');
+}
+const sources = [join(root, 'native/rblocksync_native.c'), ...blake3.map(name => join(root, 'native/blake3', name))];
+const args = [...ccArgs, '-O3', '-fPIC', '-shared', '-fvisibility=hidden', '-Wall', ...blake3Flags, `-I${join(root, 'native/include')}`, ...sources, '-o', tmp];
 const result = spawnSync(cc, args, {encoding: 'utf8'});
 if (result.error || result.status !== 0) {
 	rmSync(tmp, {force: true});

@@ -2,6 +2,7 @@
 import {createHash} from 'node:crypto';
 import {load} from 'blake3-wasm';
 import internal from '@c4312/blake3-internal';
+import {nativeOps, type NativeOps} from '../native/native.js';
 import type {HashName} from '../options.js';
 
 /** Bytes of every full digest this module produces. */
@@ -41,6 +42,30 @@ export async function createHasher(name: HashName): Promise<Hasher> {
 	if (name === 'sha256') {
 		return sha256Hasher;
 	}
+	const native = nativeOps();
+	return native ? nativeBlake3Hasher(native) : createWasmBlake3Hasher();
+}
+
+/** BLAKE3 of no bytes (hashBlocks has no block to hash there). */
+const EMPTY_BLAKE3 = Buffer.from('af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262', 'hex');
+
+/** BLAKE3 through the native helper: one call per batch, several times the speed of the wasm build. */
+function nativeBlake3Hasher(native: NativeOps): Hasher {
+	return {
+		name: 'blake3',
+		hashBlocks: (buffer, length, blockSize, out, outOffset, skip) => native.blake3Blocks(buffer, length, blockSize, out, outOffset, skip ?? null),
+		digest(buffer, length, out, outOffset) {
+			if (length === 0) {
+				out.set(EMPTY_BLAKE3, outOffset);
+				return;
+			}
+			native.blake3Blocks(buffer, length, length, out, outOffset, null);
+		},
+	};
+}
+
+/** The WebAssembly BLAKE3 even where the native one loads (tests compare the two). */
+export async function createWasmBlake3Hasher(): Promise<Hasher> {
 	blake3 ??= load().then(() => blake3Hasher(internal.getWasm() as unknown as Blake3Wasm));
 	return blake3;
 }

@@ -21,6 +21,12 @@ export interface NativeOps {
 	fadvise(fd: number, offset: number, length: number, advice: 'normal' | 'sequential' | 'dontneed'): void;
 	/** Takes an advisory lock on the whole file without waiting (flock LOCK_EX or LOCK_SH, LOCK_NB); EAGAIN when held. */
 	lock(fd: number, exclusive: boolean): void;
+	/**
+	 * BLAKE3 (the official C code, SIMD picked at run time) of input[0, length) as blocks of blockSize
+	 * bytes, the last possibly shorter: one 32-byte digest per block into out from outOffset, blocks
+	 * flagged in skip left unhashed. Returns the number of blocks. Throws RangeError when out or skip is too small.
+	 */
+	blake3Blocks(input: Uint8Array, length: number, blockSize: number, out: Uint8Array, outOffset: number, skip: Uint8Array | null): number;
 }
 
 type Addon = Omit<NativeOps, 'fadvise' | 'lock'> & {
@@ -83,7 +89,7 @@ function load(): {ops?: NativeOps; error?: string} {
 }
 
 function isAddon(value: unknown): value is Addon {
-	const names = ['punchHole', 'seekData', 'seekHole', 'blockDeviceSize', 'zeroOut', 'fadvise', 'lock'];
+	const names = ['punchHole', 'seekData', 'seekHole', 'blockDeviceSize', 'zeroOut', 'fadvise', 'lock', 'blake3Blocks'];
 	return typeof value === 'object' && value !== null && names.every(name => typeof Reflect.get(value, name) === 'function');
 }
 
@@ -97,5 +103,6 @@ function wrap(addon: Addon): NativeOps {
 		zeroOut: addon.zeroOut,
 		fadvise: (fd, offset, length, kind) => addon.fadvise(fd, offset, length, advice[kind]),
 		lock: (fd, exclusive) => addon.lock(fd, exclusive ? 1 : 0),
+		blake3Blocks: addon.blake3Blocks,
 	};
 }

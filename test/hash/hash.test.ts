@@ -2,7 +2,8 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {createHash as nodeHash, randomBytes} from 'node:crypto';
 import {createHash as blake3Hash, load} from 'blake3-wasm';
-import {createHasher, DIGEST_SIZE} from '../../source/engine/hash.js';
+import {createHasher, createWasmBlake3Hasher, DIGEST_SIZE, type Hasher} from '../../source/engine/hash.js';
+import {nativeOps} from '../../source/native/native.js';
 
 const test = suite('createHasher');
 
@@ -16,26 +17,43 @@ function blake3Of(data: Buffer): Buffer {
 
 const references = {
 	blake3: blake3Of,
+	'blake3-wasm': blake3Of,
 	sha256: (data: Buffer) => nodeHash('sha256').update(data).digest(),
 };
+
+type Implementation = keyof typeof references;
+
+/** Both BLAKE3 builds (native C when the helper is built, and WebAssembly) must give the same digests. */
+async function hasherFor(name: Implementation): Promise<Hasher> {
+	return name === 'blake3-wasm' ? createWasmBlake3Hasher() : createHasher(name);
+}
+
+test('should use the native BLAKE3 when the helper is built', async () => {
+	if (nativeOps()) {
+		const hasher = await createHasher('blake3');
+		assert.is.not(hasher, await createWasmBlake3Hasher());
+	}
+});
 
 test.before(async () => {
 	await load();
 });
 
-test('should match the published BLAKE3 vectors', async () => {
-	const hasher = await createHasher('blake3');
-	const out = Buffer.alloc(DIGEST_SIZE);
-	hasher.digest(Buffer.alloc(0), 0, out, 0);
-	assert.is(out.toString('hex'), 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
-	hasher.digest(Buffer.from('abc'), 3, out, 0);
-	assert.is(out.toString('hex'), '6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85');
-});
+for (const name of ['blake3', 'blake3-wasm'] as const) {
+	test(`should match the published BLAKE3 vectors (${name})`, async () => {
+		const hasher = await hasherFor(name);
+		const out = Buffer.alloc(DIGEST_SIZE);
+		hasher.digest(Buffer.alloc(0), 0, out, 0);
+		assert.is(out.toString('hex'), 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
+		hasher.digest(Buffer.from('abc'), 3, out, 0);
+		assert.is(out.toString('hex'), '6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85');
+	});
+}
 
-for (const name of ['blake3', 'sha256'] as const) {
+for (const name of ['blake3', 'blake3-wasm', 'sha256'] as const) {
 	for (const blockSize of [512, 4096, 65_536, 2 * 1024 * 1024]) {
 		test(`should hash every ${blockSize}-byte block with ${name}, partial last block included`, async () => {
-			const hasher = await createHasher(name);
+			const hasher = await hasherFor(name);
 			const length = blockSize * 5 + 123;
 			const data = randomBytes(length + 77);
 			const blocks = Math.ceil(length / blockSize);
@@ -50,7 +68,7 @@ for (const name of ['blake3', 'sha256'] as const) {
 		});
 	}
 	test(`should digest a whole buffer larger than the wasm batch with ${name}`, async () => {
-		const hasher = await createHasher(name);
+		const hasher = await hasherFor(name);
 		const data = randomBytes(9 * 1024 * 1024 + 5);
 		const out = Buffer.alloc(DIGEST_SIZE);
 		hasher.digest(data, data.length, out, 0);
@@ -58,18 +76,21 @@ for (const name of ['blake3', 'sha256'] as const) {
 	});
 }
 
-test('should hash batches larger than 4 MiB of small blocks', async () => {
-	const hasher = await createHasher('blake3');
-	const data = randomBytes(6 * 1024 * 1024);
-	const out = Buffer.alloc((data.length / 4096) * DIGEST_SIZE);
-	hasher.hashBlocks(data, data.length, 4096, out, 0);
-	const last = data.length / 4096 - 1;
-	assert.ok(out.subarray(last * DIGEST_SIZE).equals(blake3Of(data.subarray(last * 4096))));
-});
+for (const name of ['blake3', 'blake3-wasm'] as const) {
+	test(`should hash batches larger than 4 MiB of small blocks (${name})`, async () => {
+		const hasher = await hasherFor(name);
+		const data = randomBytes(6 * 1024 * 1024);
+		const out = Buffer.alloc((data.length / 4096) * DIGEST_SIZE);
+		hasher.hashBlocks(data, data.length, 4096, out, 0);
+		const last = data.length / 4096 - 1;
+		assert.ok(out.subarray(last * DIGEST_SIZE).equals(blake3Of(data.subarray(last * 4096))));
+		assert.ok(out.subarray(0, DIGEST_SIZE).equals(blake3Of(data.subarray(0, 4096))));
+	});
+}
 
-for (const name of ['blake3', 'sha256'] as const) {
+for (const name of ['blake3', 'blake3-wasm', 'sha256'] as const) {
 	test(`should skip the flagged blocks with ${name} and hash the others`, async () => {
-		const hasher = await createHasher(name);
+		const hasher = await hasherFor(name);
 		const data = randomBytes(4096 * 6 + 100);
 		const skip = Uint8Array.from([1, 0, 0, 1, 1, 0, 1]);
 		const out = Buffer.alloc(DIGEST_SIZE * 7);

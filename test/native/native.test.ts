@@ -197,6 +197,24 @@ lock('should throw EBADF from flock on a closed descriptor', () => {
 	expectSystemError(() => ops().lock(fd, true), 'EBADF', 'flock', 'EBADF: bad file descriptor, flock');
 });
 
+const blake3Blocks = suite('blake3Blocks');
+
+blake3Blocks('should refuse an out or skip buffer too small for the blocks, and a length beyond the input', () => {
+	const input = randomBytes(3 * 4 * KiB);
+	const rangeError = (run: () => void): void => {
+		assert.throws(run, (error: unknown) => error instanceof RangeError);
+	};
+	rangeError(() => ops().blake3Blocks(input, input.length, 4 * KiB, Buffer.alloc(2 * 32), 0, null));
+	rangeError(() => ops().blake3Blocks(input, input.length, 4 * KiB, Buffer.alloc(3 * 32), 1, null));
+	rangeError(() => ops().blake3Blocks(input, input.length, 4 * KiB, Buffer.alloc(3 * 32), 0, new Uint8Array(2)));
+	rangeError(() => ops().blake3Blocks(input, input.length + 1, 4 * KiB, Buffer.alloc(4 * 32), 0, null));
+	rangeError(() => ops().blake3Blocks(input, input.length, 0, Buffer.alloc(4 * 32), 0, null));
+	assert.throws(() => ops().blake3Blocks(input, 1.5, 4 * KiB, Buffer.alloc(32), 0, null));
+	const out = Buffer.alloc(3 * 32);
+	assert.is(ops().blake3Blocks(input, input.length, 4 * KiB, out, 0, null), 3);
+	assert.is(ops().blake3Blocks(input, 0, 4 * KiB, out, 0, null), 0);
+});
+
 punchHole.run();
 seekData.run();
 seekHole.run();
@@ -204,4 +222,5 @@ blockDeviceSize.run();
 zeroOut.run();
 fadvise.run();
 lock.run();
+blake3Blocks.run();
 process.on('exit', () => rmSync(dir, {recursive: true, force: true}));
