@@ -70,7 +70,7 @@ export class DestRole {
 				this.onChunk(message.offset, message.length, message.digest);
 				break;
 			case 'zero':
-				this.makeZero(message.offset, message.length, !this.inPendingChunk(message.offset));
+				this.makeZero(message.offset, message.length, this.isZeroChunks(message.offset, message.length));
 				break;
 			case 'want': {
 				const pending = this.pendingAt(message.offset);
@@ -179,14 +179,19 @@ export class DestRole {
 	private makeZero(offset: number, length: number, scanned: boolean): void {
 		const {blockSize, chunkSize} = this.geometry;
 		const end = offset + length;
-		// --copy does not read DST: zero SRC ranges are left as they are, like the local engine does.
+		// Only where DST has data (SEEK_DATA) can a block be non-zero. --copy does not read DST: it
+		// zeroes all of that, as the local engine does; otherwise only the blocks read as non-zero.
 		const first = firstRangeEndingAfter(this.data, offset);
 		let last = first;
 		while (last < this.data.length && this.data[last]!.start < end) {
 			last += 1;
 		}
-		const ranges = this.job.copy ? [] : unionAligned(this.data.slice(first, last), [], blockSize, {start: offset, end});
+		const ranges = unionAligned(this.data.slice(first, last), [], blockSize, {start: offset, end});
 		for (const range of ranges) {
+			if (this.job.copy) {
+				this.zeroRun(range.start, range.end - range.start);
+				continue;
+			}
 			for (let at = range.start; at < range.end; at += chunkSize) {
 				const batch = Math.min(chunkSize, range.end - at);
 				this.image.read(this.scratch, 0, batch, at);
@@ -255,8 +260,17 @@ export class DestRole {
 		return pending;
 	}
 
-	private inPendingChunk(offset: number): boolean {
-		return this.pending.has(this.chunkOf(offset));
+	/**
+	 * Whether a ZERO frame stands for whole chunks (it counts as scanned) rather than for blocks of a
+	 * chunk in progress (counted when that chunk completes). In progress: a pending chunk, or with
+	 * --copy a run inside a data chunk, which never covers a whole chunk (that chunk would be zero).
+	 */
+	private isZeroChunks(offset: number, length: number): boolean {
+		if (this.pending.has(this.chunkOf(offset))) {
+			return false;
+		}
+		const end = offset + length;
+		return !this.job.copy || (this.chunkOf(offset) === offset && (this.chunkOf(end) === end || end === this.job.end));
 	}
 
 	private chunkOf(offset: number): number {

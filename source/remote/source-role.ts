@@ -37,6 +37,8 @@ export class SourceRole {
 	/** Digests of the chunks sent most recently, so DEST's questions rarely need a re-read (bounded: 2 windows). */
 	private readonly recent = new Map<number, ChunkSnapshot>();
 	private readonly job: SourceJob;
+	/** DEST said EMPTY: its range holds no data, so zero runs need not be sent. */
+	private destEmpty = false;
 	private deflateMisses = 0;
 	private deflateSkipped = 0;
 
@@ -57,8 +59,10 @@ export class SourceRole {
 	handle(message: Message): void {
 		switch (message.type) {
 			case 'empty':
-				// DEST holds nothing in this range: send the data without digests, as --copy does.
+				// DEST holds nothing in this range: send the data without digests, as --copy does, and
+				// no zero runs inside data chunks (there is nothing to zero there).
 				this.job.copy = true;
+				this.destEmpty = true;
 				return;
 			case 'credit':
 				this.granted = Math.max(this.granted, message.granted);
@@ -125,7 +129,7 @@ export class SourceRole {
 				this.flushZero();
 				return; // Resumed by the next CREDIT.
 			}
-			this.load(offset);
+			this.load(offset, !this.job.copy); // --copy and an EMPTY DEST use no digests: do not compute them.
 			this.blocksZero += this.chunk.zeroBlocks();
 			this.next += length;
 			if (this.chunk.allZero()) {
@@ -242,7 +246,8 @@ export class SourceRole {
 				end += 1;
 			}
 			if (isZero) {
-				if (!this.job.copy) {
+				// With --copy DEST has not read its data: it must hear of every zero run to zero it.
+				if (!this.destEmpty) {
 					this.sendRun('zero', block, end);
 				}
 			} else {

@@ -1,5 +1,5 @@
 // Runs a SourceRole and a DestRole against each other in memory, through the real codec, counting bytes each way.
-import {createHasher} from '../../source/engine/hash.js';
+import {createHasher, type Hasher} from '../../source/engine/hash.js';
 import type {HashName} from '../../source/options.js';
 import type {Image, WritableImage} from '../../source/transport/image.js';
 import {FrameDecoder} from '../../source/protocol/frame.js';
@@ -9,7 +9,17 @@ import {SourceRole} from '../../source/remote/source-role.js';
 import {countersFromTuple, DestRole} from '../../source/remote/dest-role.js';
 import type {Counters} from '../../source/engine/progress.js';
 
-export type PairOptions = {blockSize?: number; dryRun?: boolean; copy?: boolean; compress?: number; hash?: HashName; start?: number; end?: number};
+export type PairOptions = {
+	blockSize?: number;
+	dryRun?: boolean;
+	copy?: boolean;
+	compress?: number;
+	hash?: HashName;
+	start?: number;
+	end?: number;
+	/** Replaces SOURCE's hasher (e.g. to count its calls). */
+	sourceHasher?: (hasher: Hasher) => Hasher;
+};
 
 /** Syncs src into dst over [start, end); resolves with DEST's final counters and the bytes sent each way. */
 export async function syncPair(src: Image, dst: Image, writable: WritableImage | undefined, options: PairOptions = {}): Promise<{counters: Counters; toDest: number; toSource: number}> {
@@ -33,7 +43,7 @@ export async function syncPair(src: Image, dst: Image, writable: WritableImage |
 			});
 		};
 		let done = false;
-		const source: SourceRole = new SourceRole(src, geometry, hasher, {...job, compress: options.compress ?? 0}, message => {
+		const source: SourceRole = new SourceRole(src, geometry, options.sourceHasher?.(hasher) ?? hasher, {...job, compress: options.compress ?? 0}, message => {
 			const bytes = encode(message);
 			toDest += bytes.length;
 			deliver(bytes, toDestDecoder, m => dest.handle(m));

@@ -1,7 +1,8 @@
 // The same scenario table against local->local and each SSH direction: bytes, holes, counters and refusals must agree.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, truncateSync, writeSync} from 'node:fs';
+import {randomBytes} from 'node:crypto';
+import {closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, truncateSync, writeFileSync, writeSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {type Sshd, startSshd} from '../helpers/sshd.js';
@@ -81,6 +82,23 @@ test('should agree after scattered changes and blocks that became zero (punched)
 		return step;
 	});
 	for (const field of ['blocksChanged', 'blocksPunched', 'bytesWritten']) {
+		same(results, field);
+	}
+});
+
+test('should agree on --copy onto a DST full of other data: every zero range of SRC is zeroed', async () => {
+	const results = await everyDirection(async (d, {src, dst}) => {
+		const size = statSync(src).size;
+		writeFileSync(dst, randomBytes(size));
+		const before = allocated(dst);
+		const step = await sync(d, src, dst, '--copy');
+		assert.is(step.status, 0, `${d}: ${step.stderr}`);
+		assert.ok(sameContent(src, dst), `${d}: DST differs from SRC after --copy`);
+		assert.ok(allocated(dst) < before, `${d}: the zero ranges must be punched`);
+		assert.is(step.summary?.['bytesScanned'], size, d);
+		return step;
+	});
+	for (const field of ['blocksChanged', 'blocksPunched', 'bytesWritten', 'bytesPunched']) {
 		same(results, field);
 	}
 });

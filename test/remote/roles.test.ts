@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import {randomBytes} from 'node:crypto';
 import {MemoryImage} from '../../source/transport/memory-image.js';
 import {syncPair} from '../helpers/roles-pair.js';
+import type {Hasher} from '../../source/engine/hash.js';
 
 const test = suite('SourceRole + DestRole');
 const MiB = 1024 * 1024;
@@ -24,6 +25,28 @@ test('should make DST equal to SRC from an empty DST, keeping zero ranges as hol
 	assert.is(counters.bytesScanned, content.length);
 	assert.is(counters.blocksPunched, 0);
 	assert.ok(dst.allocatedBytes <= src.allocatedBytes);
+});
+
+test('should not hash SOURCE at all for an empty DST or --copy (no digest is used)', async () => {
+	const content = sample(5 * MiB + 1234);
+	for (const copy of [false, true]) {
+		const dst = copy ? MemoryImage.from('dst', randomBytes(content.length)) : new MemoryImage('dst', content.length);
+		let hashed = 0;
+		const counting = (hasher: Hasher): Hasher => ({
+			...hasher,
+			hashBlocks(...args: Parameters<Hasher['hashBlocks']>) {
+				hashed += 1;
+				return hasher.hashBlocks(...args);
+			},
+			digest(...args: Parameters<Hasher['digest']>) {
+				hashed += 1;
+				hasher.digest(...args);
+			},
+		});
+		await syncPair(MemoryImage.from('src', content), dst, dst, {copy, sourceHasher: counting});
+		assert.ok(dst.content.equals(content), `copy ${copy}`);
+		assert.is(hashed, 0, `copy ${copy}: SOURCE hashed ${hashed} times`);
+	}
 });
 
 test('should cost under 0.1% of the image on the wire when nothing changed', async () => {
