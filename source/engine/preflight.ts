@@ -21,7 +21,7 @@ export function openSource(path: string): OpenedSource {
 	} catch (error) {
 		throw new UsageError(`SRC ${path}: ${describeSystemError(error)}`, {cause: error});
 	}
-	lockOrThrow(fd, 'SRC', path, false);
+	lockOrThrow(fd, 'SRC', path, kind, false);
 	const size = kind === 'block' ? blockDeviceSize(fd, stat.rdev) : stat.size;
 	const busy = kind === 'block' ? deviceInUse(deviceNumber(stat.rdev)) : undefined;
 	return {
@@ -93,7 +93,7 @@ export function openDestination(plan: DestinationPlan, options: DestinationOptio
 			return {image: emptyImage(plan.path), writable: undefined, knownData: {start: 0, end: 0}};
 		}
 		const fd = openOrThrow(plan.path, fs.constants.O_RDONLY);
-		lockOrThrow(fd, 'DST', plan.path, false);
+		lockOrThrow(fd, 'DST', plan.path, plan.kind, false);
 		return {image: new LocalImage(fd, plan.path, plan.kind, plan.size), writable: undefined, knownData: {start: 0, end: plan.size}};
 	}
 	let flags = fs.constants.O_RDWR;
@@ -103,7 +103,7 @@ export function openDestination(plan: DestinationPlan, options: DestinationOptio
 		flags |= fs.constants.O_EXCL; // Linux: EBUSY when the kernel holds the device (mounted, dm, md).
 	}
 	const fd = openOrThrow(plan.path, flags);
-	lockOrThrow(fd, 'DST', plan.path, true);
+	lockOrThrow(fd, 'DST', plan.path, plan.kind, true);
 	const image = new LocalImage(fd, plan.path, plan.kind, plan.size);
 	if (plan.resizeTo !== undefined) {
 		try {
@@ -126,24 +126,38 @@ function openOrThrow(path: string, flags: number): number {
 	}
 }
 
+/** How long a block device may stay locked by someone else before that is a refusal (udev probes briefly). */
+const DEVICE_LOCK_PATIENCE_MS = 3000;
+
 /**
  * Takes the advisory lock that keeps two rblocksync runs apart: shared on what is read, exclusive on
- * the DST being written (flock, released when the fd closes). Another run holding a conflicting lock
- * is a refusal (the fd is closed, nothing was written); a filesystem without flock, or no native
- * helper, goes on unlocked.
+ * the DST being written (flock, released when the fd closes). A conflicting lock held by another
+ * process is a refusal (the fd is closed, nothing was written); on a block device it is retried for a
+ * few seconds first, since systemd-udevd holds a shared lock on a device while it probes it. A
+ * filesystem without flock, or no native helper, goes on unlocked.
  */
-function lockOrThrow(fd: number, role: 'SRC' | 'DST', path: string, exclusive: boolean): void {
-	try {
-		nativeOps()?.lock(fd, exclusive);
-	} catch (error) {
-		if ((error as {code?: string}).code !== 'EAGAIN') {
+function lockOrThrow(fd: number, role: 'SRC' | 'DST', path: string, kind: 'file' | 'block', exclusive: boolean): void {
+	const native = nativeOps();
+	const deadline = Date.now() + (kind === 'block' ? DEVICE_LOCK_PATIENCE_MS : 0);
+	for (;;) {
+		try {
+			native?.lock(fd, exclusive);
 			return;
+		} catch (error) {
+			if ((error as {code?: string}).code !== 'EAGAIN') {
+				return;
+			}
+			if (Date.now() >= deadline) {
+				fs.closeSync(fd);
+				const how = exclusive ? 'is locked by another process' : 'is locked for writing by another process';
+				throw new UsageError(`${role} ${path} ${how} (another rblocksync run?); try again when it has finished`, {cause: error});
+			}
+			Atomics.wait(sleeper, 0, 0, 50);
 		}
-		fs.closeSync(fd);
-		const doing = exclusive ? 'is in use by' : 'is being written by';
-		throw new UsageError(`${role} ${path} ${doing} another rblocksync run (it holds a lock on it); wait for that run to end`, {cause: error});
 	}
 }
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /** The directory holding `path` (".", for a bare name). */
 function parentOf(path: string): string {

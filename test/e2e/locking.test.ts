@@ -32,7 +32,7 @@ locking('should refuse a DST another process holds locked, writing nothing', asy
 		const {src, dst, hash, mtime} = pair(dir);
 		const lock = await holdLock(dst);
 		try {
-			assertRefused(runCli(['--truncate', src, dst]), `DST ${dst} is in use by another rblocksync run (it holds a lock on it); wait for that run to end`);
+			assertRefused(runCli(['--truncate', src, dst]), `DST ${dst} is locked by another process (another rblocksync run?); try again when it has finished`);
 		} finally {
 			await lock.release();
 		}
@@ -56,7 +56,7 @@ locking('should refuse a SRC that is being written, and share a SRC that is only
 		const {src, dst, hash} = pair(dir);
 		const writer = await holdLock(src);
 		try {
-			assertRefused(runCli([src, dst]), `SRC ${src} is being written by another rblocksync run (it holds a lock on it); wait for that run to end`);
+			assertRefused(runCli([src, dst]), `SRC ${src} is locked for writing by another process (another rblocksync run?); try again when it has finished`);
 			assert.is(sha256(dst), hash);
 		} finally {
 			await writer.release();
@@ -90,9 +90,9 @@ locking('should keep a second rblocksync off the DST a running one writes', asyn
 		const third = runCli(['--truncate', src, dst]);
 		assert.is(first.child.exitCode, null, 'the first run ended before the others tried; make the image larger');
 		const done = await first.done;
-		assertRefused(third, `DST ${dst} is in use by another rblocksync run (it holds a lock on it); wait for that run to end`);
+		assertRefused(third, `DST ${dst} is locked by another process (another rblocksync run?); try again when it has finished`);
 		assert.is(second.code, 1, second.stderr);
-		assert.match(second.stderr, /is being written by another rblocksync run/);
+		assert.match(second.stderr, /is locked for writing by another process/);
 		assert.is(done.code, 0, done.stderr);
 		assert.is(sha256(dst), sha256(src));
 	} finally {

@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {runCli, stderrLines} from '../helpers/cli.js';
+import {setTimeout as sleep} from 'node:timers/promises';
+import {runCli, startCli, stderrLines} from '../helpers/cli.js';
+import {holdLock} from '../helpers/lock.js';
 import {allocatedBytes, allocationSlack, dataBytes, dataLayout, fillFile, MiB, randomLayout, sha256, withTempDir, writeImage} from '../helpers/images.js';
 import {withLoop} from '../helpers/loop.js';
 
@@ -158,6 +160,36 @@ loop('should refuse a device another process holds exclusively (e.g. a concurren
 			}
 		});
 		assert.is(sha256(backing), hash);
+	});
+});
+
+loop('should wait out a brief shared lock on a device (udev probing it), and refuse one that stays', async () => {
+	await withTempDir(async dir => {
+		const src = path.join(dir, 'src.img');
+		const backing = path.join(dir, 'dev.img');
+		writeImage(src, randomLayout(4 * MiB, 4096, {zero: 0.25, hole: 0.25}, 82));
+		writeImage(backing, randomLayout(4 * MiB, 4096, {zero: 0.25, hole: 0.25}, 83));
+		const hash = sha256(backing);
+		await withLoop([backing], async ([device]) => {
+			const writer = await holdLock(device!);
+			const started = Date.now();
+			try {
+				const refused = runCli([src, device!]);
+				assert.is(refused.code, 1, refused.stderr);
+				assert.equal(stderrLines(refused), [`rblocksync: DST ${device} is locked by another process (another rblocksync run?); try again when it has finished`]);
+				assert.ok(Date.now() - started >= 2500, 'a device lock is retried for a few seconds before a refusal');
+			} finally {
+				await writer.release();
+			}
+			assert.is(sha256(backing), hash);
+			const prober = await holdLock(device!, true);
+			const cli = startCli([src, device!]);
+			await sleep(500);
+			await prober.release();
+			const result = await cli.done;
+			assert.is(result.code, 0, result.stderr);
+			assert.is(sha256(device!, 0, 4 * MiB), sha256(src));
+		});
 	});
 });
 

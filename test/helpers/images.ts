@@ -155,3 +155,32 @@ export async function withTempDir<T>(use: (dir: string) => T | Promise<T>): Prom
 }
 
 export const MiB = 1024 * 1024;
+
+/** Picks one element of `items`. */
+export function pick<T>(random: () => number, items: readonly T[]): T {
+	return items[Math.floor(random() * items.length)]!;
+}
+
+export type RandomPair = {src: string; dst: string; size: number; unit: number; blockSize: number; dstState: string};
+
+/**
+ * Writes a random SRC (odd sizes, zero runs, holes) and a DST in a random state (missing, another image
+ * of the same, larger or smaller size, or an older copy of SRC) into dir, from `random`.
+ */
+export function writeRandomPair(dir: string, seed: number, random: () => number): RandomPair {
+	const blockSize = pick(random, [512, 4096, 65_536]);
+	const size = Math.floor(random() * 5 * 1024 * 1024) + pick(random, [0, 1, 511, 4095]);
+	const unit = pick(random, [512, 4096, 65_536]);
+	const src = path.join(dir, `src-${seed}.img`);
+	const dst = path.join(dir, `dst-${seed}.img`);
+	writeImage(src, randomLayout(size, unit, {zero: random() * 0.4, hole: random() * 0.4}, seed, 8));
+	const dstState = pick(random, ['missing', 'same-size', 'larger', 'smaller', 'copy-then-edit'] as const);
+	if (dstState === 'copy-then-edit') {
+		fs.copyFileSync(src, dst);
+		writeImage(src, randomLayout(size, unit, {zero: 0.3, hole: 0.3}, seed + 1, 8));
+	} else if (dstState !== 'missing') {
+		const dstSize = dstState === 'same-size' ? size : dstState === 'larger' ? size + Math.floor(random() * 3 * 1024 * 1024) + 1 : Math.floor(size * random());
+		writeImage(dst, randomLayout(dstSize, pick(random, [512, 4096]), {zero: 0.3, hole: 0.3}, seed + 2, 8));
+	}
+	return {src, dst, size, unit, blockSize, dstState};
+}

@@ -5,7 +5,7 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {prng, randomLayout, sha256, writeImage} from '../helpers/images.js';
+import {pick, prng, sha256, writeRandomPair} from '../helpers/images.js';
 import {runCli} from '../helpers/remote-images.js';
 import {type Sshd, startSshd} from '../helpers/sshd.js';
 
@@ -26,10 +26,6 @@ pairs.after(async () => {
 	fs.rmSync(dir, {recursive: true, force: true});
 });
 
-function one<T>(random: () => number, items: readonly T[]): T {
-	return items[Math.floor(random() * items.length)]!;
-}
-
 const directions = {
 	push: (src: string, dst: string) => [src, `pve:${dst}`],
 	pull: (src: string, dst: string) => [`pve:${src}`, dst],
@@ -39,21 +35,8 @@ const directions = {
 pairs(`should converge for ${COUNT} random pairs, directions and option mixes`, async () => {
 	for (let seed = FIRST_SEED; seed < FIRST_SEED + COUNT; seed++) {
 		const random = prng(seed);
-		const direction = one(random, ['push', 'pull', 'relay'] as const);
-		const blockSize = one(random, [512, 4096, 65_536]);
-		const size = Math.floor(random() * 5 * 1024 * 1024) + one(random, [0, 1, 511, 4095]);
-		const unit = one(random, [512, 4096, 65_536]);
-		const src = path.join(dir, `src-${seed}.img`);
-		const dst = path.join(dir, `dst-${seed}.img`);
-		writeImage(src, randomLayout(size, unit, {zero: random() * 0.4, hole: random() * 0.4}, seed, 8));
-		const dstState = one(random, ['missing', 'same-size', 'larger', 'smaller', 'copy-then-edit'] as const);
-		if (dstState === 'copy-then-edit') {
-			fs.copyFileSync(src, dst);
-			writeImage(src, randomLayout(size, unit, {zero: 0.3, hole: 0.3}, seed + 1, 8));
-		} else if (dstState !== 'missing') {
-			const dstSize = dstState === 'same-size' ? size : dstState === 'larger' ? size + Math.floor(random() * 3 * 1024 * 1024) + 1 : Math.floor(size * random());
-			writeImage(dst, randomLayout(dstSize, one(random, [512, 4096]), {zero: 0.3, hole: 0.3}, seed + 2, 8));
-		}
+		const direction = pick(random, ['push', 'pull', 'relay'] as const);
+		const {src, dst, size, unit, blockSize, dstState} = writeRandomPair(dir, seed, random);
 		const args = ['--json', '--truncate', '-b', String(blockSize), '-w', String(1 + Math.floor(random() * 3))];
 		for (const [flag, chance] of [['--copy', 0.3], ['--verify', 0.25], ['-z', 0.25]] as const) {
 			if (random() < chance) {

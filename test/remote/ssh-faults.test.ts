@@ -141,7 +141,7 @@ test('should refuse a remote DST that another run holds locked, writing nothing'
 	try {
 		const result = await runCli([src, `pve:${dst}`, '-q'], sshd.env);
 		assert.is(result.status, 1);
-		assert.is(result.stderr, `rblocksync: ssh pve: DST ${dst} is in use by another rblocksync run (it holds a lock on it); wait for that run to end\n`);
+		assert.is(result.stderr, `rblocksync: ssh pve: DST ${dst} is locked by another process (another rblocksync run?); try again when it has finished\n`);
 		assert.ok(readFileSync(dst).equals(Buffer.alloc(2 * MiB, 7)));
 	} finally {
 		await lock.release();
