@@ -7,7 +7,15 @@ export type ConfigBlock = {
 	readonly patterns: readonly string[] | undefined;
 	/** Keyword (lower case) -> values in file order. */
 	readonly options: ReadonlyArray<readonly [string, string]>;
+	/** Host pattern lists of the blocks an Include stood in (nested Includes: one each): all must match too. */
+	readonly within?: ReadonlyArray<readonly string[]>;
 };
+
+/** The texts of the files an Include names (its words, as written), in order; [] when none. */
+export type ReadInclude = (word: string) => string[];
+
+/** OpenSSH's limit on nested Include. */
+const MAX_INCLUDE_DEPTH = 16;
 
 export type HostConfig = {
 	readonly alias: string;
@@ -17,13 +25,18 @@ export type HostConfig = {
 	readonly identityFiles: readonly string[];
 	readonly identitiesOnly: boolean;
 	readonly proxyJump: string | undefined;
+	/** HashKnownHosts: hosts added to known_hosts are written hashed (Debian's /etc/ssh/ssh_config says yes). */
+	readonly hashKnownHosts: boolean;
 };
 
-/** Splits a config file into blocks; Match blocks are skipped (their options apply to no host). */
-export function parseSshConfig(text: string): ConfigBlock[] {
-	const blocks: Array<{patterns: string[] | undefined; options: Array<[string, string]>; skip: boolean}> = [
-		{patterns: undefined, options: [], skip: false},
-	];
+/**
+ * Splits a config file into blocks; Match blocks are skipped (their options apply to no host).
+ * `Include` pulls in the texts readInclude gives for each of its words, in place: their blocks apply
+ * only where the block holding the Include applies, and that block goes on after them.
+ */
+export function parseSshConfig(text: string, readInclude: ReadInclude = () => [], depth = 0): ConfigBlock[] {
+	type Block = {patterns: readonly string[] | undefined; options: Array<readonly [string, string]>; skip: boolean; within?: ReadonlyArray<readonly string[]>};
+	const blocks: Block[] = [{patterns: undefined, options: [], skip: false}];
 	for (const raw of text.split(/\r?\n/)) {
 		const line = raw.trim();
 		if (line === '' || line.startsWith('#')) {
@@ -39,11 +52,25 @@ export function parseSshConfig(text: string): ConfigBlock[] {
 			blocks.push({patterns: splitWords(value), options: [], skip: false});
 		} else if (keyword === 'match') {
 			blocks.push({patterns: [], options: [], skip: true});
+		} else if (keyword === 'include') {
+			const current = blocks.at(-1)!;
+			if (current.skip || depth >= MAX_INCLUDE_DEPTH) {
+				continue;
+			}
+			for (const word of splitWords(value)) {
+				for (const included of readInclude(word)) {
+					for (const block of parseSshConfig(included, readInclude, depth + 1)) {
+						const within = [...(current.within ?? []), ...(current.patterns ? [current.patterns] : []), ...(block.within ?? [])];
+						blocks.push({patterns: block.patterns, options: [...block.options], skip: false, ...(within.length > 0 ? {within} : {})});
+					}
+				}
+			}
+			blocks.push({patterns: current.patterns, options: [], skip: false, ...(current.within ? {within: current.within} : {})});
 		} else {
 			blocks.at(-1)!.options.push([keyword, unquote(value)]);
 		}
 	}
-	return blocks.filter(block => !block.skip).map(({patterns, options}) => ({patterns, options}));
+	return blocks.filter(block => !block.skip).map(({patterns, options, within}) => ({patterns, options, ...(within ? {within} : {})}));
 }
 
 function splitWords(value: string): string[] {
@@ -93,6 +120,9 @@ export function resolveHost(blocks: readonly ConfigBlock[], input: ResolveInput)
 		if (block.patterns !== undefined && !matchPatternList(block.patterns, input.alias)) {
 			continue;
 		}
+		if (block.within?.some(patterns => !matchPatternList(patterns, input.alias))) {
+			continue;
+		}
 		for (const [keyword, value] of block.options) {
 			if (keyword === 'identityfile') {
 				identityFiles.push(value);
@@ -120,6 +150,7 @@ export function resolveHost(blocks: readonly ConfigBlock[], input: ResolveInput)
 		identityFiles: files,
 		identitiesOnly: (first.get('identitiesonly') ?? 'no').toLowerCase() === 'yes',
 		proxyJump: jump === undefined || jump.toLowerCase() === 'none' ? undefined : jump,
+		hashKnownHosts: (first.get('hashknownhosts') ?? 'no').toLowerCase() === 'yes',
 	};
 }
 

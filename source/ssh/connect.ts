@@ -1,11 +1,12 @@
 // Opens an SSH connection the way OpenSSH would: ~/.ssh/config, known_hosts, agent then key files, keepalives, ProxyJump.
 import fs from 'node:fs';
 import os from 'node:os';
-import {join} from 'node:path';
+import {randomBytes} from 'node:crypto';
+import {basename, dirname, isAbsolute, join} from 'node:path';
 import ssh2, {type AnyAuthMethod, type Client, type ClientChannel, type ConnectConfig} from 'ssh2';
 import type {Duplex} from 'node:stream';
 import {describeSystemError, UsageError} from '../errors.js';
-import {defaultIdentityFiles, type HostConfig, parseSshConfig, resolveHost} from './config.js';
+import {defaultIdentityFiles, expandHome, type HostConfig, matchPattern, parseSshConfig, type ReadInclude, resolveHost} from './config.js';
 import {checkKnownHosts, fingerprint, keyTypeOf, knownHostsLine, knownKeyTypes} from './known-hosts.js';
 
 export type ConnectOptions = {
@@ -39,8 +40,12 @@ export const KEEPALIVE_COUNT_MAX = 3;
 /** Connects and authenticates; throws UsageError (exit 1) for every refusal, with one line naming the host. */
 export async function connect(options: ConnectOptions, via?: Connection): Promise<Connection> {
 	const home = options.home ?? os.homedir();
-	const configText = readOptional(join(home, '.ssh', 'config'));
-	const config = resolveHost(parseSshConfig(configText), {
+	// As OpenSSH: the user's file, then the system-wide one; the first value found wins.
+	const blocks = [
+		...parseSshConfig(readOptional(join(home, '.ssh', 'config')), includeReader(join(home, '.ssh'), home)),
+		...parseSshConfig(readOptional(SYSTEM_CONFIG), includeReader('/etc/ssh', home)),
+	];
+	const config = resolveHost(blocks, {
 		alias: options.host, home,
 		...(options.user === undefined ? {} : {user: options.user}),
 		...(options.port === undefined ? {} : {port: options.port}),
@@ -49,13 +54,33 @@ export async function connect(options: ConnectOptions, via?: Connection): Promis
 	const label = `ssh ${options.host}`;
 	let jump = via;
 	if (!jump && config.proxyJump) {
-		const [first] = config.proxyJump.split(',');
-		const target = /^(?:([^@]+)@)?([^:]+)(?::(\d+))?$/.exec(first!.trim());
-		if (!target) {
-			throw new UsageError(`${label}: cannot read ProxyJump ${config.proxyJump}`);
+		// ProxyJump a,b: to a, from there to b, from there to this host (each hop by its own config).
+		for (const hop of config.proxyJump.split(',')) {
+			const target = /^(?:([^@]+)@)?([^:]+)(?::(\d+))?$/.exec(hop.trim());
+			if (!target) {
+				throw new UsageError(`${label}: cannot read ProxyJump ${config.proxyJump}`);
+			}
+			const previous = jump;
+			try {
+				jump = await connect({...options, host: target[2]!, ...(target[1] ? {user: target[1]} : {}), ...(target[3] ? {port: Number(target[3])} : {}), identity: undefined}, previous);
+			} catch (error) {
+				previous?.close(); // The hops already up must not keep the process alive.
+				throw error;
+			}
 		}
-		jump = await connect({...options, host: target[2]!, ...(target[1] ? {user: target[1]} : {}), ...(target[3] ? {port: Number(target[3])} : {}), identity: undefined});
 	}
+	try {
+		return await connectThrough(options, config, label, home, jump);
+	} catch (error) {
+		if (jump !== via) {
+			jump?.close();
+		}
+		throw error;
+	}
+}
+
+/** The connection to `config`'s host itself, through `jump` when there is one. */
+async function connectThrough(options: ConnectOptions, config: HostConfig, label: string, home: string, jump: Connection | undefined): Promise<Connection> {
 	const knownHostsPath = join(home, '.ssh', 'known_hosts');
 	const knownText = readOptional(knownHostsPath) + '\n' + readOptional('/etc/ssh/ssh_known_hosts');
 	let refusal: string | undefined;
@@ -75,7 +100,7 @@ export async function connect(options: ConnectOptions, via?: Connection): Promis
 			case 'unknown': {
 				const line = knownHostsLine(config.hostName, config.port, key);
 				if (options.acceptNewHostKey) {
-					appendKnownHost(knownHostsPath, line);
+					appendKnownHost(knownHostsPath, config.hashKnownHosts ? knownHostsLine(config.hostName, config.port, key, randomBytes(20)) : line);
 					options.warn(`${options.host}: added ${print} to ${knownHostsPath}`);
 					return true;
 				}
@@ -185,6 +210,27 @@ async function forward(jump: Connection, host: string, port: number, label: stri
 function appendKnownHost(path: string, line: string): void {
 	fs.mkdirSync(join(path, '..'), {recursive: true, mode: 0o700});
 	fs.appendFileSync(path, `${line}\n`, {mode: 0o600});
+}
+
+const SYSTEM_CONFIG = '/etc/ssh/ssh_config';
+
+/** Reads the files an Include word names: ~ expanded, relative to `base`, with * and ? in the file name. */
+function includeReader(base: string, home: string): ReadInclude {
+	return word => {
+		const expanded = expandHome(word, home);
+		const path = isAbsolute(expanded) ? expanded : join(base, expanded);
+		const name = basename(path);
+		if (!/[*?]/.test(name)) {
+			return [readOptional(path)];
+		}
+		let names: string[];
+		try {
+			names = fs.readdirSync(dirname(path));
+		} catch {
+			return [];
+		}
+		return names.filter(entry => matchPattern(name, entry)).sort().map(entry => readOptional(join(dirname(path), entry)));
+	};
 }
 
 function readOptional(path: string): string {

@@ -24,9 +24,14 @@ export function keyTypeOf(keyBlob: Buffer): string {
 	return keyBlob.subarray(4, 4 + length).toString('latin1');
 }
 
-/** The known_hosts line that trusts this key. */
-export function knownHostsLine(host: string, port: number, keyBlob: Buffer): string {
-	return `${hostEntryName(host, port)} ${keyTypeOf(keyBlob)} ${keyBlob.toString('base64')}`;
+/**
+ * The known_hosts line that trusts this key; with a `salt` (20 random bytes) the host is hashed as
+ * OpenSSH's HashKnownHosts writes it: `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`.
+ */
+export function knownHostsLine(host: string, port: number, keyBlob: Buffer, salt?: Buffer): string {
+	const name = hostEntryName(host, port);
+	const field = salt ? `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(name).digest('base64')}` : name;
+	return `${field} ${keyTypeOf(keyBlob)} ${keyBlob.toString('base64')}`;
 }
 
 function hostMatches(field: string, name: string): boolean {

@@ -141,6 +141,11 @@ export async function startSshd(): Promise<Sshd> {
 	}
 	// pvejump reaches the same sshd through pve (ProxyJump).
 	config.push(`Host pvejump\n\tHostName 127.0.0.1\n\tPort ${port}\n\tUser root\n\tIdentityFile ~/.ssh/id_installed\n\tProxyJump pve\n`);
+	// pvejump2 goes through two hops: pve, then pve2 (ProxyJump with a list).
+	config.push(`Host pvejump2\n\tHostName 127.0.0.1\n\tPort ${port}\n\tUser root\n\tIdentityFile ~/.ssh/id_installed\n\tProxyJump pve,pve2\n`);
+	// pvejumpdead lists a second hop nobody answers at: proof that every hop is used.
+	config.push(`Host pvejumpdead\n\tHostName 127.0.0.1\n\tPort ${port}\n\tUser root\n\tIdentityFile ~/.ssh/id_installed\n\tProxyJump pve,deadhop\n`);
+	config.push(`Host deadhop\n\tHostName 127.0.0.1\n\tPort 1\n\tUser root\n\tIdentityFile ~/.ssh/id_installed\n`);
 	writeFileSync(join(dir, 'authorized_keys'), `${authorized.join('\n')}\n`);
 	writeFileSync(join(ssh, 'config'), config.join('\n'));
 	const [type, key] = hostKey.split(' ');

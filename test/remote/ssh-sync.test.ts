@@ -142,6 +142,20 @@ test('should reach a host through ProxyJump', async () => {
 	assert.ok(sameContent(src, dst));
 });
 
+test('should reach a host through a ProxyJump list of two hops', async () => {
+	const src = join(dir, 'jump2-src.img');
+	const dst = join(dir, 'jump2-dst.img');
+	makeImage(src, 2 * MiB);
+	const result = await runCli([src, `pvejump2:${dst}`, '--truncate', '-q'], sshd.env);
+	assert.is(result.status, 0, result.stderr);
+	assert.ok(sameContent(src, dst));
+	// Every hop is used: a dead second hop fails the run, however good the first one is.
+	const dead = await runCli([src, `pvejumpdead:${join(dir, 'jump-dead.img')}`, '--truncate', '-q'], sshd.env);
+	assert.is(dead.status, 1, dead.stderr);
+	assert.match(dead.stderr, /^rblocksync: ssh deadhop: ProxyJump through pve failed: .*\n$/);
+	assert.not.ok(existsSync(join(dir, 'jump-dead.img')));
+});
+
 test('should push to and pull from a remote block device (loop device), zeroing on the device', async () => {
 	const {loopDeviceProblem, withLoopDevice} = await import('../helpers/loop-device.js');
 	const problem = await loopDeviceProblem();

@@ -31,7 +31,7 @@ test('should take the first value of each keyword and accumulate identity files'
 	assert.equal(host, {
 		alias: 'pve', hostName: '10.0.0.pve', user: 'root', port: 2222,
 		identityFiles: ['/home/me/.ssh/pve_root_10.0.0.pve', '/home/me/.ssh/id_all'],
-		identitiesOnly: false, proxyJump: undefined,
+		identitiesOnly: false, proxyJump: undefined, hashKnownHosts: false,
 	});
 });
 
@@ -48,6 +48,42 @@ test('should honour negated patterns and skip Match blocks', () => {
 	assert.is(resolveHost(config, {alias: 'foo', ...base}).user, 'me');
 	assert.is(resolveHost(config, {alias: 'jump', ...base}).proxyJump, 'bastion');
 	assert.is(resolveHost(config, {alias: 'other', ...base}).port, 22);
+});
+
+test('should read HashKnownHosts', () => {
+	assert.ok(resolveHost(parseSshConfig('Host *\n\tHashKnownHosts yes\n'), {alias: 'x', ...base}).hashKnownHosts);
+	assert.not.ok(resolveHost(parseSshConfig('HashKnownHosts no\nHost *\n\tHashKnownHosts yes\n'), {alias: 'x', ...base}).hashKnownHosts);
+});
+
+test('should read Include in place: at top level, inside a Host block only for that host, globbed and nested', () => {
+	const files: Record<string, string> = {
+		'a.conf': 'Host pve\n\tUser from-a\n\tInclude deeper.conf\n',
+		'deeper.conf': 'Port 2200\n',
+		'inner.conf': 'User from-inner\nHost *\n\tIdentityFile ~/.ssh/inner\n',
+	};
+	const readInclude = (word: string): string[] =>
+		word === '*.conf' ? ['a.conf', 'deeper.conf'].map(name => files[name]!) : files[word] === undefined ? [] : [files[word]!];
+	const blocks = parseSshConfig('Include inner-missing.conf *.conf\nHost kvm\n\tInclude inner.conf\n\tHostName 10.1.1.1\nHost *\n\tUser fallback\n', readInclude);
+	const pve = resolveHost(blocks, {alias: 'pve', ...base});
+	assert.is(pve.user, 'from-a');
+	assert.is(pve.port, 2200, 'Include nested in an included Host block applies to that host');
+	assert.equal(pve.identityFiles, [], 'inner.conf sits inside Host kvm: not for pve');
+	const kvm = resolveHost(blocks, {alias: 'kvm', ...base});
+	assert.is(kvm.user, 'from-inner');
+	assert.is(kvm.hostName, '10.1.1.1', 'the block holding the Include goes on after it');
+	assert.equal(kvm.identityFiles, ['/home/me/.ssh/inner']);
+	assert.is(kvm.port, 2200, 'deeper.conf was also included at top level by the glob');
+	assert.is(resolveHost(blocks, {alias: 'other', ...base}).user, 'fallback');
+});
+
+test('should stop at 16 levels of Include that include themselves', () => {
+	let reads = 0;
+	const blocks = parseSshConfig('Include self\n', () => {
+		reads += 1;
+		return ['User looped\nInclude self\n'];
+	});
+	assert.is(reads, 16);
+	assert.is(resolveHost(blocks, {alias: 'x', ...base}).user, 'looped');
 });
 
 test('should match pattern lists like OpenSSH', () => {

@@ -1,6 +1,10 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
+import {spawnSync} from 'node:child_process';
 import {createHmac, randomBytes} from 'node:crypto';
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
 import {checkKnownHosts, fingerprint, hostEntryName, knownHostsLine, knownKeyTypes} from '../../source/ssh/known-hosts.js';
 
 const test = suite('checkKnownHosts');
@@ -46,6 +50,23 @@ test('should format the line to add, the fingerprint and the key types', () => {
 	assert.is(knownHostsLine('127.0.0.1', 2222, key), `[127.0.0.1]:2222 ssh-ed25519 ${b64(key)}`);
 	assert.match(fingerprint(key), /^SHA256:[A-Za-z0-9+/]{43}$/);
 	assert.equal(knownKeyTypes(`pve ssh-rsa ${b64(rsa)}\npve ssh-ed25519 ${b64(key)}`, 'pve', 22), ['ssh-rsa', 'ssh-ed25519']);
+});
+
+test('should write a hashed line (HashKnownHosts) that this reader and ssh-keygen -F both find', () => {
+	const salt = randomBytes(20);
+	const line = knownHostsLine('127.0.0.1', 2222, key, salt);
+	assert.ok(line.startsWith(`|1|${salt.toString('base64')}|`), line);
+	assert.not.ok(line.includes('127.0.0.1'), 'the host name must not show');
+	assert.equal(checkKnownHosts(line, '127.0.0.1', 2222, key), {kind: 'known'});
+	assert.equal(checkKnownHosts(line, '127.0.0.1', 22, key), {kind: 'unknown'});
+	const dir = mkdtempSync(join(tmpdir(), 'rbs-kh-'));
+	try {
+		writeFileSync(join(dir, 'known_hosts'), `${line}\n`);
+		const found = spawnSync('ssh-keygen', ['-F', '[127.0.0.1]:2222', '-f', join(dir, 'known_hosts')], {encoding: 'utf8'});
+		assert.is(found.status, 0, `ssh-keygen -F did not find the hashed entry: ${found.stdout}${found.stderr}`);
+	} finally {
+		rmSync(dir, {recursive: true, force: true});
+	}
 });
 
 test.run();
