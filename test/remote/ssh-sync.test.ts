@@ -198,18 +198,31 @@ test('should forward the remote stderr line by line, prefixed with the host', as
 	assert.match(result.stderr, /^rblocksync: warning: pvenoisy: hello from the agent$/m);
 });
 
-test('should exit 130 on SIGINT, never success', async () => {
+test('should exit 130 on SIGINT, never success; running it again sends only what is missing', async () => {
 	const src = join(dir, 'sigint-src.img');
-	makeImage(src, 256 * MiB, {zeroEvery: 0, holeEvery: 0});
+	const dst = join(dir, 'sigint-dst.img');
+	const size = 256 * MiB;
+	makeImage(src, size, {zeroEvery: 0, holeEvery: 0});
 	let pid = 0;
-	const running = runCli([src, `pve:${join(dir, 'sigint-dst.img')}`, '--truncate', '-q'], sshd.env, {onStart: p => {
+	const running = runCli([src, `pve:${dst}`, '--truncate', '-q'], sshd.env, {onStart: p => {
 		pid = p;
 	}});
-	await new Promise(resolve => setTimeout(resolve, 1500));
+	// Interrupt once data is flowing (DST has grown), well before the end.
+	for (let waited = 0; waited < 20_000 && !(existsSync(dst) && allocated(dst) >= 8 * MiB); waited += 20) {
+		await new Promise(resolve => setTimeout(resolve, 20));
+	}
 	process.kill(pid, 'SIGINT');
 	const result = await running;
 	assert.is(result.status, 130, result.stderr);
 	assert.match(result.stderr, /interrupted; DST may be partially updated/);
+	const written = allocated(dst);
+	assert.ok(written < size, 'the sync ended before it was interrupted; make the image larger');
+	// Resume: the data already there is recognised by its digests and not sent again.
+	const again = await runCli([src, `pve:${dst}`, '--json'], sshd.env);
+	assert.is(again.status, 0, again.stderr);
+	assert.ok(sameContent(src, dst));
+	const sent = Number(again.json?.['wireBytesSent']);
+	assert.ok(sent <= (size - written) * 1.1 + MiB, `resumed run sent ${sent} bytes; ${size - written} were missing`);
 });
 
 test.run();
