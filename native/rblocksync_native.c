@@ -19,6 +19,7 @@
 #include <linux/fs.h>
 #include <node_api.h>
 #include "blake3/blake3.h"
+#include "blake3/blake3_impl.h"
 
 // A table, not strerrorname_np (glibc >= 2.32): the addon is shipped to older hosts beside the agent.
 static const char *errno_name(int err) {
@@ -165,6 +166,41 @@ static int get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *len
 	return 1;
 }
 
+// Widest block (in 1 KiB chunks) and most blocks hashed together by hash_wide.
+#define WIDE_MAX_CHUNKS 16
+#define WIDE_GROUP 64
+
+// BLAKE3 of `count` whole blocks (indices in `group`) of `block` bytes, a power of two of 2 to 16
+// chunks, each digest to out + index * 32. The same tree blake3_hasher builds, but each step runs
+// across all the blocks in one blake3_hash_many call (full SIMD width, where one 4 KiB block has
+// only 4 chunks): chunk j of every block, then each level of parents, the last with ROOT.
+static void hash_wide(const uint8_t *input, size_t block, const size_t *group, size_t count, uint8_t *out) {
+	uint8_t a[WIDE_GROUP * WIDE_MAX_CHUNKS * BLAKE3_OUT_LEN];
+	uint8_t b[WIDE_GROUP * WIDE_MAX_CHUNKS * BLAKE3_OUT_LEN];
+	uint8_t lane[WIDE_GROUP * BLAKE3_OUT_LEN];
+	const uint8_t *inputs[WIDE_GROUP * WIDE_MAX_CHUNKS];
+	size_t chunks = block / BLAKE3_CHUNK_LEN;
+	for (size_t j = 0; j < chunks; j++) {
+		for (size_t k = 0; k < count; k++) inputs[k] = input + group[k] * block + j * BLAKE3_CHUNK_LEN;
+		blake3_hash_many(inputs, count, BLAKE3_CHUNK_LEN / BLAKE3_BLOCK_LEN, IV, j, false, 0, CHUNK_START, CHUNK_END, lane);
+		for (size_t k = 0; k < count; k++) memcpy(a + (k * chunks + j) * BLAKE3_OUT_LEN, lane + k * BLAKE3_OUT_LEN, BLAKE3_OUT_LEN);
+	}
+	uint8_t *from = a, *to = b;
+	for (size_t width = chunks; width > 1; width /= 2) {
+		// Parents of each block's pairs: a parent's 64-byte input is its two children's CVs, side by side.
+		size_t half = width / 2;
+		for (size_t k = 0; k < count; k++) {
+			for (size_t p = 0; p < half; p++) inputs[k * half + p] = from + (k * width + 2 * p) * BLAKE3_OUT_LEN;
+		}
+		uint8_t flags = PARENT | (width == 2 ? ROOT : 0);
+		blake3_hash_many(inputs, count * half, 1, IV, 0, false, flags, 0, 0, to);
+		uint8_t *swap = from;
+		from = to;
+		to = swap;
+	}
+	for (size_t k = 0; k < count; k++) memcpy(out + group[k] * BLAKE3_OUT_LEN, from + k * BLAKE3_OUT_LEN, BLAKE3_OUT_LEN);
+}
+
 // blake3Blocks(input, length, blockSize, out, outOffset, skip | null) -> blocks
 // BLAKE3 (official C code, SIMD chosen at run time) of input[0, length) as blocks of blockSize bytes
 // (the last may be shorter), one 32-byte digest per block into out at outOffset. Blocks whose skip
@@ -200,8 +236,25 @@ static napi_value blake3_blocks(napi_env env, napi_callback_info info) {
 		napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "out (or skip) is too small for the blocks");
 		return NULL;
 	}
+	size_t wide = 0;
+	if (block >= 2 * BLAKE3_CHUNK_LEN && block <= WIDE_MAX_CHUNKS * BLAKE3_CHUNK_LEN) {
+		// Full blocks of 2-16 chunks: chunk j of many blocks at once, at the full SIMD width.
+		size_t group[WIDE_GROUP];
+		size_t count = 0;
+		size_t full = length / block;
+		for (size_t i = 0; i < full; i++) {
+			if (skip != NULL && skip[i]) continue;
+			group[count++] = i;
+			if (count == WIDE_GROUP) {
+				hash_wide(input, block, group, count, out + offset);
+				count = 0;
+			}
+		}
+		if (count > 0) hash_wide(input, block, group, count, out + offset);
+		wide = full;
+	}
 	blake3_hasher hasher;
-	for (size_t i = 0; i < blocks; i++) {
+	for (size_t i = wide; i < blocks; i++) {
 		if (skip != NULL && skip[i]) continue;
 		size_t start = i * block;
 		size_t size = length - start < block ? length - start : block;

@@ -51,7 +51,7 @@ for (const name of ['blake3', 'blake3-wasm'] as const) {
 }
 
 for (const name of ['blake3', 'blake3-wasm', 'sha256'] as const) {
-	for (const blockSize of [512, 4096, 65_536, 2 * 1024 * 1024]) {
+	for (const blockSize of [512, 1024, 2048, 4096, 8192, 16_384, 32_768, 65_536, 2 * 1024 * 1024]) {
 		test(`should hash every ${blockSize}-byte block with ${name}, partial last block included`, async () => {
 			const hasher = await hasherFor(name);
 			const length = blockSize * 5 + 123;
@@ -103,5 +103,27 @@ for (const name of ['blake3', 'blake3-wasm', 'sha256'] as const) {
 		}
 	});
 }
+
+test('should give the WebAssembly digests for every block across SIMD groups, with random skips', async () => {
+	const native = await createHasher('blake3');
+	const wasm = await createWasmBlake3Hasher();
+	for (const blockSize of [2048, 4096, 16_384]) {
+		const blocks = 1000;
+		const length = blockSize * (blocks - 1) + 700;
+		const data = randomBytes(length);
+		const skip = Uint8Array.from({length: blocks}, () => (Math.random() < 0.3 ? 1 : 0));
+		const a = Buffer.alloc(blocks * DIGEST_SIZE);
+		const b = Buffer.alloc(blocks * DIGEST_SIZE);
+		native.hashBlocks(data, length, blockSize, a, 0, skip);
+		wasm.hashBlocks(data, length, blockSize, b, 0, skip);
+		for (let index = 0; index < blocks; index++) {
+			if (!skip[index]) {
+				assert.ok(a.subarray(index * DIGEST_SIZE, (index + 1) * DIGEST_SIZE).equals(b.subarray(index * DIGEST_SIZE, (index + 1) * DIGEST_SIZE)), `${blockSize}: block ${index}`);
+			} else {
+				assert.ok(a.subarray(index * DIGEST_SIZE, (index + 1) * DIGEST_SIZE).equals(Buffer.alloc(DIGEST_SIZE)), `${blockSize}: skipped block ${index} was written`);
+			}
+		}
+	}
+});
 
 test.run();
