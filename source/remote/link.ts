@@ -99,8 +99,9 @@ export class ThreadLink extends LinkBase implements Link {
 	private readonly batcher: WriteBatcher;
 
 	/** undefined when no entry file can be found (then use InProcessLink). */
-	static create(): Link {
-		const entry = process.env['RBLOCKSYNC_LOCAL_THREADS'] === '0' ? undefined : threadEntry();
+	/** A thread, unless `inProcess` (or RBLOCKSYNC_LOCAL_THREADS=0, or no thread entry can be found). */
+	static create(inProcess = false): Link {
+		const entry = inProcess || process.env['RBLOCKSYNC_LOCAL_THREADS'] === '0' ? undefined : threadEntry();
 		return entry ? new ThreadLink(new Worker(entry)) : new InProcessLink();
 	}
 

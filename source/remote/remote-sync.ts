@@ -10,6 +10,7 @@ import {connect, type Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {type AgentPlan, prepareAgent} from '../agent/bootstrap.js';
 import {type Link, StreamLink, ThreadLink} from './link.js';
+import {existsSync} from 'node:fs';
 import {canPunch, openLink, relaySession} from './session.js';
 import type {Range} from '../transport/image.js';
 
@@ -55,7 +56,9 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		};
 		const makeLink = async (endpoint: Endpoint): Promise<Link> => {
 			if (endpoint.kind === 'local') {
-				const link = ThreadLink.create();
+				// A local DST that does not exist yet only takes writes (a first copy sends no digests): handing
+				// every byte on to a thread costs more than writing it here (pull, 1 GiB: 4.6-5.2 s -> 3.9 s).
+				const link = ThreadLink.create(endpoint === options.dst && !existsSync(endpoint.path));
 				links.add(link);
 				return link;
 			}
