@@ -1,12 +1,16 @@
 // Proves the program runs on Debian bookworm's nodejs 18 (Proxmox VE 8), via scripts/node18.sh.
-import {execFileSync, spawnSync} from 'node:child_process';
+import {execFileSync, spawn, spawnSync} from 'node:child_process';
 import {createHash} from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {Duplex} from 'node:stream';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
+import {type Message, OpenFlag, Role} from '../../source/protocol/messages.js';
+import {InProcessLink, StreamLink} from '../../source/remote/link.js';
+import {canPunch, openLink, relaySession} from '../../source/remote/session.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const node18 = path.join(root, 'scripts/node18.sh');
@@ -54,6 +58,51 @@ for (const entry of ['dist/cli.js', 'dist/bundle/rblocksync.mjs']) {
 		assert.is(summary.blocksPunched, 1024);
 		assert.is(sha256(dst), sha256(src));
 		assert.ok(fs.statSync(dst).blocks * 512 <= 2 * 1024 * 1024, 'punched blocks must be freed');
+	});
+}
+
+// A Proxmox VE 8 host runs the agent under this node: both roles, over a pipe as over SSH, with digests
+// (DST differs in places, so nothing takes the first-copy shortcut), holes, and the native helper.
+for (const role of ['DEST', 'SOURCE'] as const) {
+	test(`should serve as the agent (${role}) under node 18`, async () => {
+		const src = path.join(dir, `agent-${role}-src.img`);
+		const dst = path.join(dir, `agent-${role}-dst.img`);
+		const content = Buffer.alloc(6 * 1024 * 1024 + 5);
+		for (let at = 0; at < content.length; at += 4096) {
+			content.fill((at / 4096) % 251 + 1, at, Math.min(content.length, at + 4096));
+		}
+		content.fill(0, 100_000, 1_900_000);
+		fs.writeFileSync(src, content);
+		const old = Buffer.from(content);
+		for (let at = 8192; at < old.length; at += 300 * 1024) {
+			old.fill(0xee, at, at + 4096);
+		}
+		old.fill(0x55, 200_000, 300_000);
+		fs.writeFileSync(dst, old);
+		const child = spawn(node18, [path.join(root, 'dist/cli.js'), '--agent'], {cwd: root, stdio: ['pipe', 'pipe', 'pipe']});
+		let stderr = '';
+		child.stderr.on('data', (chunk: Buffer) => {
+			stderr += chunk.toString();
+		});
+		const agent = new StreamLink('node18', Duplex.from({readable: child.stdout, writable: child.stdin}));
+		const local = new InProcessLink();
+		const base = {blockSize: 4096, compress: 0, srcSize: content.length, start: 0, end: content.length, hash: 'blake3', srcIdentity: ''};
+		const sourceOpen: Message = {type: 'open', role: Role.source, flags: 0, ...base, path: src};
+		const destOpen: Message = {type: 'open', role: Role.dest, flags: OpenFlag.force, ...base, path: dst};
+		const [sourceLink, destLink] = role === 'DEST' ? [local, agent] : [agent, local];
+		const warnings: string[] = [];
+		const warn = (message: string): void => {
+			warnings.push(message);
+		};
+		const [s, d] = await Promise.all([openLink(sourceLink, sourceOpen, warn), openLink(destLink, destOpen, warn)]);
+		assert.ok(canPunch((role === 'DEST' ? d : s).caps), 'the agent under node 18 must load the native helper');
+		const counters = await relaySession(sourceLink, destLink, {source: s.held, dest: d.held}, {stats() {}, warn}, () => new Error('aborted'));
+		assert.equal(warnings, []);
+		const code = await new Promise(resolve => child.once('exit', resolve));
+		assert.is(code, 0, stderr);
+		assert.is(sha256(dst), sha256(src));
+		assert.ok(counters.blocksChanged > 0 && counters.blocksChanged < content.length / 4096 / 2, `${counters.blocksChanged} blocks changed`);
+		assert.ok(counters.blocksPunched > 0, 'the zeroed range must be punched');
 	});
 }
 
