@@ -166,13 +166,16 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 				signal.removeEventListener('abort', onAbort);
 				wire();
 				reporter.progress(states, elapsed());
+				if (phase === 'sync' && summary) {
+					// Also when the phase failed or was interrupted: the summary then tells how far it got.
+					Object.assign(summary, totalOf(states));
+				}
 			}
 			checkAbort();
 			return states;
 		};
 
-		const states = await runPhase('sync');
-		Object.assign(summary, totalOf(states));
+		await runPhase('sync');
 		if (options.verify) {
 			reporter.start({...start, phase: 'verify'});
 			const check = await runPhase('verify');

@@ -204,7 +204,7 @@ test('should exit 130 on SIGINT, never success; running it again sends only what
 	const size = 256 * MiB;
 	makeImage(src, size, {zeroEvery: 0, holeEvery: 0});
 	let pid = 0;
-	const running = runCli([src, `pve:${dst}`, '--truncate', '-q'], sshd.env, {onStart: p => {
+	const running = runCli([src, `pve:${dst}`, '--truncate', '-q', '--json'], sshd.env, {onStart: p => {
 		pid = p;
 	}});
 	// Interrupt once data is flowing (DST has grown), well before the end.
@@ -217,6 +217,9 @@ test('should exit 130 on SIGINT, never success; running it again sends only what
 	assert.match(result.stderr, /interrupted; DST may be partially updated/);
 	const written = allocated(dst);
 	assert.ok(written < size, 'the sync ended before it was interrupted; make the image larger');
+	// The summary of an interrupted run says how far it got, and that it failed.
+	assert.is(result.json?.['ok'], false);
+	assert.ok(Number(result.json?.['bytesWritten']) > 0 && Number(result.json?.['wireBytesSent']) > Number(result.json?.['bytesWritten']), JSON.stringify(result.json));
 	// Resume: the data already there is recognised by its digests and not sent again.
 	const again = await runCli([src, `pve:${dst}`, '--json'], sshd.env);
 	assert.is(again.status, 0, again.stderr);
