@@ -10,6 +10,8 @@ export type AgentPlan = {
 	/** The fixed command line that starts an agent on this host. */
 	readonly command: string;
 	readonly how: 'installed' | 'uploaded' | 'cached';
+	/** Bytes of the agent bundle sent to the host (0 unless uploaded now): wire bytes too. */
+	readonly uploadedBytes: number;
 };
 
 /** RBLOCKSYNC_REMOTE_AGENT=upload skips an installed rblocksync (tests, or a newer local build). */
@@ -48,7 +50,7 @@ export async function prepareAgent(connection: Connection, alias: string): Promi
 	const probe = await runCommand(connection, 'printf "rbs-which=%s\\n" "$(command -v rblocksync)"; printf "rbs-node=%s\\n" "$(node --version 2>/dev/null)"; printf "rbs-arch=%s\\n" "$(uname -m)"');
 	const field = (name: string): string => new RegExp(`^rbs-${name}=(.*)$`, 'm').exec(probe.stdout)?.[1]?.trim() ?? '';
 	if (field('which') !== '' && process.env[PREFER_ENV] !== 'upload') {
-		return {command: 'exec rblocksync --agent', how: 'installed'};
+		return {command: 'exec rblocksync --agent', how: 'installed', uploadedBytes: 0};
 	}
 	const major = Number(/^v(\d+)\./.exec(field('node'))?.[1] ?? 0);
 	if (major < 18) {
@@ -63,7 +65,7 @@ export async function prepareAgent(connection: Connection, alias: string): Promi
 	const command = `exec node ${dir}/${AGENT_NAME}`;
 	const cached = await runCommand(connection, `test -s ${dir}/${AGENT_NAME} && echo rbs-cached`);
 	if (cached.stdout.includes('rbs-cached')) {
-		return {command, how: 'cached'};
+		return {command, how: 'cached', uploadedBytes: 0};
 	}
 	const stage = `"$HOME/.cache/rblocksync/.stage-${bundle.hash}-${randomBytes(6).toString('hex')}"`;
 	const files: Array<[string, Buffer]> = [[AGENT_NAME, bundle.agent], [WASM_NAME, bundle.wasm], ...(bundle.native ? [[NATIVE_NAME, bundle.native] as [string, Buffer]] : [])];
@@ -75,5 +77,5 @@ export async function prepareAgent(connection: Connection, alias: string): Promi
 	}
 	// A rename publishes the directory whole; a concurrent run that won the race leaves ours to delete.
 	await runCommand(connection, `mv -T ${stage} ${dir} 2>/dev/null || rm -rf ${stage}`);
-	return {command, how: 'uploaded'};
+	return {command, how: 'uploaded', uploadedBytes: files.reduce((sum, [, content]) => sum + content.length, 0)};
 }

@@ -28,6 +28,8 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 	let early: Array<Promise<[Link, Link]>> = [];
 	let summary: Summary | undefined;
 	try {
+		// The agent bundles uploaded to the hosts count as bytes sent, like the sessions' frames.
+		let uploadedBytes = 0;
 		const hostFor = async (endpoint: RemoteEndpoint): Promise<Host> => {
 			const port = endpoint.port ?? options.port;
 			const key = `${endpoint.user ?? ''}@${endpoint.host}:${port ?? ''}`;
@@ -44,6 +46,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 					try {
 						const plan = await prepareAgent(connection, endpoint.host);
 						trace(`${endpoint.host}: agent ${plan.how}`);
+						uploadedBytes += plan.uploadedBytes;
 						return {connection, plan, alias: endpoint.host};
 					} catch (error) {
 						connection.close();
@@ -169,6 +172,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 				if (phase === 'sync' && summary) {
 					// Also when the phase failed or was interrupted: the summary then tells how far it got.
 					Object.assign(summary, totalOf(states));
+					summary.wireBytesSent += uploadedBytes;
 				}
 			}
 			checkAbort();

@@ -1,6 +1,6 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync} from 'node:fs';
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {type Sshd, startSshd} from '../helpers/sshd.js';
@@ -67,10 +67,12 @@ test('should copy between two remote hosts, relayed through this one', async () 
 test('should upload the agent when the host has only node, and reuse it the next time', async () => {
 	const src = join(dir, 'upload-src.img');
 	const dst = join(dir, 'upload-dst.img');
-	makeImage(src, 3 * MiB);
+	// Little data (one 64 KiB run, then holes): the upload is most of what crosses the wire.
+	makeImage(src, 64 * 1024, {zeroEvery: 0, holeEvery: 0});
+	truncateSync(src, 3 * MiB);
 	const cache = join(process.env['HOME'] ?? '/root', '.cache/rblocksync');
 	rmSync(cache, {recursive: true, force: true});
-	const first = await runCli([src, `pvenode:${dst}`, '--truncate'], sshd.env);
+	const first = await runCli([src, `pvenode:${dst}`, '--truncate', '--json'], sshd.env);
 	assert.is(first.status, 0, first.stderr);
 	assert.not.match(first.stderr, /native helper unavailable/, 'the native helper is shipped beside the agent');
 	assert.ok(sameContent(src, dst));
@@ -78,8 +80,12 @@ test('should upload the agent when the host has only node, and reuse it the next
 	assert.is(agents.length, 1);
 	assert.is(statSync(cache).mode & 0o777, 0o700);
 	assert.ok(existsSync(join(cache, agents[0]!, 'rblocksync-agent.mjs')));
-	const second = await runCli([`pvenode:${dst}`, join(dir, 'upload-back.img'), '--truncate'], sshd.env);
+	const second = await runCli([`pvenode:${dst}`, join(dir, 'upload-back.img'), '--truncate', '--json'], sshd.env);
 	assert.is(second.status, 0, second.stderr);
+	// The upload is wire traffic too: the first run sent the bundle, the second (cached) did not.
+	const bundle = ['rblocksync-agent.mjs', 'blake3.wasm'].reduce((sum, name) => sum + statSync(join(cache, agents[0]!, name)).size, 0);
+	assert.ok(Number(first.json?.['wireBytesSent']) >= bundle + 64 * 1024, `first run sent ${String(first.json?.['wireBytesSent'])}, the bundle is ${bundle}`);
+	assert.ok(Number(second.json?.['wireBytesSent']) < 16 * 1024, `second run sent ${String(second.json?.['wireBytesSent'])}`);
 	assert.equal(readdirSync(cache).filter(name => name.startsWith('agent-')), agents);
 });
 
