@@ -11,10 +11,11 @@ import {forwardStderr} from '../ssh/exec.js';
 import {type AgentPlan, prepareAgent} from '../agent/bootstrap.js';
 import {type Link, StreamLink, ThreadLink} from './link.js';
 import {existsSync} from 'node:fs';
+import {ConnectionPool} from '../ssh/pool.js';
 import {canPunch, openLink, relaySession} from './session.js';
 import type {Range} from '../transport/image.js';
 
-type Host = {connection: Connection; plan: AgentPlan; alias: string};
+type Host = {pool: ConnectionPool<Connection>; plan: AgentPlan; alias: string};
 
 /** Syncs when SRC, DST or both are remote; returns the summary (also given to reporter.finish) or throws. */
 export async function remoteSync(options: Options, reporter: Reporter, signal: AbortSignal): Promise<Summary> {
@@ -35,19 +36,20 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 			const key = `${endpoint.user ?? ''}@${endpoint.host}:${port ?? ''}`;
 			let host = hosts.get(key);
 			if (!host) {
+				const open = async (): Promise<Connection> => connect({
+					host: endpoint.host, acceptNewHostKey: options.acceptNewHostKey, warn,
+					...(endpoint.user === undefined ? {} : {user: endpoint.user}),
+					...(port === undefined ? {} : {port}),
+					...(options.identity === undefined ? {} : {identity: options.identity}),
+				});
 				host = (async () => {
-					const connection = await connect({
-						host: endpoint.host, acceptNewHostKey: options.acceptNewHostKey, warn,
-						...(endpoint.user === undefined ? {} : {user: endpoint.user}),
-						...(port === undefined ? {} : {port}),
-						...(options.identity === undefined ? {} : {identity: options.identity}),
-					});
+					const connection = await open();
 					trace(`${endpoint.host}: connected`);
 					try {
 						const plan = await prepareAgent(connection, endpoint.host);
 						trace(`${endpoint.host}: agent ${plan.how}`);
 						uploadedBytes += plan.uploadedBytes;
-						return {connection, plan, alias: endpoint.host};
+						return {pool: new ConnectionPool(connection, open), plan, alias: endpoint.host};
 					} catch (error) {
 						connection.close();
 						throw error;
@@ -66,8 +68,16 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 				return link;
 			}
 			const host = await hostFor(endpoint);
-			const channel = await host.connection.exec(host.plan.command);
-			const link = new StreamLink(host.alias, channel, () => host.connection.lost);
+			const connection = await host.pool.reserve();
+			let channel: Awaited<ReturnType<Connection['exec']>>;
+			try {
+				channel = await connection.exec(host.plan.command);
+			} catch (error) {
+				host.pool.release(connection);
+				throw error;
+			}
+			channel.once('close', () => host.pool.release(connection));
+			const link = new StreamLink(host.alias, channel, () => connection.lost);
 			channel.on('exit', (code: number | null, exitSignal?: string) => link.exited(code, exitSignal));
 			forwardStderr(channel, line => warn(`${host.alias}: ${line}`));
 			links.add(link);
@@ -201,7 +211,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 			link.close();
 		}
 		for (const host of hosts.values()) {
-			host.then(h => h.connection.close(), () => {});
+			host.then(h => h.pool.closeAll(), () => {});
 		}
 	}
 }

@@ -164,7 +164,7 @@ export async function startSshd(): Promise<Sshd> {
 		'PubkeyAuthentication yes',
 		'PermitRootLogin prohibit-password',
 		'PermitUserEnvironment yes',
-		'MaxSessions 64',
+		'MaxSessions 10', // OpenSSH's default, as on users' hosts: more channels need more connections
 		'MaxStartups 64',
 		'LogLevel ERROR',
 		'',

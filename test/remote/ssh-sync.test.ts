@@ -64,6 +64,17 @@ test('should copy between two remote hosts, relayed through this one', async () 
 	assert.ok(sameContent(src, dst));
 });
 
+test('should run 8 workers between two paths of one host under sshd\'s default MaxSessions (10)', async () => {
+	const src = join(dir, 'many-src.img');
+	const dst = join(dir, 'many-dst.img');
+	makeImage(src, 64 * MiB);
+	// 8 SOURCE and 8 DEST agents: 16 channels to one host, more than one connection may carry.
+	const result = await runCli([`pve:${src}`, `pve:${dst}`, '--truncate', '-w', '8', '--json'], sshd.env);
+	assert.is(result.status, 0, result.stderr);
+	assert.is(result.json?.['workers'], 8);
+	assert.ok(sameContent(src, dst));
+});
+
 test('should upload the agent when the host has only node, and reuse it the next time', async () => {
 	const src = join(dir, 'upload-src.img');
 	const dst = join(dir, 'upload-dst.img');
