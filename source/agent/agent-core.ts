@@ -30,6 +30,8 @@ export class AgentCore {
 	private queue: Frame[] = [];
 	private role: SourceRole | DestRole | undefined;
 	private image: Image | undefined;
+	/** The DST a prepare OPEN opened, kept open for its lock until the agent ends. */
+	private held: Image | undefined;
 
 	/** out: frames to the driver; finish: the agent's work is over (exit status 0 on success). */
 	constructor(private readonly out: (bytes: Buffer) => void, private readonly finish: (ok: boolean) => void) {
@@ -107,7 +109,12 @@ export class AgentCore {
 			}
 			this.send(opened.reply);
 			if ((open.flags & OpenFlag.prepare) !== 0) {
-				opened.image.close();
+				if (open.role === Role.dest) {
+					// Holds DST's lock (and a device's O_EXCL) until the driver ends this agent, after the last worker.
+					this.held = opened.image;
+				} else {
+					opened.image.close();
+				}
 				// The same agent may then serve a worker's session: wait for the next OPEN.
 				this.state = 'open';
 				this.flushQueue();
@@ -167,10 +174,12 @@ export class AgentCore {
 			return;
 		}
 		this.state = 'finished';
-		try {
-			this.image?.close();
-		} catch {
-			// Closing after a failure: the first error is the one reported.
+		for (const image of [this.image, this.held]) {
+			try {
+				image?.close();
+			} catch {
+				// Closing after a failure: the first error is the one reported.
+			}
 		}
 		this.finish(ok);
 	}

@@ -86,14 +86,19 @@ export function planDestination(path: string, srcSize: number, src: SourceIdenti
 	return {path, kind, exists: true, size: stat.size, extraBytes: 0, resizeTo: stat.size === srcSize ? undefined : srcSize};
 }
 
-/** Opens DST as planned; with dryRun read-only (or an empty image when missing), else creating/resizing it. */
-export function openDestination(plan: DestinationPlan, options: DestinationOptions): {image: Image; writable: WritableImage | undefined; knownData: Range} {
+/**
+ * Opens DST as planned; with dryRun read-only (or an empty image when missing), else creating/resizing it.
+ * It takes DST's lock (see lockOrThrow) unless `lock` is false: a worker of a run that holds it already.
+ */
+export function openDestination(plan: DestinationPlan, options: DestinationOptions, lock = true): {image: Image; writable: WritableImage | undefined; knownData: Range} {
 	if (options.dryRun) {
 		if (!plan.exists) {
 			return {image: emptyImage(plan.path), writable: undefined, knownData: {start: 0, end: 0}};
 		}
 		const fd = openOrThrow(plan.path, fs.constants.O_RDONLY);
-		lockOrThrow(fd, 'DST', plan.path, plan.kind, false);
+		if (lock) {
+			lockOrThrow(fd, 'DST', plan.path, plan.kind, false);
+		}
 		return {image: new LocalImage(fd, plan.path, plan.kind, plan.size), writable: undefined, knownData: {start: 0, end: plan.size}};
 	}
 	let flags = fs.constants.O_RDWR;
@@ -103,7 +108,9 @@ export function openDestination(plan: DestinationPlan, options: DestinationOptio
 		flags |= fs.constants.O_EXCL; // Linux: EBUSY when the kernel holds the device (mounted, dm, md).
 	}
 	const fd = openOrThrow(plan.path, flags);
-	lockOrThrow(fd, 'DST', plan.path, plan.kind, true);
+	if (lock) {
+		lockOrThrow(fd, 'DST', plan.path, plan.kind, true);
+	}
 	const image = new LocalImage(fd, plan.path, plan.kind, plan.size);
 	if (plan.resizeTo !== undefined) {
 		try {

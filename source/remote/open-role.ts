@@ -33,11 +33,9 @@ export function openRole(open: OpenMessage): OpenedRole | undefined {
 	const plan = planDestination(open.path, open.srcSize, parseIdentity(open.srcIdentity), options);
 	const reply = {type: 'opened', size: open.srcSize, kind: ImageKindCode[plan.kind], dstExtraBytes: plan.extraBytes, identity: ''} as const;
 	if (prepare || options.dryRun) {
-		const opened = openDestination(plan, options);
-		if (prepare) {
-			opened.image.close();
-			return {image: opened.image, writable: undefined, reply};
-		}
+		// The prepare step takes DST's lock, and its agent holds it (keeps the image open) until the run
+		// ends; the workers' own opens do not lock, as the local engine's threads do not.
+		const opened = openDestination(plan, options, prepare);
 		return {image: opened.image, writable: undefined, reply};
 	}
 	if (plan.resizeTo !== undefined) {

@@ -59,11 +59,13 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 			}
 			return host;
 		};
+		// Decided before the prepare step creates it.
+		const localDestIsNew = options.dst.kind === 'local' && !existsSync(options.dst.path);
 		const makeLink = async (endpoint: Endpoint): Promise<Link> => {
 			if (endpoint.kind === 'local') {
 				// A local DST that does not exist yet only takes writes (a first copy sends no digests): handing
 				// every byte on to a thread costs more than writing it here (pull, 1 GiB: 4.6-5.2 s -> 3.9 s).
-				const link = ThreadLink.create(endpoint === options.dst && !existsSync(endpoint.path));
+				const link = ThreadLink.create(endpoint === options.dst && localDestIsNew);
 				links.add(link);
 				return link;
 			}
@@ -110,8 +112,11 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		srcIdentity = source.opened.identity;
 		trace('SRC opened');
 		checkAbort();
-		// The other workers' agents start while DST is being prepared.
+		// The workers' agents start while DST is being prepared. Worker 0 takes over SRC's preparing agent;
+		// DST's stays apart, holding DST's lock until the very end, as the local engine's main thread does.
 		const ranges = splitRanges(size, options.workers, batchBytesFor(options.blockSize));
+		early[0] = Promise.all([srcProbe, makeLink(options.dst)]);
+		early[0].catch(() => {});
 		for (let id = 1; id < ranges.length; id++) {
 			const pair = Promise.all([makeLink(options.src), makeLink(options.dst)]);
 			pair.catch(() => {});

@@ -1,7 +1,7 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {execFileSync, spawnSync} from 'node:child_process';
-import {cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {processes, type Sshd, startSshd} from '../helpers/sshd.js';
@@ -152,6 +152,25 @@ test('should refuse a remote DST that another run holds locked, writing nothing'
 	} finally {
 		await lock.release();
 	}
+});
+
+test('should keep a second run off a remote DST while a first one writes it, to its last worker', async () => {
+	const src = join(dir, 'busy-src.img');
+	const dst = join(dir, 'busy-dst.img');
+	makeImage(src, 256 * MiB, {zeroEvery: 0, holeEvery: 0});
+	const first = runCli([src, `pve:${dst}`, '--truncate', '-q', '-w', '2'], sshd.env);
+	for (let waited = 0; waited < 20_000 && !(existsSync(dst) && statSync(dst).blocks * 512 >= 16 * MiB); waited += 20) {
+		await new Promise(resolve => setTimeout(resolve, 20));
+	}
+	const second = await runCli([src, `pve:${dst}`, '-q'], sshd.env);
+	const dryRun = await runCli([src, `pve:${dst}`, '-q', '--dry-run'], sshd.env);
+	const done = await first;
+	assert.ok(statSync(dst).blocks * 512 >= 16 * MiB, 'the first run never got going');
+	assert.is(second.status, 1, second.stderr);
+	assert.is(second.stderr, `rblocksync: ssh pve: DST ${dst} is locked by another process (another rblocksync run?); try again when it has finished\n`);
+	assert.is(dryRun.status, 1, dryRun.stderr);
+	assert.is(done.status, 0, done.stderr);
+	assert.ok(readFileSync(src).equals(readFileSync(dst)));
 });
 
 test('should fail with exit 2 when the remote file system fills up', async () => {
