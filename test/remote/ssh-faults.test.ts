@@ -157,13 +157,16 @@ test('should refuse a remote DST that another run holds locked, writing nothing'
 test('should keep a second run off a remote DST while a first one writes it, to its last worker', async () => {
 	const src = join(dir, 'busy-src.img');
 	const dst = join(dir, 'busy-dst.img');
-	makeImage(src, 256 * MiB, {zeroEvery: 0, holeEvery: 0});
-	const first = runCli([src, `pve:${dst}`, '--truncate', '-q', '-w', '2'], sshd.env);
+	makeImage(src, 512 * MiB, {zeroEvery: 0, holeEvery: 0});
+	let firstEnded = false;
+	const first = runCli([src, `pve:${dst}`, '--truncate', '-q', '-w', '2'], sshd.env).finally(() => {
+		firstEnded = true;
+	});
 	for (let waited = 0; waited < 20_000 && !(existsSync(dst) && statSync(dst).blocks * 512 >= 16 * MiB); waited += 20) {
 		await new Promise(resolve => setTimeout(resolve, 20));
 	}
-	const second = await runCli([src, `pve:${dst}`, '-q'], sshd.env);
-	const dryRun = await runCli([src, `pve:${dst}`, '-q', '--dry-run'], sshd.env);
+	const [second, dryRun] = await Promise.all([runCli([src, `pve:${dst}`, '-q'], sshd.env), runCli([src, `pve:${dst}`, '-q', '--dry-run'], sshd.env)]);
+	assert.not.ok(firstEnded, 'the first run ended before the others were refused; make the image larger');
 	const done = await first;
 	assert.ok(statSync(dst).blocks * 512 >= 16 * MiB, 'the first run never got going');
 	assert.is(second.status, 1, second.stderr);
