@@ -30,7 +30,7 @@ export class AgentCore {
 	private queue: Frame[] = [];
 	private role: SourceRole | DestRole | undefined;
 	private image: Image | undefined;
-	/** The DST a prepare OPEN opened, kept open for its lock until the agent ends. */
+	/** The image a prepare OPEN opened, kept open for its lock until the agent ends. */
 	private held: Image | undefined;
 
 	/** out: frames to the driver; finish: the agent's work is over (exit status 0 on success). */
@@ -109,12 +109,9 @@ export class AgentCore {
 			}
 			this.send(opened.reply);
 			if ((open.flags & OpenFlag.prepare) !== 0) {
-				if (open.role === Role.dest) {
-					// Holds DST's lock (and a device's O_EXCL) until the driver ends this agent, after the last worker.
-					this.held = opened.image;
-				} else {
-					opened.image.close();
-				}
+				// Holds the image's lock (DST's, and a device's O_EXCL; SRC's shared one) until this agent
+				// ends: for DST after the last worker, for SRC after worker 0, which every worker overlaps.
+				this.held = opened.image;
 				// The same agent may then serve a worker's session: wait for the next OPEN.
 				this.state = 'open';
 				this.flushQueue();
