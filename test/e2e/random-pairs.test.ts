@@ -25,8 +25,17 @@ pairs(`should converge for ${COUNT} random pairs and option mixes`, async () => 
 				args.push('--verify');
 			}
 			const what = `seed ${seed}: size ${size}, unit ${unit}, DST ${dstState}, ${args.join(' ')}`;
+			// A dry run first (not with --copy, which refuses it): it changes nothing and counts exactly what
+			// the real run then changes.
+			const before = fs.existsSync(dst) ? sha256(dst) : undefined;
+			const dry = args.includes('--copy') ? undefined : runCli([...args.filter(arg => arg !== '--verify'), '--dry-run', src, dst]);
+			assert.is(dry?.code ?? 0, 0, `${what}, dry run: ${dry?.stderr}`);
+			assert.is(fs.existsSync(dst) ? sha256(dst) : undefined, before, `${what}: the dry run changed DST`);
 			const result = runCli([...args, src, dst]);
 			assert.is(result.code, 0, `${what}: ${result.stderr}`);
+			if (dry) {
+				assert.is(dry.json!.blocksChanged, result.json!.blocksChanged, `${what}: dry run and real run disagree`);
+			}
 			assert.is(fs.statSync(dst).size, size, what);
 			assert.is(sha256(dst), sha256(src), what);
 			const again = runCli(['--json', '-b', String(blockSize), src, dst]);

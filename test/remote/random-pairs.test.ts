@@ -44,8 +44,17 @@ pairs(`should converge for ${COUNT} random pairs, directions and option mixes`, 
 			}
 		}
 		const what = `seed ${seed}: ${direction}, size ${size}, unit ${unit}, DST ${dstState}, ${args.join(' ')}`;
+		// A dry run first (not with --copy, which refuses it): it changes nothing and counts exactly what
+		// the real run then changes.
+		const before = fs.existsSync(dst) ? sha256(dst) : undefined;
+		const dry = args.includes('--copy') ? undefined : await runCli([...args.filter(arg => arg !== '--verify'), '--dry-run', ...directions[direction](src, dst)], sshd.env);
+		assert.is(dry?.status ?? 0, 0, `${what}, dry run: ${dry?.stderr}`);
+		assert.is(fs.existsSync(dst) ? sha256(dst) : undefined, before, `${what}: the dry run changed DST`);
 		const result = await runCli([...args, ...directions[direction](src, dst)], sshd.env);
 		assert.is(result.status, 0, `${what}: ${result.stderr}`);
+		if (dry) {
+			assert.is(dry.json?.['blocksChanged'], result.json?.['blocksChanged'], `${what}: dry run and real run disagree`);
+		}
 		assert.is(result.json?.['ok'], true, what);
 		assert.is(fs.statSync(dst).size, size, what);
 		assert.is(sha256(dst), sha256(src), what);
