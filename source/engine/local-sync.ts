@@ -6,7 +6,7 @@ import {LocalImage, setWarnSink} from '../transport/local-image.js';
 import {batchBytesFor, blockCount, splitRanges} from './blocks.js';
 import {openDestination, openSource, planDestination, syncCreatedEntry} from './preflight.js';
 import {type PoolJob, type PoolResult, runPool} from './pool.js';
-import {finishSummary, onceWarner, recordVerify, startSummary} from './run-summary.js';
+import {finishFailedSummary, finishSummary, onceWarner, recordVerify, startSummary} from './run-summary.js';
 import {type Reporter, type Summary, type SyncStart, totalOf} from './progress.js';
 
 export type LocalSyncOptions = Pick<Options, 'truncate' | 'blockSize' | 'workers' | 'dryRun' | 'verify' | 'copy' | 'force' | 'hash'>;
@@ -78,9 +78,7 @@ export async function localSync(srcPath: string, dstPath: string, options: Local
 		await finishSummary(reporter, summary, elapsed());
 		return summary;
 	} catch (error) {
-		if (summary && !summary.ok) {
-			await finishSummary(reporter, summary, elapsed(), error);
-		}
+		await finishFailedSummary(reporter, summary, elapsed(), error);
 		throw error;
 	} finally {
 		dst?.close();

@@ -36,3 +36,10 @@ export async function finishSummary(reporter: Reporter, summary: Summary, second
 	}
 	await reporter.finish(summary);
 }
+
+/** A run that throws after its summary started reports it as failed, with how far it got; then the caller rethrows. */
+export async function finishFailedSummary(reporter: Reporter, summary: Summary | undefined, seconds: number, error: unknown): Promise<void> {
+	if (summary && !summary.ok) {
+		await finishSummary(reporter, summary, seconds, error);
+	}
+}

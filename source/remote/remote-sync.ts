@@ -4,7 +4,7 @@ import {InterruptedError} from '../errors.js';
 import type {Options} from '../options.js';
 import {batchBytesFor, blockCount, splitRanges} from '../engine/blocks.js';
 import {type Direction, emptyCounters, type Reporter, type Summary, type SyncStart, totalOf, type WorkerState} from '../engine/progress.js';
-import {finishSummary, onceWarner, recordVerify, startSummary} from '../engine/run-summary.js';
+import {finishFailedSummary, finishSummary, onceWarner, recordVerify, startSummary} from '../engine/run-summary.js';
 import {type Message, OpenFlag, Role} from '../protocol/messages.js';
 import {connect, type Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
@@ -206,9 +206,7 @@ export async function remoteSync(options: Options, reporter: Reporter, signal: A
 		await finishSummary(reporter, summary, elapsed());
 		return summary;
 	} catch (error) {
-		if (summary && !summary.ok) {
-			await finishSummary(reporter, summary, elapsed(), error);
-		}
+		await finishFailedSummary(reporter, summary, elapsed(), error);
 		throw error;
 	} finally {
 		await Promise.allSettled(early);
