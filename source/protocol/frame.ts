@@ -17,13 +17,26 @@ export class ProtocolError extends Error {
 
 /** One frame as bytes. */
 export function encodeFrame(type: number, payload: Buffer | Uint8Array = Buffer.alloc(0)): Buffer {
-	if (payload.length + 1 > MAX_FRAME) {
-		throw new ProtocolError(`frame of ${payload.length + 1} bytes exceeds the ${MAX_FRAME}-byte limit`);
+	return encodeFrameParts(type, [payload]);
+}
+
+/** One frame whose payload is `parts` end to end: each part is copied once, straight into the frame. */
+export function encodeFrameParts(type: number, parts: readonly Uint8Array[]): Buffer {
+	let length = 0;
+	for (const part of parts) {
+		length += part.length;
 	}
-	const frame = Buffer.allocUnsafe(FRAME_HEADER + payload.length);
-	frame.writeUInt32BE(payload.length + 1, 0);
+	if (length + 1 > MAX_FRAME) {
+		throw new ProtocolError(`frame of ${length + 1} bytes exceeds the ${MAX_FRAME}-byte limit`);
+	}
+	const frame = Buffer.allocUnsafe(FRAME_HEADER + length);
+	frame.writeUInt32BE(length + 1, 0);
 	frame.writeUInt8(type, 4);
-	frame.set(payload, FRAME_HEADER);
+	let at = FRAME_HEADER;
+	for (const part of parts) {
+		frame.set(part, at);
+		at += part.length;
+	}
 	return frame;
 }
 

@@ -1,5 +1,5 @@
 // Every protocol message as a typed object, and the pure mapping to and from frames (doc/protocol.md).
-import {encodeFrame, type Frame, ProtocolError} from './frame.js';
+import {encodeFrameParts, type Frame, ProtocolError} from './frame.js';
 
 /** Bumped on any incompatible change of doc/protocol.md; HELLO carries it. */
 export const PROTOCOL_VERSION = 1;
@@ -86,7 +86,8 @@ class Writer {
 		return this;
 	}
 	frame(type: number): Buffer {
-		return encodeFrame(type, this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts));
+		// Straight into the frame: DATA's block bytes are copied once, not concatenated first.
+		return encodeFrameParts(type, this.parts);
 	}
 	private push(size: number, write: (b: Buffer) => void): this {
 		const b = Buffer.allocUnsafe(size);
