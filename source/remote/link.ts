@@ -98,7 +98,6 @@ export class ThreadLink extends LinkBase implements Link {
 	private readonly decoder = new FrameDecoder();
 	private readonly batcher: WriteBatcher;
 
-	/** undefined when no entry file can be found (then use InProcessLink). */
 	/** A thread, unless `inProcess` (or RBLOCKSYNC_LOCAL_THREADS=0, or no thread entry can be found). */
 	static create(inProcess = false): Link {
 		const entry = inProcess || process.env['RBLOCKSYNC_LOCAL_THREADS'] === '0' ? undefined : threadEntry();

@@ -37,7 +37,11 @@ export class ConnectionPool<C extends Closable> {
 		try {
 			return await slot.connection;
 		} catch (error) {
-			this.slots.splice(this.slots.indexOf(slot), 1);
+			// Every caller waiting on that connection lands here: only the first removes its slot.
+			const index = this.slots.indexOf(slot);
+			if (index >= 0) {
+				this.slots.splice(index, 1);
+			}
 			throw error;
 		}
 	}

@@ -61,4 +61,17 @@ test('should forget a connection that failed to open, and close all the others',
 	assert.ok(first.closed && later.closed);
 });
 
+test('should drop a failed connection once, however many callers waited on it', async () => {
+	const {first} = fakes();
+	const pool = new ConnectionPool(first, async () => {
+		throw new Error('refused');
+	}, 2);
+	await pool.reserve();
+	await pool.reserve();
+	// Both wait on the same new connection, which fails.
+	const waiting = await Promise.allSettled([pool.reserve(), pool.reserve()]);
+	assert.equal(waiting.map(result => result.status), ['rejected', 'rejected']);
+	assert.is(pool.size, 1, 'the working connection must stay in the pool');
+});
+
 test.run();
