@@ -9,7 +9,7 @@ import {randomBytes} from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {createHasher, createWasmBlake3Hasher} from '../dist/engine/hash.js';
+import {createHasher, createWasmBlake3Hasher} from '../dist/delta/hash.js';
 import {nativeOps} from '../dist/native/native.js';
 
 const total = Number(process.env.BENCH_HASH_MIB ?? 256) * 1024 * 1024;

@@ -28,7 +28,7 @@ const stubDevtools = {
 };
 await build({...common, entryPoints: [join(root, 'dist/cli.js')], outfile: join(out, 'rblocksync.mjs'), plugins: [stubDevtools]});
 await build({...common, entryPoints: [join(root, 'dist/agent/entry.js')], outfile: join(out, 'rblocksync-agent.mjs')});
-// The engine's worker threads load this file from beside the bundle (see source/engine/pool.ts).
+// The engine's worker threads load this file from beside the bundle (see source/engine/local-backend.ts).
 await build({...common, entryPoints: [join(root, 'dist/engine/worker.js')], outfile: join(out, 'rblocksync-worker.mjs')});
 
 const agent = readFileSync(join(out, 'rblocksync-agent.mjs'), 'utf8');

@@ -3,7 +3,9 @@ import os from 'node:os';
 import {type Endpoint, parseEndpoint} from './endpoint.js';
 import {UsageError} from './errors.js';
 
-export type HashName = 'blake3' | 'sha256';
+import type {HashName} from './delta/hash.js';
+
+export type {HashName};
 export type ProgressMode = 'tui' | 'plain' | 'none';
 
 /** What meow hands over (all optional: tests pass only what they exercise). */
@@ -51,7 +53,27 @@ export type Options = {
 	readonly acceptNewHostKey: boolean;
 	/** zlib level 1-9; 0 means no compression. */
 	readonly compress: number;
+	/** From the environment (read here and nowhere else), for tests, benchmarks and bug reports: */
+	/** RBLOCKSYNC_TRACE=1: a timeline of the phases on stderr. */
+	readonly trace: boolean;
+	/** RBLOCKSYNC_LOCAL_THREADS=0: the local role of a remote sync runs in-process, not in a worker thread. */
+	readonly localThreads: boolean;
+	/** RBLOCKSYNC_REMOTE_AGENT=upload: upload the agent even where rblocksync is installed. */
+	readonly uploadAgent: boolean;
+	/** RBLOCKSYNC_SSH_KEEPALIVE_MS: the SSH keepalive interval (15 s; a dead link fails after 3). */
+	readonly keepaliveMs: number;
 };
+
+/** The environment's knobs, as Options holds them. */
+export function environmentKnobs(env: NodeJS.ProcessEnv): Pick<Options, 'trace' | 'localThreads' | 'uploadAgent' | 'keepaliveMs'> {
+	const keepalive = Number(env['RBLOCKSYNC_SSH_KEEPALIVE_MS'] ?? 15_000);
+	return {
+		trace: env['RBLOCKSYNC_TRACE'] === '1',
+		localThreads: env['RBLOCKSYNC_LOCAL_THREADS'] !== '0',
+		uploadAgent: env['RBLOCKSYNC_REMOTE_AGENT'] === 'upload',
+		keepaliveMs: Number.isFinite(keepalive) && keepalive > 0 ? keepalive : 15_000,
+	};
+}
 
 export const DEFAULT_BLOCK_SIZE = 4096;
 export const MIN_BLOCK_SIZE = 512;
@@ -75,7 +97,7 @@ export function parseSize(text: string): number {
 }
 
 /** Turns positional arguments and flags into Options, or throws UsageError with a one-line message. */
-export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?: number): Options {
+export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?: number, env: NodeJS.ProcessEnv = process.env): Options {
 	if (input.length !== 2) {
 		throw new UsageError(input.length < 2
 			? 'expected SRC and DST; see rblocksync --help'
@@ -154,6 +176,7 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		identity: flags.identity,
 		acceptNewHostKey: flags.acceptNewHostKey ?? false,
 		compress,
+		...environmentKnobs(env),
 	};
 }
 

@@ -1,15 +1,15 @@
 // The agent's state machine, apart from its streams: HELLO, OPEN, then one role. Also runs in-process for local endpoints.
-import {createHasher} from '../engine/hash.js';
+import {createHasher} from '../delta/hash.js';
 import {nativeOps} from '../native/native.js';
-import {setWarnSink} from '../transport/local-image.js';
+import {setWarnSink} from '../image/local-image.js';
 import type {Frame} from '../protocol/frame.js';
-import {Capability, decode, encode, type Message, OpenFlag, OpenFlag as Flags, PROTOCOL_VERSION, Role} from '../protocol/messages.js';
+import {Capability, decode, encode, ErrorKind, type Message, openFlags, PROTOCOL_VERSION, Role} from '../protocol/messages.js';
 import {VERSION} from '../version.js';
-import {geometryFor} from '../remote/chunks.js';
-import {SourceRole} from '../remote/source-role.js';
-import {DestRole} from '../remote/dest-role.js';
-import {errorMessage, openRole} from '../remote/open-role.js';
-import type {Image} from '../transport/image.js';
+import {geometryFor} from '../delta/chunks.js';
+import {SourceRole} from '../delta/source-role.js';
+import {DestRole} from '../delta/dest-role.js';
+import {errorMessage, openRole} from '../delta/open-role.js';
+import type {Image} from '../image/image.js';
 
 /** Hash names this build can use, for HELLO. */
 export const HASHES = 'blake3,sha256';
@@ -71,7 +71,7 @@ export class AgentCore {
 					throw new Error(`expected HELLO, got ${message.type}`);
 				}
 				if (message.protocol !== PROTOCOL_VERSION) {
-					this.send({type: 'error', kind: 1, message: versionMismatch(message)});
+					this.send({type: 'error', kind: ErrorKind.precondition, message: versionMismatch(message)});
 					this.close(false);
 					return;
 				}
@@ -108,7 +108,8 @@ export class AgentCore {
 				this.send({type: 'warn', message: opened.warning});
 			}
 			this.send(opened.reply);
-			if ((open.flags & OpenFlag.prepare) !== 0) {
+			const flags = openFlags(open.flags);
+			if (flags.prepare) {
 				// Holds the image's lock (DST's, and a device's O_EXCL; SRC's shared one) until this agent
 				// ends: for DST after the last worker, for SRC after worker 0, which every worker overlaps.
 				this.held = opened.image;
@@ -119,7 +120,7 @@ export class AgentCore {
 			}
 			this.image = opened.image;
 			const geometry = geometryFor(open.blockSize);
-			const job = {start: open.start, end: open.end, dryRun: (open.flags & Flags.dryRun) !== 0, copy: (open.flags & Flags.copy) !== 0};
+			const job = {start: open.start, end: open.end, dryRun: flags.dryRun, copy: flags.copy};
 			if (open.role === Role.source) {
 				const role = new SourceRole(opened.image, geometry, hasher, {...job, compress: open.compress}, m => this.send(m));
 				role.onError = error => this.fail(error);

@@ -1,6 +1,6 @@
 // The remote side: speaks the protocol on stdin/stdout (see doc/protocol.md); diagnostics go to stderr.
 import {FrameDecoder} from '../protocol/frame.js';
-import {WriteBatcher} from '../remote/batcher.js';
+import {WriteBatcher} from './batcher.js';
 import {AgentCore} from './agent-core.js';
 
 /** Serves one session on stdin/stdout; resolves with the exit status once stdout is flushed. */

@@ -1,7 +1,7 @@
 // The agent inside a worker thread: the local role of a remote sync hashes off the main thread, one thread per worker.
 import {parentPort} from 'node:worker_threads';
 import {FrameDecoder} from '../protocol/frame.js';
-import {WriteBatcher} from '../remote/batcher.js';
+import {WriteBatcher} from './batcher.js';
 import {AgentCore} from './agent-core.js';
 
 /** Message that ends the conversation in either direction (after the last frames). */

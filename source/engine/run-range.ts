@@ -1,5 +1,5 @@
 // One worker's job, the same in a worker thread and in-process: wrap the fds, run syncRange, report.
-import {LocalImage} from '../transport/local-image.js';
+import {LocalImage} from '../image/local-image.js';
 import {emptyCounters} from './progress.js';
 import {syncRange, type WriteLock} from './sync-range.js';
 import {LOCK, STOP, type WorkerInput, type WorkerMessage} from './worker-protocol.js';

@@ -1,7 +1,7 @@
 // The local hot path: compare one byte range of SRC and DST in large batches, write only what differs.
-import type {Image, Range, WritableImage} from '../transport/image.js';
-import {blockCount, unionAligned} from './blocks.js';
-import {createBatchPlan, planBatch} from './plan.js';
+import type {Image, Range, WritableImage} from '../image/image.js';
+import {blockCount, rangeCursor, unionAligned} from '../blocks/blocks.js';
+import {createBatchPlan, planBatch} from '../blocks/plan.js';
 import type {Counters} from './progress.js';
 
 export type RangeJob = {
@@ -42,8 +42,8 @@ export function syncRange(src: Image, dst: Image, writable: WritableImage | unde
 	const srcBuf = Buffer.allocUnsafe(batchBytes);
 	const dstBuf = copy ? srcBuf : Buffer.allocUnsafe(batchBytes);
 	const plan = createBatchPlan(batchBytes / blockSize);
-	const srcCursor = cursor(srcData);
-	const dstCursor = cursor(dstData);
+	const srcCursor = rangeCursor(srcData);
+	const dstCursor = rangeCursor(dstData);
 	let zeroStart = -1;
 	let zeroEnd = -1;
 	const flushZero = (): void => {
@@ -134,16 +134,4 @@ function skipZeroGap(counters: Counters, from: number, to: number, blockSize: nu
 		counters.bytesScanned += to - from;
 		counters.blocksZero += blockCount(to - from, blockSize);
 	}
-}
-
-/** Overlap test for ascending, non-overlapping queries against a sorted range list, in amortised O(1). */
-function cursor(ranges: readonly Range[]): (start: number, end: number) => boolean {
-	let i = 0;
-	return (start, end) => {
-		while (i < ranges.length && ranges[i]!.end <= start) {
-			i += 1;
-		}
-		const r = ranges[i];
-		return r !== undefined && r.start < end;
-	};
 }

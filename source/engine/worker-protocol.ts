@@ -1,5 +1,5 @@
 // Messages between the engine's main thread and its worker threads.
-import type {Range} from '../transport/image.js';
+import type {Range} from '../image/image.js';
 import type {Counters} from './progress.js';
 import type {RangeJob} from './sync-range.js';
 

@@ -1,6 +1,6 @@
 // Worker-thread entry: runs one range job given in workerData.
 import {parentPort, workerData} from 'node:worker_threads';
-import {setWarnSink} from '../transport/local-image.js';
+import {setWarnSink} from '../image/local-image.js';
 import {runRange} from './run-range.js';
 import type {WorkerInput, WorkerMessage} from './worker-protocol.js';
 

@@ -1,4 +1,5 @@
 // Every protocol message as a typed object, and the pure mapping to and from frames (doc/protocol.md).
+import type {Counters} from '../blocks/counters.js';
 import {encodeFrameParts, type Frame, ProtocolError} from './frame.js';
 
 /** Bumped on any incompatible change of doc/protocol.md; HELLO carries it. */
@@ -15,6 +16,23 @@ export const Capability = {holes: 1} as const;
 
 export const ImageKindCode = {file: 1, block: 2, memory: 3} as const;
 export const ErrorKind = {precondition: 1, io: 2} as const;
+
+/** Decodes OPEN's flag bits: the one place they are read. */
+export function openFlags(bits: number): {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean} {
+	return {
+		truncate: (bits & OpenFlag.truncate) !== 0,
+		dryRun: (bits & OpenFlag.dryRun) !== 0,
+		copy: (bits & OpenFlag.copy) !== 0,
+		force: (bits & OpenFlag.force) !== 0,
+		prepare: (bits & OpenFlag.prepare) !== 0,
+	};
+}
+
+/** The inverse of openFlags. */
+export function openFlagBits(flags: {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean}): number {
+	return (flags.truncate ? OpenFlag.truncate : 0) | (flags.dryRun ? OpenFlag.dryRun : 0) | (flags.copy ? OpenFlag.copy : 0)
+		| (flags.force ? OpenFlag.force : 0) | (flags.prepare ? OpenFlag.prepare : 0);
+}
 
 export type CountersTuple = readonly [number, number, number, number, number, number, number, number];
 
@@ -50,6 +68,9 @@ export const TYPE_CODE: Record<MessageType, number> = {
 	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e,
 };
 const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([name, code]) => [code, name as MessageType]));
+
+/** CHUNK frames SOURCE may have in flight: bounds memory on both sides (32 MiB of image per worker); 16 was latency-bound. */
+export const CREDIT_WINDOW = 32;
 
 /** Bytes of a truncated sub-chunk or block digest. */
 export const SHORT_DIGEST = 8;
@@ -226,4 +247,15 @@ function digestList(reader: Reader, name: string): Buffer {
 		throw new ProtocolError(`${name}: digest list of ${digests.length} bytes is not a multiple of ${SHORT_DIGEST}`);
 	}
 	return digests;
+}
+
+/** Counters in wire order (doc/protocol.md, STATS). */
+export function countersTuple(c: Counters): CountersTuple {
+	return [c.bytesScanned, c.blocksChanged, c.blocksZero, c.blocksPunched, c.bytesWritten, c.bytesPunched, c.wireBytesSent, c.wireBytesReceived];
+}
+
+/** The inverse of countersTuple. */
+export function countersFromTuple(t: CountersTuple): Counters {
+	const [bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived] = t;
+	return {bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived};
 }

@@ -6,7 +6,7 @@ import {Worker} from 'node:worker_threads';
 import {THREAD_END} from '../agent/thread-agent.js';
 import {AgentCore} from '../agent/agent-core.js';
 import {type Frame, FrameDecoder} from '../protocol/frame.js';
-import {WriteBatcher} from './batcher.js';
+import {WriteBatcher} from '../agent/batcher.js';
 
 /** The driver's view of one role; the session relay sets the handlers. */
 export interface Link {
@@ -98,9 +98,9 @@ export class ThreadLink extends LinkBase implements Link {
 	private readonly decoder = new FrameDecoder();
 	private readonly batcher: WriteBatcher;
 
-	/** A thread, unless `inProcess` (or RBLOCKSYNC_LOCAL_THREADS=0, or no thread entry can be found). */
+	/** A thread, unless `inProcess` (or no thread entry can be found). */
 	static create(inProcess = false): Link {
-		const entry = inProcess || process.env['RBLOCKSYNC_LOCAL_THREADS'] === '0' ? undefined : threadEntry();
+		const entry = inProcess ? undefined : threadEntry();
 		return entry ? new ThreadLink(new Worker(entry)) : new InProcessLink();
 	}
 

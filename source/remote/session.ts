@@ -2,9 +2,9 @@
 import {TransferError, UsageError} from '../errors.js';
 import type {Counters} from '../engine/progress.js';
 import {type Frame, ProtocolError} from '../protocol/frame.js';
-import {Capability, decode, encode, ErrorKind, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
+import {Capability, countersFromTuple, decode, encode, ErrorKind, type Message, PROTOCOL_VERSION, TYPE_CODE} from '../protocol/messages.js';
 import {helloMessage, versionMismatch} from '../agent/agent-core.js';
-import {countersFromTuple} from './dest-role.js';
+
 import type {Link} from './link.js';
 
 type Opened = Extract<Message, {type: 'opened'}>;
@@ -116,7 +116,7 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 		hooks.signal?.addEventListener('abort', onAbort);
 		const intercept = (from: Link, frame: {type: number; payload: Buffer}): Message | undefined => {
 			// Only driver-addressed frames are decoded here; the rest are forwarded as they are.
-			if (frame.type !== 0x04 && frame.type !== 0x05 && frame.type !== 0x1c && frame.type !== 0x1d) {
+			if (frame.type !== TYPE_CODE.error && frame.type !== TYPE_CODE.warn && frame.type !== TYPE_CODE.stats && frame.type !== TYPE_CODE.done) {
 				return undefined;
 			}
 			try {

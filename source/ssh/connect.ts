@@ -18,6 +18,8 @@ export type ConnectOptions = {
 	/** Where the user's ~/.ssh lives; os.homedir() by default (which follows $HOME). */
 	readonly home?: string;
 	readonly warn: (message: string) => void;
+	/** Keepalive interval; a dead link fails after KEEPALIVE_COUNT_MAX of them. */
+	readonly keepaliveMs?: number;
 };
 
 /** An authenticated connection to one host alias. */
@@ -33,8 +35,8 @@ export type Connection = {
 
 const HOST_KEY_ALGORITHMS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
 
-/** Keepalives: a dead link fails within 15 s x 3. RBLOCKSYNC_SSH_KEEPALIVE_MS shortens the interval (tests). */
-export const KEEPALIVE_INTERVAL_MS = Number(process.env['RBLOCKSYNC_SSH_KEEPALIVE_MS'] ?? 15_000);
+/** Keepalives: a dead link fails within 15 s x 3 by default. */
+export const KEEPALIVE_INTERVAL_MS = 15_000;
 export const KEEPALIVE_COUNT_MAX = 3;
 
 /** Connects and authenticates; throws UsageError (exit 1) for every refusal, with one line naming the host. */
@@ -81,6 +83,7 @@ export async function connect(options: ConnectOptions, via?: Connection): Promis
 
 /** The connection to `config`'s host itself, through `jump` when there is one. */
 async function connectThrough(options: ConnectOptions, config: HostConfig, label: string, home: string, jump: Connection | undefined): Promise<Connection> {
+	const keepaliveMs = options.keepaliveMs ?? KEEPALIVE_INTERVAL_MS;
 	const knownHostsPath = join(home, '.ssh', 'known_hosts');
 	const knownText = readOptional(knownHostsPath) + '\n' + readOptional('/etc/ssh/ssh_known_hosts');
 	let refusal: string | undefined;
@@ -121,7 +124,7 @@ async function connectThrough(options: ConnectOptions, config: HostConfig, label
 		username: config.user,
 		hostVerifier,
 		authHandler: auths.methods,
-		keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+		keepaliveInterval: keepaliveMs,
 		keepaliveCountMax: KEEPALIVE_COUNT_MAX,
 		readyTimeout: 30_000,
 		...(preferred.length > 0 ? {algorithms: {serverHostKey: {prepend: preferred}} as unknown as ConnectConfig['algorithms']} : {}),
@@ -147,7 +150,7 @@ async function connectThrough(options: ConnectOptions, config: HostConfig, label
 	let lost: string | undefined;
 	// After `ready`, errors (keepalive timeout, reset) end the channels; their close reports this reason.
 	client.on('error', (error: Error) => {
-		lost ??= /keepalive/i.test(error.message) ? `no answer to keepalives for ${(KEEPALIVE_INTERVAL_MS * KEEPALIVE_COUNT_MAX) / 1000} s: the connection is dead` : `the connection failed: ${describeSystemError(error)}`;
+		lost ??= /keepalive/i.test(error.message) ? `no answer to keepalives for ${(keepaliveMs * KEEPALIVE_COUNT_MAX) / 1000} s: the connection is dead` : `the connection failed: ${describeSystemError(error)}`;
 		client.end();
 		client.destroy();
 	});

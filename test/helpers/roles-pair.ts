@@ -1,12 +1,13 @@
 // Runs a SourceRole and a DestRole against each other in memory, through the real codec, counting bytes each way.
-import {createHasher, type Hasher} from '../../source/engine/hash.js';
+import {createHasher, type Hasher} from '../../source/delta/hash.js';
 import type {HashName} from '../../source/options.js';
-import type {Image, WritableImage} from '../../source/transport/image.js';
+import type {Image, WritableImage} from '../../source/image/image.js';
 import {FrameDecoder} from '../../source/protocol/frame.js';
 import {decode, encode, type Message} from '../../source/protocol/messages.js';
-import {geometryFor} from '../../source/remote/chunks.js';
-import {SourceRole} from '../../source/remote/source-role.js';
-import {countersFromTuple, DestRole} from '../../source/remote/dest-role.js';
+import {geometryFor} from '../../source/delta/chunks.js';
+import {SourceRole} from '../../source/delta/source-role.js';
+import {DestRole} from '../../source/delta/dest-role.js';
+import {countersFromTuple} from '../../source/protocol/messages.js';
 import type {Counters} from '../../source/engine/progress.js';
 
 export type PairOptions = {

@@ -1,10 +1,10 @@
 // Preconditions, checked before anything is written: a failure here leaves DST untouched (exit 1).
 import fs from 'node:fs';
 import {describeSystemError, UsageError} from '../errors.js';
-import {LocalImage, blockDeviceSize} from '../transport/local-image.js';
-import {deviceInUse, deviceNumber} from '../transport/device.js';
+import {LocalImage, blockDeviceSize} from './local-image.js';
+import {deviceInUse, deviceNumber} from './device.js';
 import {nativeOps} from '../native/native.js';
-import type {Image, Range, WritableImage} from '../transport/image.js';
+import type {Image, Range, WritableImage} from './image.js';
 
 /** Identity of a SRC, to refuse syncing a file onto itself. */
 export type SourceIdentity = {readonly dev: number; readonly ino: number; readonly rdev: number; readonly kind: 'file' | 'block'};

@@ -1,7 +1,7 @@
 // One conformance suite for every WritableImage implementation: memory, local file, block device.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import type {WritableImage} from '../../source/transport/image.js';
+import type {WritableImage} from '../../source/image/image.js';
 
 export type ImageFactory = {
 	/** A new image of `size` bytes, all zero; `holes` says whether dataRanges must report it empty. */

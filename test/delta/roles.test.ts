@@ -1,9 +1,9 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {randomBytes} from 'node:crypto';
-import {MemoryImage} from '../../source/transport/memory-image.js';
+import {MemoryImage} from '../../source/image/memory-image.js';
 import {syncPair} from '../helpers/roles-pair.js';
-import type {Hasher} from '../../source/engine/hash.js';
+import type {Hasher} from '../../source/delta/hash.js';
 
 const test = suite('SourceRole + DestRole');
 const MiB = 1024 * 1024;
@@ -139,13 +139,6 @@ test('should ask for the whole chunk when the re-check fails, and give up when S
 	} catch (error) {
 		assert.match((error as Error).message, /the chunk at offset 0 still differs from SRC after rewriting it/);
 	}
-});
-
-test('should find the first range ending after an offset', async () => {
-	const {firstRangeEndingAfter} = await import('../../source/remote/chunks.js');
-	const ranges = [{start: 0, end: 10}, {start: 20, end: 30}, {start: 40, end: 50}];
-	assert.equal([0, 9, 10, 15, 29, 30, 49, 50, 99].map(offset => firstRangeEndingAfter(ranges, offset)), [0, 0, 1, 1, 1, 2, 2, 3, 3]);
-	assert.is(firstRangeEndingAfter([], 5), 0);
 });
 
 test.run();

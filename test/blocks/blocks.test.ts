@@ -1,6 +1,6 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {alignDown, alignUp, batchBytesFor, blockCount, clipRanges, overlapsAny, splitRanges, unionAligned} from '../../source/engine/blocks.js';
+import {alignDown, alignUp, batchBytesFor, blockCount, firstRangeEndingAfter, rangeCursor, splitRanges, unionAligned} from '../../source/blocks/blocks.js';
 
 const split = suite('splitRanges');
 
@@ -69,14 +69,24 @@ sets('should merge overlapping and adjacent ranges after widening to blocks', ()
 
 sets('should clip to the window', () => {
 	assert.equal(unionAligned([{start: 0, end: 100_000}], [], 4096, {start: 8192, end: 16_384}), [{start: 8192, end: 16_384}]);
-	assert.equal(clipRanges([{start: 0, end: 10}, {start: 20, end: 30}], 5, 25), [{start: 5, end: 10}, {start: 20, end: 25}]);
 });
 
 sets('should tell overlap of half-open ranges', () => {
-	const ranges = [{start: 10, end: 20}];
-	assert.ok(overlapsAny(ranges, 19, 30));
-	assert.not.ok(overlapsAny(ranges, 20, 30));
-	assert.not.ok(overlapsAny(ranges, 0, 10));
+	const ranges = [{start: 10, end: 20}, {start: 40, end: 50}];
+	const overlaps = rangeCursor(ranges);
+	assert.not.ok(overlaps(0, 10));
+	assert.ok(overlaps(19, 30));
+	assert.not.ok(overlaps(20, 30));
+	assert.not.ok(overlaps(30, 40));
+	assert.ok(overlaps(35, 41));
+	assert.ok(overlaps(49, 60));
+	assert.not.ok(overlaps(50, 60));
+});
+
+sets('should find the first range ending after an offset', () => {
+	const ranges = [{start: 0, end: 10}, {start: 20, end: 30}, {start: 40, end: 50}];
+	assert.equal([0, 9, 10, 15, 29, 30, 49, 50, 99].map(offset => firstRangeEndingAfter(ranges, offset)), [0, 0, 1, 1, 1, 2, 2, 3, 3]);
+	assert.is(firstRangeEndingAfter([], 5), 0);
 });
 
 sets.run();

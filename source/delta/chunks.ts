@@ -1,7 +1,8 @@
 // Chunk geometry and the tree digests of doc/protocol.md: block digests, sub-chunk and chunk digests over them.
-import {isZero, zeroBuffer} from '../engine/zero.js';
-import {DIGEST_SIZE, type Hasher} from '../engine/hash.js';
-import type {Image, Range} from '../transport/image.js';
+import {firstRangeEndingAfter} from '../blocks/blocks.js';
+import {isZero, zeroBuffer} from '../blocks/zero.js';
+import {DIGEST_SIZE, type Hasher} from './hash.js';
+import type {Image, Range} from '../image/image.js';
 import {SHORT_DIGEST} from '../protocol/messages.js';
 
 export type Geometry = {readonly blockSize: number; readonly subSize: number; readonly chunkSize: number};
@@ -184,24 +185,4 @@ export class ChunkState {
 		}
 		return digest;
 	}
-}
-
-/** Index of the first of the sorted, disjoint ranges that ends after `offset` (binary search). */
-export function firstRangeEndingAfter(ranges: readonly Range[], offset: number): number {
-	let low = 0;
-	let high = ranges.length;
-	while (low < high) {
-		const middle = (low + high) >>> 1;
-		if (ranges[middle]!.end <= offset) {
-			low = middle + 1;
-		} else {
-			high = middle;
-		}
-	}
-	return low;
-}
-
-/** Whether any of the sorted ranges overlaps [start, end). */
-export function hasData(ranges: readonly Range[], start: number, end: number): boolean {
-	return ranges.some(r => r.start < end && r.end > start);
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {execFileSync} from 'node:child_process';
-import {LocalImage, blockDeviceSize} from '../../source/transport/local-image.js';
+import {LocalImage, blockDeviceSize} from '../../source/image/local-image.js';
 import {nativeOps} from '../../source/native/native.js';
 import {imageConformance} from './image-conformance.js';
 

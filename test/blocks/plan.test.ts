@@ -1,6 +1,6 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {createBatchPlan, planBatch, type BatchPlan} from '../../source/engine/plan.js';
+import {createBatchPlan, planBatch, type BatchPlan} from '../../source/blocks/plan.js';
 
 const plan = suite('planBatch');
 

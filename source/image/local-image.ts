@@ -1,8 +1,8 @@
 // Local files and block devices as Images, through synchronous fd calls and the native helper.
 import fs from 'node:fs';
 import {type NativeOps, nativeLoadError, nativeOps} from '../native/native.js';
-import {alignDown, alignUp} from '../engine/blocks.js';
-import {zeroBuffer} from '../engine/zero.js';
+import {alignDown, alignUp} from '../blocks/blocks.js';
+import {zeroBuffer} from '../blocks/zero.js';
 import {describeSystemError} from '../errors.js';
 import {deviceNumber} from './device.js';
 import type {ImageKind, Range, WritableImage} from './image.js';

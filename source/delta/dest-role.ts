@@ -1,12 +1,12 @@
 // The DEST side of a session: compares chunk digests with its own image, asks for what differs, applies and re-checks it.
 import {inflateRawSync} from 'node:zlib';
-import {DIGEST_SIZE, type Hasher} from '../engine/hash.js';
-import {isZero} from '../engine/zero.js';
-import {unionAligned} from '../engine/blocks.js';
-import {type Counters, emptyCounters} from '../engine/progress.js';
-import type {Image, Range, WritableImage} from '../transport/image.js';
-import type {CountersTuple, Message} from '../protocol/messages.js';
-import {type ChunkSnapshot, ChunkState, firstRangeEndingAfter, type Geometry} from './chunks.js';
+import {DIGEST_SIZE, type Hasher} from './hash.js';
+import {isZero} from '../blocks/zero.js';
+import {firstRangeEndingAfter, unionAligned} from '../blocks/blocks.js';
+import {type Counters, emptyCounters} from '../blocks/counters.js';
+import type {Image, Range, WritableImage} from '../image/image.js';
+import {countersTuple, CREDIT_WINDOW, type Message} from '../protocol/messages.js';
+import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
 
 export type DestJob = {
 	readonly start: number;
@@ -15,8 +15,6 @@ export type DestJob = {
 	copy: boolean;
 };
 
-/** CHUNK frames SOURCE may have in flight: bounds memory on both sides (32 MiB of image per worker); 16 was latency-bound. */
-export const CREDIT_WINDOW = 32;
 const STATS_INTERVAL_MS = 100;
 
 /** fromZero: DEST's chunk was all zero, so FULL was asked at once and every DATA block is a change (no re-check needed). */
@@ -283,15 +281,4 @@ export class DestRole {
 			throw new Error(`SOURCE sent a chunk at offset ${offset} outside this range`);
 		}
 	}
-}
-
-/** Counters in wire order (doc/protocol.md, STATS). */
-export function countersTuple(c: Counters): CountersTuple {
-	return [c.bytesScanned, c.blocksChanged, c.blocksZero, c.blocksPunched, c.bytesWritten, c.bytesPunched, c.wireBytesSent, c.wireBytesReceived];
-}
-
-/** The inverse of countersTuple. */
-export function countersFromTuple(t: CountersTuple): Counters {
-	const [bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived] = t;
-	return {bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived};
 }

@@ -1,6 +1,6 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {isZero, zeroPrefixUnits} from '../../source/engine/zero.js';
+import {isZero, zeroPrefixUnits} from '../../source/blocks/zero.js';
 
 const zero = suite('isZero');
 

@@ -2,7 +2,7 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {createHash as nodeHash, randomBytes} from 'node:crypto';
 import {createHash as blake3Hash, load} from 'blake3-wasm';
-import {createHasher, createWasmBlake3Hasher, DIGEST_SIZE, type Hasher} from '../../source/engine/hash.js';
+import {createHasher, createWasmBlake3Hasher, DIGEST_SIZE, type Hasher} from '../../source/delta/hash.js';
 import {nativeOps} from '../../source/native/native.js';
 
 const test = suite('createHasher');

@@ -1,10 +1,10 @@
 // Opens the image an OPEN message names, with the local engine's precondition checks, on whichever host runs the role.
 import fs from 'node:fs';
 import {describeSystemError, RblocksyncError, UsageError} from '../errors.js';
-import {openDestination, openSource, planDestination, type SourceIdentity} from '../engine/preflight.js';
-import {LocalImage} from '../transport/local-image.js';
-import type {Image, WritableImage} from '../transport/image.js';
-import {ImageKindCode, type Message, OpenFlag, Role} from '../protocol/messages.js';
+import {openDestination, openSource, planDestination, type SourceIdentity} from '../image/preflight.js';
+import {LocalImage} from '../image/local-image.js';
+import type {Image, WritableImage} from '../image/image.js';
+import {ErrorKind, ImageKindCode, type Message, openFlags, Role} from '../protocol/messages.js';
 
 type OpenMessage = Extract<Message, {type: 'open'}>;
 
@@ -17,12 +17,7 @@ export type OpenedRole = {
 
 /** Runs the checks and opens the image; `prepare` also creates/resizes DST and closes it. Throws UsageError on refusal. */
 export function openRole(open: OpenMessage): OpenedRole | undefined {
-	const options = {
-		truncate: (open.flags & OpenFlag.truncate) !== 0,
-		dryRun: (open.flags & OpenFlag.dryRun) !== 0,
-		force: (open.flags & OpenFlag.force) !== 0,
-	};
-	const prepare = (open.flags & OpenFlag.prepare) !== 0;
+	const {prepare, ...options} = openFlags(open.flags);
 	if (open.role === Role.source) {
 		const source = openSource(open.path);
 		const {dev, ino, rdev, kind} = source.identity;
@@ -78,11 +73,11 @@ function parseIdentity(text: string): SourceIdentity | undefined {
 /** The ERROR message for a failure: precondition (exit 1) for UsageError, I/O (exit 2) otherwise, naming the path. */
 export function errorMessage(error: unknown, path?: string): Extract<Message, {type: 'error'}> {
 	if (error instanceof RblocksyncError && error.exitCode === 1) {
-		return {type: 'error', kind: 1, message: error.message};
+		return {type: 'error', kind: ErrorKind.precondition, message: error.message};
 	}
 	if (error && typeof error === 'object' && 'syscall' in error && 'code' in error) {
 		const target = 'path' in error ? String(error.path) : path;
-		return {type: 'error', kind: 2, message: `${String(error.syscall)} ${target === undefined ? '' : `${target}: `}${describeSystemError(error)}`};
+		return {type: 'error', kind: ErrorKind.io, message: `${String(error.syscall)} ${target === undefined ? '' : `${target}: `}${describeSystemError(error)}`};
 	}
-	return {type: 'error', kind: 2, message: error instanceof Error ? error.message : String(error)};
+	return {type: 'error', kind: ErrorKind.io, message: error instanceof Error ? error.message : String(error)};
 }

@@ -3,7 +3,8 @@ import {createHash} from 'node:crypto';
 import {load} from 'blake3-wasm';
 import internal from '@c4312/blake3-internal';
 import {nativeOps, type NativeOps} from '../native/native.js';
-import type {HashName} from '../options.js';
+/** The digest functions the protocol can use. */
+export type HashName = 'blake3' | 'sha256';
 
 /** Bytes of every full digest this module produces. */
 export const DIGEST_SIZE = 32;

@@ -1,5 +1,7 @@
 // Pure block maths: worker ranges, alignment, range-set operations. No I/O.
-import type {Range} from '../transport/image.js';
+
+/** A half-open byte range [start, end). */
+export type Range = {start: number; end: number};
 
 /** Bytes read per batch (both sides): large, aligned, a multiple of the block size. */
 export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
@@ -63,28 +65,34 @@ export function unionAligned(a: readonly Range[], b: readonly Range[], alignment
 	return out;
 }
 
-/** Whether any range of the sorted list `ranges` overlaps [start, end). */
-export function overlapsAny(ranges: readonly Range[], start: number, end: number): boolean {
-	for (const r of ranges) {
-		if (r.start >= end) {
-			return false;
-		}
-		if (r.end > start) {
-			return true;
-		}
-	}
-	return false;
+/** The ranges each worker owns: [0, size) split on batch boundaries (what every backend and the orchestrator agree on). */
+export function workerRanges(size: number, workers: number, blockSize: number): Range[] {
+	return splitRanges(size, workers, batchBytesFor(blockSize));
 }
 
-/** The part of `ranges` inside [start, end). */
-export function clipRanges(ranges: readonly Range[], start: number, end: number): Range[] {
-	const out: Range[] = [];
-	for (const r of ranges) {
-		const s = Math.max(r.start, start);
-		const e = Math.min(r.end, end);
-		if (s < e) {
-			out.push({start: s, end: e});
+/** Overlap test for ascending, non-overlapping queries against a sorted disjoint range list, in amortised O(1). */
+export function rangeCursor(ranges: readonly Range[]): (start: number, end: number) => boolean {
+	let i = 0;
+	return (start, end) => {
+		while (i < ranges.length && ranges[i]!.end <= start) {
+			i += 1;
+		}
+		const r = ranges[i];
+		return r !== undefined && r.start < end;
+	};
+}
+
+/** Index of the first of the sorted, disjoint ranges that ends after `offset` (binary search). */
+export function firstRangeEndingAfter(ranges: readonly Range[], offset: number): number {
+	let low = 0;
+	let high = ranges.length;
+	while (low < high) {
+		const middle = (low + high) >>> 1;
+		if (ranges[middle]!.end <= offset) {
+			low = middle + 1;
+		} else {
+			high = middle;
 		}
 	}
-	return out;
+	return low;
 }

@@ -1,4 +1,4 @@
-import {MemoryImage} from '../../source/transport/memory-image.js';
+import {MemoryImage} from '../../source/image/memory-image.js';
 import {imageConformance} from './image-conformance.js';
 
 imageConformance('memory', {

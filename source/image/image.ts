@@ -1,7 +1,8 @@
 // The engine reads and writes images only through these interfaces, never through paths.
 
-/** A half-open byte range [start, end). */
-export type Range = {start: number; end: number};
+import type {Range} from '../blocks/blocks.js';
+
+export type {Range};
 
 export type ImageKind = 'file' | 'block' | 'memory';
 

@@ -1,11 +1,11 @@
 // The SOURCE side of a session: streams chunk digests under DEST's credit and answers its requests (doc/protocol.md).
 import {deflateRawSync} from 'node:zlib';
-import type {Hasher} from '../engine/hash.js';
-import type {Image, Range} from '../transport/image.js';
+import {rangeCursor} from '../blocks/blocks.js';
+import type {Hasher} from './hash.js';
+import type {Image, Range} from '../image/image.js';
 import type {Message} from '../protocol/messages.js';
-import {SHORT_DIGEST} from '../protocol/messages.js';
+import {CREDIT_WINDOW, SHORT_DIGEST} from '../protocol/messages.js';
 import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
-import {CREDIT_WINDOW} from './dest-role.js';
 
 export type SourceJob = {
 	readonly start: number;
@@ -24,7 +24,7 @@ const SLICE_MS = 20;
 export class SourceRole {
 	private readonly chunk: ChunkState;
 	private readonly data: Range[];
-	private dataIndex = 0;
+	private readonly overlapsData: (start: number, end: number) => boolean;
 	private next: number;
 	private sent = 0;
 	private granted = 0;
@@ -52,6 +52,7 @@ export class SourceRole {
 		this.job = {...job};
 		this.chunk = new ChunkState(geometry, hasher);
 		this.data = image.dataRanges(job.start, job.end) ?? [{start: job.start, end: job.end}];
+		this.overlapsData = rangeCursor(this.data);
 		this.next = job.start;
 	}
 
@@ -298,13 +299,5 @@ export class SourceRole {
 			this.send({type: 'zero', offset: this.zeroStart, length: this.zeroEnd - this.zeroStart});
 			this.zeroStart = -1;
 		}
-	}
-
-	private overlapsData(start: number, end: number): boolean {
-		while (this.dataIndex < this.data.length && this.data[this.dataIndex]!.end <= start) {
-			this.dataIndex += 1;
-		}
-		const range = this.data[this.dataIndex];
-		return range !== undefined && range.start < end;
 	}
 }

@@ -14,8 +14,6 @@ export type AgentPlan = {
 	readonly uploadedBytes: number;
 };
 
-/** RBLOCKSYNC_REMOTE_AGENT=upload skips an installed rblocksync (tests, or a newer local build). */
-export const PREFER_ENV = 'RBLOCKSYNC_REMOTE_AGENT';
 
 const AGENT_NAME = 'rblocksync-agent.mjs';
 const NATIVE_NAME = 'rblocksync_native.node';
@@ -45,11 +43,11 @@ export function localBundle(arch: string | undefined): Bundle | undefined {
 	return undefined;
 }
 
-/** Probes the host in one exec and returns how to start the agent there; uploads the bundle when needed. */
-export async function prepareAgent(connection: Connection, alias: string): Promise<AgentPlan> {
+/** Probes the host in one exec and returns how to start the agent there; uploads the bundle when needed (always with `upload`). */
+export async function prepareAgent(connection: Connection, alias: string, upload = false): Promise<AgentPlan> {
 	const probe = await runCommand(connection, 'printf "rbs-which=%s\\n" "$(command -v rblocksync)"; printf "rbs-node=%s\\n" "$(node --version 2>/dev/null)"; printf "rbs-arch=%s\\n" "$(uname -m)"');
 	const field = (name: string): string => new RegExp(`^rbs-${name}=(.*)$`, 'm').exec(probe.stdout)?.[1]?.trim() ?? '';
-	if (field('which') !== '' && process.env[PREFER_ENV] !== 'upload') {
+	if (field('which') !== '' && !upload) {
 		return {command: 'exec rblocksync --agent', how: 'installed', uploadedBytes: 0};
 	}
 	const major = Number(/^v(\d+)\./.exec(field('node'))?.[1] ?? 0);
