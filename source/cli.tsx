@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 // Entry point: argv -> meow -> run(). Nothing else lives here.
 // Exactly `--agent` (how SSH starts every remote worker) skips loading meow and the CLI: ~50 ms less start-up per agent.
+// Exactly `--agent-protocol` prints the protocol version that agent speaks (internal, for the driver's probe).
 if (process.argv.length === 3 && process.argv[2] === '--agent') {
 	const {runAgent} = await import('./agent/agent.js');
 	process.exitCode = await runAgent();
+} else if (process.argv.length === 3 && process.argv[2] === '--agent-protocol') {
+	// What a driver's probe asks an installed rblocksync: the protocol its agent speaks (hosts upgrade one at a time).
+	const {PROTOCOL_VERSION} = await import('./protocol/messages.js');
+	process.stdout.write(`${PROTOCOL_VERSION}\n`);
 } else {
 	await runCli();
 }
