@@ -1,14 +1,13 @@
 // The agent's state machine, apart from its streams: HELLO, OPEN, then one role. Also runs in-process for local endpoints.
 import {createHasher} from '../delta/hash.js';
 import {nativeOps} from '../native/native.js';
-import {setWarnSink} from '../image/local-image.js';
 import type {Frame} from '../protocol/frame.js';
 import {Capability, decode, encode, ErrorKind, type Message, openFlags, PROTOCOL_VERSION, Role} from '../protocol/messages.js';
 import {VERSION} from '../version.js';
 import {geometryFor} from '../delta/chunks.js';
 import {SourceRole} from '../delta/source-role.js';
 import {DestRole} from '../delta/dest-role.js';
-import {errorMessage, openRole} from '../delta/open-role.js';
+import {errorMessage, openRole, readBootId, type RoleHost} from '../delta/open-role.js';
 import type {Image} from '../image/image.js';
 
 /** Hash names this build can use, for HELLO. */
@@ -33,14 +32,19 @@ export class AgentCore {
 	/** The image a prepare OPEN opened, kept open for its lock until the agent ends. */
 	private held: Image | undefined;
 
+	private readonly host: RoleHost;
+
 	/** out: frames to the driver; finish: the agent's work is over (exit status 0 on success). */
-	constructor(private readonly out: (bytes: Buffer) => void, private readonly finish: (ok: boolean) => void) {
-		setWarnSink(message => {
-			// The missing native helper is announced once by the driver from HELLO's capabilities.
-			if (!message.startsWith('native helper unavailable')) {
-				this.send({type: 'warn', message});
-			}
-		});
+	constructor(private readonly out: (bytes: Buffer) => void, private readonly finish: (ok: boolean) => void, bootId = readBootId()) {
+		this.host = {
+			bootId,
+			warn: message => {
+				// The missing native helper is announced once by the driver from HELLO's capabilities.
+				if (!message.startsWith('native helper unavailable')) {
+					this.send({type: 'warn', message});
+				}
+			},
+		};
 	}
 
 	/** Handles one frame from the driver. Never throws: failures become an ERROR frame and finish(false). */
@@ -100,7 +104,7 @@ export class AgentCore {
 	private async open(open: Extract<Message, {type: 'open'}>): Promise<void> {
 		try {
 			const hasher = await createHasher(open.hash === 'sha256' ? 'sha256' : 'blake3');
-			const opened = openRole(open);
+			const opened = openRole(open, this.host);
 			if (!opened) {
 				throw new Error('nothing to open');
 			}

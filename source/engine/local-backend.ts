@@ -48,14 +48,14 @@ export class LocalBackend implements SyncBackend {
 	constructor(private readonly srcPath: string, private readonly dstPath: string, private readonly options: LocalOptions) {}
 
 	async prepare(hooks: PrepareHooks): Promise<Prepared> {
-		this.source = openSource(this.srcPath);
+		this.source = openSource(this.srcPath, hooks.warn);
 		if (this.source.warning) {
 			hooks.warn(this.source.warning);
 		}
 		this.size = this.source.image.size;
 		this.plan = planDestination(this.dstPath, this.size, this.source.identity, this.options);
 		throwIfStoppedBeforeDst(hooks.signal);
-		const opened = openDestination(this.plan, this.options);
+		const opened = openDestination(this.plan, this.options, true, hooks.warn);
 		this.dst = opened.image;
 		this.writable = opened.writable;
 		this.knownEnd = opened.knownData.end;

@@ -25,8 +25,9 @@ export function sharedLock(shared: Int32Array, index: number): WriteLock {
 export function runRange(input: WorkerInput, post: (message: WorkerMessage) => void): void {
 	const shared = new Int32Array(input.shared);
 	const counters = emptyCounters();
-	const src = new LocalImage(input.src.fd, input.src.name, input.src.kind, input.src.size);
-	const dst = new LocalImage(input.dst.fd, input.dst.name, input.dst.kind, input.dst.size);
+	const warn = (message: string): void => post({type: 'warn', message});
+	const src = new LocalImage(input.src.fd, input.src.name, input.src.kind, input.src.size, warn);
+	const dst = new LocalImage(input.dst.fd, input.dst.name, input.dst.kind, input.dst.size, warn);
 	let last = 0;
 	try {
 		const completed = syncRange(src, dst, input.write ? dst : undefined, input.job, counters, {

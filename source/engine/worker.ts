@@ -1,10 +1,8 @@
 // Worker-thread entry: runs one range job given in workerData.
 import {parentPort, workerData} from 'node:worker_threads';
-import {setWarnSink} from '../image/local-image.js';
 import {runRange} from './run-range.js';
 import type {WorkerInput, WorkerMessage} from './worker-protocol.js';
 
 const port = parentPort!;
 const post = (message: WorkerMessage): void => port.postMessage(message);
-setWarnSink(message => post({type: 'warn', message}));
 runRange(workerData as WorkerInput, post);

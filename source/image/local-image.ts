@@ -7,23 +7,11 @@ import {describeSystemError} from '../errors.js';
 import {deviceNumber} from './device.js';
 import type {ImageKind, Range, WritableImage} from './image.js';
 
-/** Warnings the local images raise once per process (missing native helper, no hole support). */
+/** Where an image's warnings go (missing native helper, no hole support): the reporter, the parent thread, a WARN frame. */
 export type WarnSink = (message: string) => void;
 
-const warned = new Set<string>();
-let warnSink: WarnSink = message => process.stderr.write(`rblocksync: warning: ${message}\n`);
-
-/** Routes the once-only warnings (e.g. to the reporter, or to the parent thread). */
-export function setWarnSink(sink: WarnSink): void {
-	warnSink = sink;
-}
-
-function warnOnce(key: string, message: string): void {
-	if (!warned.has(key)) {
-		warned.add(key);
-		warnSink(message);
-	}
-}
+/** Without a sink: stderr, as the CLI words its warnings. */
+export const stderrWarn: WarnSink = message => process.stderr.write(`rblocksync: warning: ${message}\n`);
 
 /** Size in bytes of an open block device: the ioctl, else /sys/dev/block/MAJ:MIN/size x 512. */
 export function blockDeviceSize(fd: number, rdev: number): number {
@@ -45,8 +33,10 @@ export class LocalImage implements WritableImage {
 	private canZeroOut: boolean;
 	private canSeek: boolean;
 	private closed = false;
+	/** Each warning once per image (the run's reporter also drops repeats across images and workers). */
+	private readonly warned = new Set<string>();
 
-	constructor(fd: number, name: string, kind: 'file' | 'block', size: number) {
+	constructor(fd: number, name: string, kind: 'file' | 'block', size: number, private readonly warn: WarnSink = stderrWarn) {
 		this.fd = fd;
 		this.name = name;
 		this.kind = kind;
@@ -103,10 +93,10 @@ export class LocalImage implements WritableImage {
 					throw error;
 				}
 				this.canPunch = false;
-				warnOnce(`punch:${this.name}`, `${this.name}: the file system cannot punch holes; zero blocks are written as zeros`);
+				this.warnOnce(`punch:${this.name}`, `${this.name}: the file system cannot punch holes; zero blocks are written as zeros`);
 			}
 		} else if (this.kind === 'file' && !this.native) {
-			warnOnce('native', `native helper unavailable (${nativeLoadError() ?? 'unknown reason'}): holes are written as zeros and read in full`);
+			this.warnOnce('native', `native helper unavailable (${nativeLoadError() ?? 'unknown reason'}): holes are written as zeros and read in full`);
 		}
 		// BLKZEROOUT takes whole 512-byte sectors (EINVAL otherwise): the short last block of a SRC whose
 		// size is not a multiple of 512, on a larger device, is zeroed by writing. A device whose logical
@@ -141,7 +131,7 @@ export class LocalImage implements WritableImage {
 	dataRanges(start: number, end: number): Range[] | undefined {
 		if (!this.canSeek) {
 			if (this.kind === 'file' && !this.native) {
-				warnOnce('native', `native helper unavailable (${nativeLoadError() ?? 'unknown reason'}): holes are written as zeros and read in full`);
+				this.warnOnce('native', `native helper unavailable (${nativeLoadError() ?? 'unknown reason'}): holes are written as zeros and read in full`);
 			}
 			return undefined;
 		}
@@ -191,6 +181,13 @@ export class LocalImage implements WritableImage {
 		if (!this.closed) {
 			this.closed = true;
 			fs.closeSync(this.fd);
+		}
+	}
+
+	private warnOnce(key: string, message: string): void {
+		if (!this.warned.has(key)) {
+			this.warned.add(key);
+			this.warn(message);
 		}
 	}
 }

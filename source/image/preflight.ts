@@ -1,7 +1,7 @@
 // Preconditions, checked before anything is written: a failure here leaves DST untouched (exit 1).
 import fs from 'node:fs';
 import {describeSystemError, UsageError} from '../errors.js';
-import {LocalImage, blockDeviceSize} from './local-image.js';
+import {blockDeviceSize, LocalImage, type WarnSink} from './local-image.js';
 import {deviceInUse, deviceNumber} from './device.js';
 import {nativeOps} from '../native/native.js';
 import type {Image, Range, WritableImage} from './image.js';
@@ -12,7 +12,7 @@ export type SourceIdentity = {readonly dev: number; readonly ino: number; readon
 export type OpenedSource = {image: LocalImage; identity: SourceIdentity; warning?: string};
 
 /** Opens SRC read-only; throws UsageError naming the path and the cause. */
-export function openSource(path: string): OpenedSource {
+export function openSource(path: string, warn?: WarnSink): OpenedSource {
 	const stat = statOrThrow('SRC', path);
 	const kind = imageKind('SRC', path, stat);
 	let fd: number;
@@ -25,7 +25,7 @@ export function openSource(path: string): OpenedSource {
 	const size = kind === 'block' ? blockDeviceSize(fd, stat.rdev) : stat.size;
 	const busy = kind === 'block' ? deviceInUse(deviceNumber(stat.rdev)) : undefined;
 	return {
-		image: new LocalImage(fd, path, kind, size),
+		image: new LocalImage(fd, path, kind, size, warn),
 		identity: {dev: stat.dev, ino: stat.ino, rdev: stat.rdev, kind},
 		...(busy?.startsWith('mounted') ? {warning: `SRC ${path} is ${busy}; if it is written to during the sync, DST will be inconsistent (sync from a snapshot)`} : {}),
 	};
@@ -90,7 +90,7 @@ export function planDestination(path: string, srcSize: number, src: SourceIdenti
  * Opens DST as planned; with dryRun read-only (or an empty image when missing), else creating/resizing it.
  * It takes DST's lock (see lockOrThrow) unless `lock` is false: a worker of a run that holds it already.
  */
-export function openDestination(plan: DestinationPlan, options: DestinationOptions, lock = true): {image: Image; writable: WritableImage | undefined; knownData: Range} {
+export function openDestination(plan: DestinationPlan, options: DestinationOptions, lock = true, warn?: WarnSink): {image: Image; writable: WritableImage | undefined; knownData: Range} {
 	if (options.dryRun) {
 		if (!plan.exists) {
 			return {image: emptyImage(plan.path), writable: undefined, knownData: {start: 0, end: 0}};
@@ -99,7 +99,7 @@ export function openDestination(plan: DestinationPlan, options: DestinationOptio
 		if (lock) {
 			lockOrThrow(fd, 'DST', plan.path, plan.kind, false);
 		}
-		return {image: new LocalImage(fd, plan.path, plan.kind, plan.size), writable: undefined, knownData: {start: 0, end: plan.size}};
+		return {image: new LocalImage(fd, plan.path, plan.kind, plan.size, warn), writable: undefined, knownData: {start: 0, end: plan.size}};
 	}
 	let flags = fs.constants.O_RDWR;
 	if (!plan.exists) {
@@ -111,7 +111,7 @@ export function openDestination(plan: DestinationPlan, options: DestinationOptio
 	if (lock) {
 		lockOrThrow(fd, 'DST', plan.path, plan.kind, true);
 	}
-	const image = new LocalImage(fd, plan.path, plan.kind, plan.size);
+	const image = new LocalImage(fd, plan.path, plan.kind, plan.size, warn);
 	if (plan.resizeTo !== undefined) {
 		try {
 			image.truncate(plan.resizeTo);

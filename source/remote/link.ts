@@ -18,6 +18,8 @@ export interface Link {
 	readonly bytesIn: number;
 	/** Queues one encoded frame for the role. Never blocks: the protocol's credit window bounds what is queued. */
 	send(bytes: Buffer): void;
+	/** The capabilities of the agent's HELLO, once it was greeted (one HELLO per link, then one OPEN per session). */
+	greeted: number | undefined;
 	/** Set by the session: each whole frame from the role, and the end of the link (reason when unexpected). */
 	onFrame: (frame: Frame) => void;
 	onClose: (reason: string | undefined) => void;
@@ -26,6 +28,7 @@ export interface Link {
 
 /** What every Link shares: the session's handlers, and a close reported exactly once. */
 abstract class LinkBase {
+	greeted: number | undefined = undefined;
 	onFrame: (frame: Frame) => void = () => {};
 	onClose: (reason: string | undefined) => void = () => {};
 	protected closed = false;

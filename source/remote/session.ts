@@ -35,13 +35,11 @@ function hold(link: Link): Held {
 	return held;
 }
 
-const greeted = new WeakMap<Link, number>();
-
 /** Sends HELLO (once per link) and OPEN, waits for OPENED. Returns the agent's capabilities, the reply, and what came after it. */
 export async function openLink(link: Link, open: Message, warn: (message: string) => void): Promise<{caps: number; opened: Opened; held: Held}> {
 	return new Promise((resolve, reject) => {
-		let caps = greeted.get(link) ?? 0;
-		let step: 'hello' | 'opened' = greeted.has(link) ? 'opened' : 'hello';
+		let caps = link.greeted ?? 0;
+		let step: 'hello' | 'opened' = link.greeted === undefined ? 'hello' : 'opened';
 		const fail = (error: Error): void => {
 			link.onFrame = () => {};
 			link.onClose = () => {};
@@ -66,7 +64,7 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 					return;
 				}
 				caps = message.caps;
-				greeted.set(link, caps);
+				link.greeted = caps;
 				step = 'opened';
 				link.send(encode(open));
 			} else if (step === 'opened' && message.type === 'opened') {
