@@ -1,7 +1,7 @@
 // The DEST side of a session: compares chunk digests with its own image, asks for what differs, applies and re-checks it.
 import {inflateRawSync} from 'node:zlib';
 import {DIGEST_SIZE, type Hasher} from './hash.js';
-import {isZero} from '../blocks/zero.js';
+import {type BatchPlan, createBatchPlan, planBatch} from '../blocks/plan.js';
 import {firstRangeEndingAfter, unionAligned} from '../blocks/blocks.js';
 import {type Counters, emptyCounters} from '../blocks/counters.js';
 import type {Image, Range, WritableImage} from '../image/image.js';
@@ -33,6 +33,8 @@ export class DestRole {
 	private finished = false;
 	private lastStats = 0;
 	private readonly scratch: Buffer;
+	/** The one planner of runs (blocks/plan.ts), as the local engine uses it. */
+	private readonly plan: BatchPlan;
 	private readonly job: DestJob;
 
 	constructor(
@@ -47,6 +49,7 @@ export class DestRole {
 		this.chunk = new ChunkState(geometry, hasher);
 		this.check = new ChunkState(geometry, hasher);
 		this.scratch = Buffer.allocUnsafe(geometry.chunkSize);
+		this.plan = createBatchPlan(geometry.chunkSize / geometry.blockSize);
 		this.data = job.start >= image.size ? [] : (image.dataRanges(job.start, Math.min(job.end, image.size)) ?? [{start: job.start, end: job.end}]);
 	}
 
@@ -154,22 +157,32 @@ export class DestRole {
 		if (pending && !pending.fromZero && !this.job.dryRun) {
 			this.hasher.hashBlocks(data, data.length, blockSize, pending.snapshot.digests, ((offset - pending.snapshot.offset) / blockSize) * DIGEST_SIZE);
 		}
+		if (data.length > this.geometry.chunkSize) {
+			throw new Error(`SOURCE sent ${data.length} bytes of data at offset ${offset}, more than a chunk`);
+		}
 		if (full) {
 			this.image.read(this.scratch, 0, data.length, offset);
 		}
-		for (let from = 0; from < data.length;) {
-			let to = from;
-			while (to < data.length && (!full || data.compare(this.scratch, to, Math.min(data.length, to + blockSize), to, Math.min(data.length, to + blockSize)) !== 0)) {
-				to = Math.min(data.length, to + blockSize);
-			}
-			if (to > from) {
-				this.writable?.write(data, from, to - from, offset + from);
-				this.counters.bytesWritten += to - from;
-				this.counters.blocksChanged += Math.ceil((to - from) / blockSize);
-				from = to;
-			} else {
-				from = Math.min(data.length, from + blockSize);
-			}
+		// After FULL: only the blocks that differ from what DST holds; else every block as SRC has it.
+		const plan = this.plan;
+		planBatch(plan, data, full ? this.scratch : null, data.length, blockSize, {copy: !full, dstMayHaveData: full || (pending?.fromZero !== true && this.data.length > 0)});
+		for (let r = 0; r < plan.writeRuns; r++) {
+			const from = plan.writeStart[r]! * blockSize;
+			const to = Math.min(data.length, plan.writeEnd[r]! * blockSize);
+			this.writable?.write(data, from, to - from, offset + from);
+			this.counters.bytesWritten += to - from;
+			this.counters.blocksChanged += plan.writeEnd[r]! - plan.writeStart[r]!;
+		}
+		this.zeroRuns(plan, offset, data.length);
+	}
+
+	/** Zeroes the plan's zero runs of the batch at `offset`. */
+	private zeroRuns(plan: BatchPlan, offset: number, length: number): void {
+		const {blockSize} = this.geometry;
+		for (let r = 0; r < plan.zeroRuns; r++) {
+			const from = plan.zeroStart[r]! * blockSize;
+			const to = Math.min(length, plan.zeroEnd[r]! * blockSize);
+			this.zeroRun(offset + from, to - from);
 		}
 	}
 
@@ -193,19 +206,8 @@ export class DestRole {
 			for (let at = range.start; at < range.end; at += chunkSize) {
 				const batch = Math.min(chunkSize, range.end - at);
 				this.image.read(this.scratch, 0, batch, at);
-				let runStart = -1;
-				for (let from = 0; ; from = Math.min(batch, from + blockSize)) {
-					const nonZero = from < batch && !isZero(this.scratch, from, Math.min(batch, from + blockSize));
-					if (nonZero && runStart < 0) {
-						runStart = from;
-					} else if (!nonZero && runStart >= 0) {
-						this.zeroRun(at + runStart, from - runStart);
-						runStart = -1;
-					}
-					if (from >= batch) {
-						break;
-					}
-				}
+				planBatch(this.plan, null, this.scratch, batch, blockSize, {copy: false, dstMayHaveData: true});
+				this.zeroRuns(this.plan, at, batch);
 			}
 		}
 		if (scanned) {

@@ -1,6 +1,7 @@
 // The SOURCE side of a session: streams chunk digests under DEST's credit and answers its requests (doc/protocol.md).
 import {deflateRawSync} from 'node:zlib';
 import {rangeCursor} from '../blocks/blocks.js';
+import {RunCoalescer} from '../blocks/runs.js';
 import type {Hasher} from './hash.js';
 import type {Image, Range} from '../image/image.js';
 import type {Message} from '../protocol/messages.js';
@@ -29,8 +30,8 @@ export class SourceRole {
 	private sent = 0;
 	private granted = 0;
 	private blocksZero = 0;
-	private zeroStart = -1;
-	private zeroEnd = -1;
+	/** SRC's zero ranges between data chunks, sent as one ZERO frame per run. */
+	private readonly zeros = new RunCoalescer((offset, length) => this.send({type: 'zero', offset, length}));
 	private scheduled = false;
 	private ended = false;
 	private stopped = false;
@@ -121,23 +122,23 @@ export class SourceRole {
 			const offset = this.next;
 			const length = Math.min(chunkSize, this.job.end - offset);
 			if (!this.overlapsData(offset, offset + length)) {
-				this.addZero(offset, length);
+				this.zeros.add(offset, offset + length);
 				this.blocksZero += Math.ceil(length / blockSize);
 				this.next += length;
 				continue;
 			}
 			if (this.sent >= this.granted) {
-				this.flushZero();
+				this.zeros.flush();
 				return; // Resumed by the next CREDIT.
 			}
 			this.load(offset, !this.job.copy); // --copy and an EMPTY DEST use no digests: do not compute them.
 			this.blocksZero += this.chunk.zeroBlocks();
 			this.next += length;
 			if (this.chunk.allZero()) {
-				this.addZero(offset, length);
+				this.zeros.add(offset, offset + length);
 				continue;
 			}
-			this.flushZero();
+			this.zeros.flush();
 			this.sent += 1;
 			if (this.job.copy) {
 				this.sendBlocks(() => true);
@@ -152,7 +153,7 @@ export class SourceRole {
 			}
 		}
 		if (!this.stopped && this.next >= this.job.end && !this.ended) {
-			this.flushZero();
+			this.zeros.flush();
 			this.ended = true;
 			this.send({type: 'sourceEnd', blocksZero: this.blocksZero});
 		}
@@ -284,20 +285,4 @@ export class SourceRole {
 		this.send({type: 'data', offset, data});
 	}
 
-	private addZero(offset: number, length: number): void {
-		if (this.zeroStart >= 0 && this.zeroEnd === offset) {
-			this.zeroEnd += length;
-			return;
-		}
-		this.flushZero();
-		this.zeroStart = offset;
-		this.zeroEnd = offset + length;
-	}
-
-	private flushZero(): void {
-		if (this.zeroStart >= 0) {
-			this.send({type: 'zero', offset: this.zeroStart, length: this.zeroEnd - this.zeroStart});
-			this.zeroStart = -1;
-		}
-	}
 }

@@ -2,6 +2,7 @@
 import type {Image, Range, WritableImage} from '../image/image.js';
 import {blockCount, rangeCursor, unionAligned} from '../blocks/blocks.js';
 import {createBatchPlan, planBatch} from '../blocks/plan.js';
+import {RunCoalescer} from '../blocks/runs.js';
 import type {Counters} from './progress.js';
 
 export type RangeJob = {
@@ -44,14 +45,7 @@ export function syncRange(src: Image, dst: Image, writable: WritableImage | unde
 	const plan = createBatchPlan(batchBytes / blockSize);
 	const srcCursor = rangeCursor(srcData);
 	const dstCursor = rangeCursor(dstData);
-	let zeroStart = -1;
-	let zeroEnd = -1;
-	const flushZero = (): void => {
-		if (zeroStart >= 0 && writable) {
-			writable.zero(zeroStart, zeroEnd - zeroStart);
-		}
-		zeroStart = -1;
-	};
+	const zeros = new RunCoalescer((position, length) => writable?.zero(position, length));
 
 	let at = start;
 	let stopped = false;
@@ -85,14 +79,7 @@ export function syncRange(src: Image, dst: Image, writable: WritableImage | unde
 					}
 					for (let r = 0; r < plan.zeroRuns; r++) {
 						const from = p + plan.zeroStart[r]! * blockSize;
-						const to = p + Math.min(length, plan.zeroEnd[r]! * blockSize);
-						if (from === zeroEnd) {
-							zeroEnd = to;
-						} else {
-							flushZero();
-							zeroStart = from;
-							zeroEnd = to;
-						}
+						zeros.add(from, p + Math.min(length, plan.zeroEnd[r]! * blockSize));
 					}
 				} finally {
 					hooks.lock?.release();
@@ -120,7 +107,7 @@ export function syncRange(src: Image, dst: Image, writable: WritableImage | unde
 	}
 	hooks.lock?.acquire();
 	try {
-		flushZero();
+		zeros.flush();
 	} finally {
 		hooks.lock?.release();
 	}

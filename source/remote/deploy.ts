@@ -1,10 +1,12 @@
-// Finds or deploys the agent on a host: `rblocksync --agent` when installed, else the bundle uploaded to ~/.cache.
-import {createHash, randomBytes} from 'node:crypto';
+// Finds or deploys the agent on a host: `rblocksync --agent` when installed and speaking our protocol, else the bundle cached in ~/.cache.
+import {createHash} from 'node:crypto';
 import {existsSync, readFileSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
 import {UsageError} from '../errors.js';
+import {PROTOCOL_VERSION} from '../protocol/messages.js';
 import type {Connection} from '../ssh/connect.js';
 import {runCommand} from '../ssh/exec.js';
+import {VERSION} from '../version.js';
 
 export type AgentPlan = {
 	/** The fixed command line that starts an agent on this host. */
@@ -14,17 +16,29 @@ export type AgentPlan = {
 	readonly uploadedBytes: number;
 };
 
-
 const AGENT_NAME = 'rblocksync-agent.mjs';
 const NATIVE_NAME = 'rblocksync_native.node';
+const WASM_NAME = 'blake3.wasm';
 const UNAME_ARCH: Record<string, string> = {x64: 'x86_64', arm64: 'aarch64', ia32: 'i686', arm: 'armv7l', ppc64: 'ppc64le', s390x: 's390x'};
 
-const WASM_NAME = 'blake3.wasm';
+type BundleFile = {readonly name: string; readonly content: Buffer; readonly sha256: string};
+/** What a host gets in `~/.cache/rblocksync/agent-<hash>/`: `hash` is 16 hex digits of SHA-256 over the files' bytes in order. */
+export type Bundle = {readonly files: readonly BundleFile[]; readonly hash: string};
+/** The bundle without the native helper, and with it for hosts whose `uname -m` is `arch` (this build's). */
+export type Bundles = {readonly plain: Bundle; readonly native: Bundle | undefined; readonly arch: string | undefined};
 
-type Bundle = {agent: Buffer; wasm: Buffer; native: Buffer | undefined; hash: string};
+/** A bundle of these files, in this order. */
+export function makeBundle(parts: ReadonlyArray<readonly [string, Buffer]>): Bundle {
+	const whole = createHash('sha256');
+	const files = parts.map(([name, content]) => {
+		whole.update(content);
+		return {name, content, sha256: createHash('sha256').update(content).digest('hex')};
+	});
+	return {files, hash: whole.digest('hex').slice(0, 16)};
+}
 
-/** The local agent bundle (dist/bundle or beside the CLI bundle) with blake3.wasm, and the native helper if built. */
-export function localBundle(arch: string | undefined): Bundle | undefined {
+/** The local agent bundles (dist/bundle or beside the CLI bundle) with blake3.wasm; `native` only where the helper is built (Linux). */
+export function localBundles(): Bundles | undefined {
 	const dirs = ['../bundle/', './'].map(dir => new URL(dir, import.meta.url));
 	for (const dir of dirs) {
 		const agentPath = fileURLToPath(new URL(AGENT_NAME, dir));
@@ -32,48 +46,149 @@ export function localBundle(arch: string | undefined): Bundle | undefined {
 		if (!existsSync(agentPath) || !existsSync(wasmPath)) {
 			continue;
 		}
-		const agent = readFileSync(agentPath);
-		const wasm = readFileSync(wasmPath);
+		const base = [[AGENT_NAME, readFileSync(agentPath)], [WASM_NAME, readFileSync(wasmPath)]] as const;
 		const nativePath = [new URL(NATIVE_NAME, dir), new URL(`../../build/Release/${NATIVE_NAME}`, import.meta.url)].map(u => fileURLToPath(u)).find(p => existsSync(p));
-		const shippable = process.platform === 'linux' && arch !== undefined && UNAME_ARCH[process.arch] === arch;
-		const native = nativePath && shippable ? readFileSync(nativePath) : undefined;
-		const hash = createHash('sha256').update(agent).update(wasm).update(native ?? Buffer.alloc(0)).digest('hex').slice(0, 16);
-		return {agent, wasm, native, hash};
+		const arch = process.platform === 'linux' ? UNAME_ARCH[process.arch] : undefined;
+		const native = nativePath && arch ? makeBundle([...base, [NATIVE_NAME, readFileSync(nativePath)]]) : undefined;
+		return {plain: makeBundle(base), native, arch: native ? arch : undefined};
 	}
 	return undefined;
 }
 
-/** Probes the host in one exec and returns how to start the agent there; uploads the bundle when needed (always with `upload`). */
-export async function prepareAgent(connection: Connection, alias: string, upload = false): Promise<AgentPlan> {
-	const probe = await runCommand(connection, 'printf "rbs-which=%s\\n" "$(command -v rblocksync)"; printf "rbs-node=%s\\n" "$(node --version 2>/dev/null)"; printf "rbs-arch=%s\\n" "$(uname -m)"');
-	const field = (name: string): string => new RegExp(`^rbs-${name}=(.*)$`, 'm').exec(probe.stdout)?.[1]?.trim() ?? '';
-	if (field('which') !== '' && !upload) {
+/** The bundle a host of `uname -m` `arch` gets: the native helper only when it was built for that architecture. */
+export function bundleFor(bundles: Bundles, arch: string): Bundle {
+	return bundles.native && arch === bundles.arch ? bundles.native : bundles.plain;
+}
+
+// Only hex digits and the fixed file names above reach the command lines below: no user data, nothing to quote.
+const cacheDir = (bundle: Bundle): string => `"$HOME/.cache/rblocksync/agent-${bundle.hash}"`;
+
+/**
+ * The probe, one exec: where rblocksync is and which protocol its agent speaks (a build older than
+ * `--agent-protocol` prints nothing: protocol 1), node's version, `uname -m`, and which cached bundles hold
+ * exactly these files (`sha256sum -c` against this process's digests: a truncated or damaged cache is not used).
+ */
+export function probeCommand(candidates: readonly Bundle[], upload: boolean): string {
+	return [
+		'printf "rbs-which=%s\\n" "$(command -v rblocksync)"',
+		...(upload ? [] : ['printf "rbs-protocol=%s\\n" "$(rblocksync --agent-protocol 2>/dev/null)"']),
+		'printf "rbs-node=%s\\n" "$(node --version 2>/dev/null)"',
+		'printf "rbs-arch=%s\\n" "$(uname -m)"',
+		...candidates.map(bundle => {
+			const sums = bundle.files.map(file => `${file.sha256}  ${file.name}\\n`).join('');
+			return `(cd ${cacheDir(bundle)} 2>/dev/null && printf '${sums}' | sha256sum -c >/dev/null 2>&1) && echo rbs-cached=${bundle.hash}`;
+		}),
+	].join('; ');
+}
+
+export type Probe = {readonly installed: boolean; readonly protocol: number; readonly nodeMajor: number; readonly arch: string; readonly cached: ReadonlySet<string>};
+
+/** Reads the probe's output; an installed rblocksync that printed no protocol number speaks protocol 1. */
+export function parseProbe(stdout: string): Probe {
+	const field = (name: string): string => new RegExp(`^rbs-${name}=(.*)$`, 'm').exec(stdout)?.[1]?.trim() ?? '';
+	const protocol = field('protocol');
+	return {
+		installed: field('which') !== '',
+		protocol: /^\d+$/.test(protocol) ? Number(protocol) : 1,
+		nodeMajor: Number(/^v(\d+)\./.exec(field('node'))?.[1] ?? 0),
+		arch: field('arch'),
+		cached: new Set([...stdout.matchAll(/^rbs-cached=([\da-f]{16})$/gm)].map(match => match[1]!)),
+	};
+}
+
+/*
+ * The upload, one exec: node (which the agent needs anyway) reads the files from stdin, checks their digests,
+ * writes them fsynced into a staging directory and renames it to agent-<hash>. A directory already there
+ * that holds the right files (a concurrent run published it) is kept; a damaged one is renamed away and
+ * replaced. Passed on one line inside single quotes: it must contain none, and every statement ends with `;` or a brace.
+ */
+const INSTALL_JS = `
+const fs = require("fs"), path = require("path"), crypto = require("crypto");
+const [hash, ...specs] = process.argv.slice(1);
+const files = specs.map(spec => { const [name, length, sha256] = spec.split(":"); return {name, length: Number(length), sha256}; });
+const base = path.join(process.env.HOME, ".cache", "rblocksync"), dir = path.join(base, "agent-" + hash);
+const digest = bytes => crypto.createHash("sha256").update(bytes).digest("hex");
+const sound = where => files.every(file => { try { return digest(fs.readFileSync(path.join(where, file.name))) === file.sha256; } catch { return false; } });
+let stage = "", trash = "";
+const publish = () => { try { fs.renameSync(stage, dir); return true; } catch (error) { if (["ENOTEMPTY", "EEXIST", "ENOTDIR"].includes(error.code)) return false; throw error; } };
+const chunks = [];
+process.stdin.on("data", chunk => chunks.push(chunk));
+process.stdin.on("end", () => {
+	try {
+		const data = Buffer.concat(chunks);
+		fs.mkdirSync(base, {recursive: true, mode: 0o700});
+		fs.chmodSync(base, 0o700);
+		stage = fs.mkdtempSync(path.join(base, ".stage-" + hash + "-"));
+		let at = 0;
+		for (const file of files) {
+			const bytes = data.subarray(at, at += file.length);
+			if (digest(bytes) !== file.sha256) throw new Error(file.name + " arrived incomplete");
+			const fd = fs.openSync(path.join(stage, file.name), "wx", 0o600);
+			fs.writeFileSync(fd, bytes);
+			fs.fsyncSync(fd);
+			fs.closeSync(fd);
+		}
+		if (!publish() && !sound(dir)) {
+			trash = stage + ".old";
+			try { fs.renameSync(dir, trash); } catch (error) { if (error.code !== "ENOENT") throw error; }
+			publish();
+		}
+	} catch (error) {
+		process.stderr.write(error.message + "\\n");
+		process.exitCode = 1;
+	} finally {
+		for (const leftover of [stage, trash]) if (leftover) fs.rmSync(leftover, {recursive: true, force: true});
+	}
+});
+`.trim().replace(/\n\t*/g, ' ');
+
+/** The upload's command line; its stdin is the bundle's files, concatenated in order. */
+export function uploadCommand(bundle: Bundle): string {
+	const specs = bundle.files.map(file => `${file.name}:${file.content.length}:${file.sha256}`).join(' ');
+	return `exec node -e '${INSTALL_JS}' -- ${bundle.hash} ${specs}`;
+}
+
+async function uploadBundle(connection: Connection, alias: string, bundle: Bundle): Promise<number> {
+	const content = Buffer.concat(bundle.files.map(file => file.content));
+	const result = await runCommand(connection, uploadCommand(bundle), content);
+	if (result.code !== 0) {
+		throw new UsageError(`ssh ${alias}: cannot upload the agent to ~/.cache/rblocksync: ${result.stderr.trim().split('\n').at(-1) || `exit status ${String(result.code)}`}`);
+	}
+	return content.length;
+}
+
+/**
+ * Probes the host in one exec and returns how to start the agent there: the installed rblocksync when its
+ * protocol is ours (never with `upload`), else this version's bundle, reused from the cache when intact or
+ * uploaded in one more exec. An installed rblocksync of another protocol is bypassed with one `warn`.
+ */
+export async function prepareAgent(connection: Connection, alias: string, upload = false, warn: (message: string) => void = () => {}): Promise<AgentPlan> {
+	const bundles = localBundles();
+	const candidates = bundles ? [bundles.plain, ...(bundles.native ? [bundles.native] : [])] : [];
+	const probe = parseProbe((await runCommand(connection, probeCommand(candidates, upload))).stdout);
+	if (probe.installed && !upload && probe.protocol === PROTOCOL_VERSION) {
 		return {command: 'exec rblocksync --agent', how: 'installed', uploadedBytes: 0};
 	}
-	const major = Number(/^v(\d+)\./.exec(field('node'))?.[1] ?? 0);
-	if (major < 18) {
-		throw new UsageError(`host ${alias} has neither rblocksync nor node >= 18; install the rblocksync package there`);
+	const mismatch = probe.installed && !upload
+		? `rblocksync there speaks protocol ${probe.protocol}, this rblocksync ${VERSION} speaks protocol ${PROTOCOL_VERSION}`
+		: undefined;
+	if (probe.nodeMajor < 18) {
+		throw new UsageError(mismatch
+			? `host ${alias}: ${mismatch}, and it has no node >= 18 to run this version's agent; install the same rblocksync version on both hosts`
+			: `host ${alias} has neither rblocksync nor node >= 18; install the rblocksync package there`);
 	}
-	const bundle = localBundle(field('arch'));
-	if (!bundle) {
-		throw new UsageError(`host ${alias} has no rblocksync and this installation has no agent bundle to upload (dist/bundle/${AGENT_NAME}); install the rblocksync package there`);
+	if (!bundles) {
+		throw new UsageError(mismatch
+			? `host ${alias}: ${mismatch}, and this installation has no agent bundle to upload (dist/bundle/${AGENT_NAME}); install the same rblocksync version on both hosts`
+			: `host ${alias} has no rblocksync and this installation has no agent bundle to upload (dist/bundle/${AGENT_NAME}); install the rblocksync package there`);
 	}
-	// Only hex digits from this process reach these command lines.
-	const dir = `"$HOME/.cache/rblocksync/agent-${bundle.hash}"`;
-	const command = `exec node ${dir}/${AGENT_NAME}`;
-	const cached = await runCommand(connection, `test -s ${dir}/${AGENT_NAME} && echo rbs-cached`);
-	if (cached.stdout.includes('rbs-cached')) {
-		return {command, how: 'cached', uploadedBytes: 0};
+	const bundle = bundleFor(bundles, probe.arch);
+	const command = `exec node ${cacheDir(bundle)}/${AGENT_NAME}`;
+	const plan: AgentPlan = probe.cached.has(bundle.hash)
+		? {command, how: 'cached', uploadedBytes: 0}
+		: {command, how: 'uploaded', uploadedBytes: await uploadBundle(connection, alias, bundle)};
+	if (mismatch) {
+		warn(`${alias}: ${mismatch}: running this version's agent from ~/.cache/rblocksync instead; install the same rblocksync version on both hosts`);
 	}
-	const stage = `"$HOME/.cache/rblocksync/.stage-${bundle.hash}-${randomBytes(6).toString('hex')}"`;
-	const files: Array<[string, Buffer]> = [[AGENT_NAME, bundle.agent], [WASM_NAME, bundle.wasm], ...(bundle.native ? [[NATIVE_NAME, bundle.native] as [string, Buffer]] : [])];
-	for (const [name, content] of files) {
-		const upload = await runCommand(connection, `umask 077 && mkdir -p ${stage} && chmod 700 "$HOME/.cache/rblocksync" && cat > ${stage}/${name}`, content);
-		if (upload.code !== 0) {
-			throw new UsageError(`ssh ${alias}: cannot upload the agent to ~/.cache/rblocksync: ${upload.stderr.trim() || `exit status ${String(upload.code)}`}`);
-		}
-	}
-	// A rename publishes the directory whole; a concurrent run that won the race leaves ours to delete.
-	await runCommand(connection, `mv -T ${stage} ${dir} 2>/dev/null || rm -rf ${stage}`);
-	return {command, how: 'uploaded', uploadedBytes: files.reduce((sum, [, content]) => sum + content.length, 0)};
+	return plan;
 }

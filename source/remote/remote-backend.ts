@@ -189,7 +189,7 @@ export class RemoteBackend implements SyncBackend {
 				const connection = await open();
 				this.trace(`${endpoint.host}: connected`);
 				try {
-					const plan = await prepareAgent(connection, endpoint.host, options.uploadAgent);
+					const plan = await prepareAgent(connection, endpoint.host, options.uploadAgent, this.warn);
 					this.trace(`${endpoint.host}: agent ${plan.how}`);
 					// The agent bundles uploaded to the hosts count as bytes sent, like the sessions' frames.
 					this.setupBytesSent += plan.uploadedBytes;
