@@ -1,6 +1,7 @@
 // A real OpenSSH sshd on 127.0.0.1 for end-to-end tests, with a temporary HOME whose ~/.ssh names it.
 // Host aliases (all the same sshd): pve/pve2 see `rblocksync` on PATH (this checkout's CLI); pvenode has only node;
-// pvebare has neither; pvenonative runs the agent without the native helper; pvenoisy's agent says hello on stderr first.
+// pvebare has neither; pvenonative runs the agent without the native helper; pvenoisy's agent says hello on stderr first;
+// pveextra (node) and pveextrabare (no node) have `extraBin` first on PATH, empty: tests put fake programs there.
 // PATH (and env) is set per key through authorized_keys environment= (PermitUserEnvironment yes).
 import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process';
 import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs';
@@ -21,6 +22,8 @@ export type Sshd = {
 	readonly env: NodeJS.ProcessEnv;
 	readonly hostKeyLine: string;
 	readonly pid: number;
+	/** A directory first on PATH for pveextra and pveextrabare, empty until a test writes programs there. */
+	readonly extraBin: string;
 	/** PIDs of the per-connection sshd processes (to cut connections). */
 	sessionPids(): number[];
 	stop(): Promise<void>;
@@ -115,10 +118,12 @@ export async function startSshd(): Promise<Sshd> {
 	chmodSync(join(noisyBin, 'rblocksync'), 0o755);
 	const nodeBin = join(dir, 'bin-node');
 	const bareBin = join(dir, 'bin-bare');
+	const extraBin = join(dir, 'bin-extra');
 	mkdirSync(nodeBin);
 	mkdirSync(bareBin);
+	mkdirSync(extraBin);
 	symlinkSync(process.execPath, join(nodeBin, 'node'));
-	for (const tool of ['sh', 'bash', 'env', 'dirname', 'basename', 'sed', 'cat', 'mkdir', 'mv', 'rm', 'chmod', 'uname', 'test', 'printf']) {
+	for (const tool of ['sh', 'bash', 'env', 'dirname', 'basename', 'sed', 'cat', 'mkdir', 'mv', 'rm', 'chmod', 'uname', 'test', 'printf', 'sha256sum']) {
 		const path = ['/usr/bin', '/bin'].map(d => join(d, tool)).find(p => existsSync(p));
 		if (path) {
 			symlinkSync(path, join(bareBin, tool));
@@ -131,10 +136,12 @@ export async function startSshd(): Promise<Sshd> {
 		bare: `PATH=${bareBin}`,
 		nonative: `PATH=${installedBin}:${nodeBin}",environment="RBLOCKSYNC_NO_NATIVE=1`,
 		noisy: `PATH=${noisyBin}:${nodeBin}`,
+		extra: `PATH=${extraBin}:${nodeBin}`,
+		extrabare: `PATH=${extraBin}:${bareBin}`,
 	};
 	const authorized: string[] = [];
 	const config: string[] = [];
-	for (const [name, aliases] of [['installed', 'pve pve2'], ['node', 'pvenode'], ['bare', 'pvebare'], ['nonative', 'pvenonative'], ['noisy', 'pvenoisy']] as const) {
+	for (const [name, aliases] of [['installed', 'pve pve2'], ['node', 'pvenode'], ['bare', 'pvebare'], ['nonative', 'pvenonative'], ['noisy', 'pvenoisy'], ['extra', 'pveextra'], ['extrabare', 'pveextrabare']] as const) {
 		const publicKey = keygen(join(ssh, `id_${name}`));
 		authorized.push(`environment="${environments[name]}" ${publicKey}`);
 		config.push(`Host ${aliases}\n\tHostName 127.0.0.1\n\tPort ${port}\n\tUser root\n\tIdentityFile ~/.ssh/id_${name}\n\tIdentitiesOnly yes\n`);
@@ -186,7 +193,7 @@ export async function startSshd(): Promise<Sshd> {
 	delete env['RBLOCKSYNC_REMOTE_AGENT'];
 	const sessionPids = (): number[] => processes().filter(p => p.ppid === child.pid).map(p => p.pid);
 	return {
-		port, home, dir, env, hostKeyLine, pid: child.pid!,
+		port, home, dir, env, hostKeyLine, pid: child.pid!, extraBin,
 		sessionPids,
 		async stop() {
 			for (const pid of sessionPids()) {

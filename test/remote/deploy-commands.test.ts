@@ -1,0 +1,154 @@
+// The deploy step's probe and upload command lines, run by a local sh in a temporary HOME (no sshd needed).
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {spawnSync} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
+import {chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {type Bundle, bundleFor, makeBundle, parseProbe, probeCommand, uploadCommand} from '../../source/remote/deploy.js';
+
+let home: string;
+let bin: string;
+const bundle = makeBundle([['rblocksync-agent.mjs', randomBytes(70_000)], ['blake3.wasm', randomBytes(3000)], ['rblocksync_native.node', randomBytes(1)]]);
+
+function sh(command: string, input?: Buffer): {status: number | null; stdout: string; stderr: string} {
+	const result = spawnSync('sh', ['-c', command], {input, env: {HOME: home, PATH: `${bin}:/usr/bin:/bin`}, encoding: 'utf8'});
+	return {status: result.status, stdout: result.stdout, stderr: result.stderr};
+}
+
+const upload = (b: Bundle): ReturnType<typeof sh> => sh(uploadCommand(b), Buffer.concat(b.files.map(file => file.content)));
+const cached = (b: Bundle): boolean => parseProbe(sh(probeCommand([b], false)).stdout).cached.has(b.hash);
+const cache = (): string => join(home, '.cache/rblocksync');
+const agentPath = (b: Bundle): string => join(cache(), `agent-${b.hash}`, 'rblocksync-agent.mjs');
+
+function fakeRblocksync(script: string): void {
+	writeFileSync(join(bin, 'rblocksync'), `#!/bin/sh\n${script}\n`);
+	chmodSync(join(bin, 'rblocksync'), 0o755);
+}
+
+const probe = suite('parseProbe and probeCommand');
+
+probe.before.each(() => {
+	home = mkdtempSync(join(tmpdir(), 'rbs-deploy-'));
+	bin = join(home, 'bin');
+	mkdirSync(bin);
+});
+
+probe.after.each(() => {
+	rmSync(home, {recursive: true, force: true});
+});
+
+probe('should read an installed rblocksync\'s protocol number, and protocol 1 from a build that prints none', () => {
+	fakeRblocksync('[ "$1" = --agent-protocol ] && echo 7');
+	assert.is(parseProbe(sh(probeCommand([], false)).stdout).protocol, 7);
+	fakeRblocksync('echo "Unknown flag --agent-protocol" >&2; exit 2');
+	const old = parseProbe(sh(probeCommand([], false)).stdout);
+	assert.ok(old.installed);
+	assert.is(old.protocol, 1);
+	fakeRblocksync('echo "rblocksync 0.0.9, usage: ..."');
+	assert.is(parseProbe(sh(probeCommand([], false)).stdout).protocol, 1);
+});
+
+probe('should not ask the installed rblocksync when the upload is forced', () => {
+	fakeRblocksync(`echo called >> ${join(home, 'calls')}; echo 7`);
+	const result = parseProbe(sh(probeCommand([], true)).stdout);
+	assert.ok(result.installed);
+	assert.is(result.protocol, 1);
+	assert.equal(readdirSync(home).filter(name => name === 'calls'), []);
+});
+
+probe('should parse node\'s major version, the architecture and every intact cached bundle', () => {
+	const result = parseProbe('rbs-which=\nrbs-node=v18.20.4\nrbs-arch=aarch64\nrbs-cached=0123456789abcdef\nrbs-cached=fedcba9876543210\n');
+	assert.is(result.installed, false);
+	assert.is(result.nodeMajor, 18);
+	assert.is(result.arch, 'aarch64');
+	assert.equal([...result.cached], ['0123456789abcdef', 'fedcba9876543210']);
+	assert.is(parseProbe('rbs-node=\n').nodeMajor, 0);
+});
+
+probe('should ship the native helper only to a host of its architecture', () => {
+	const plain = makeBundle([['rblocksync-agent.mjs', Buffer.from('a')]]);
+	const bundles = {plain, native: bundle, arch: 'x86_64'};
+	assert.is(bundleFor(bundles, 'x86_64'), bundle);
+	assert.is(bundleFor(bundles, 'aarch64'), plain);
+	assert.is(bundleFor({plain, native: undefined, arch: undefined}, 'x86_64'), plain);
+	assert.is.not(plain.hash, bundle.hash);
+	assert.match(bundle.hash, /^[\da-f]{16}$/);
+});
+
+probe.run();
+
+const install = suite('uploadCommand');
+
+install.before.each(() => {
+	home = mkdtempSync(join(tmpdir(), 'rbs-deploy-'));
+	bin = join(home, 'bin');
+	mkdirSync(bin);
+});
+
+install.after.each(() => {
+	rmSync(home, {recursive: true, force: true});
+});
+
+install('should publish the files in a 0700 directory that the probe then finds intact, leaving no staging directory', () => {
+	assert.not.ok(cached(bundle));
+	const result = upload(bundle);
+	assert.is(result.status, 0, result.stderr);
+	assert.ok(cached(bundle));
+	for (const file of bundle.files) {
+		assert.ok(readFileSync(join(cache(), `agent-${bundle.hash}`, file.name)).equals(file.content), file.name);
+	}
+	assert.is(statSync(cache()).mode & 0o777, 0o700);
+	assert.is(statSync(join(cache(), `agent-${bundle.hash}`)).mode & 0o777, 0o700);
+	assert.equal(readdirSync(cache()), [`agent-${bundle.hash}`]);
+});
+
+install('should not trust a truncated or damaged cached agent, and replace it', () => {
+	assert.is(upload(bundle).status, 0);
+	truncateSync(agentPath(bundle), 1000);
+	assert.not.ok(cached(bundle), 'a truncated agent passed the check');
+	assert.is(upload(bundle).status, 0);
+	assert.ok(cached(bundle));
+	const damaged = readFileSync(agentPath(bundle));
+	damaged[12_345] = damaged[12_345]! ^ 0x40;
+	writeFileSync(agentPath(bundle), damaged);
+	assert.not.ok(cached(bundle), 'a flipped byte passed the check');
+	rmSync(join(cache(), `agent-${bundle.hash}`, 'blake3.wasm'));
+	assert.not.ok(cached(bundle), 'a missing file passed the check');
+	const result = upload(bundle);
+	assert.is(result.status, 0, result.stderr);
+	assert.ok(cached(bundle));
+	assert.ok(readFileSync(agentPath(bundle)).equals(bundle.files[0]!.content));
+	assert.equal(readdirSync(cache()), [`agent-${bundle.hash}`]);
+});
+
+install('should keep an intact directory a concurrent run published, and replace a file in its place', () => {
+	assert.is(upload(bundle).status, 0);
+	const inode = statSync(join(cache(), `agent-${bundle.hash}`)).ino;
+	assert.is(upload(bundle).status, 0);
+	assert.is(statSync(join(cache(), `agent-${bundle.hash}`)).ino, inode, 'an intact directory was replaced');
+	rmSync(join(cache(), `agent-${bundle.hash}`), {recursive: true});
+	writeFileSync(join(cache(), `agent-${bundle.hash}`), 'not a directory');
+	assert.is(upload(bundle).status, 0);
+	assert.ok(cached(bundle));
+	assert.equal(readdirSync(cache()), [`agent-${bundle.hash}`]);
+});
+
+install('should fail with the cause on one line when the files cannot be written', () => {
+	mkdirSync(join(home, '.cache'));
+	writeFileSync(cache(), 'not a directory');
+	const result = upload(bundle);
+	assert.is(result.status, 1);
+	assert.match(result.stderr, /^EEXIST: .*rblocksync'\n$/);
+	assert.not.ok(cached(bundle));
+});
+
+install('should refuse bytes that do not match their digests', () => {
+	const result = sh(uploadCommand(bundle), Buffer.concat(bundle.files.map(file => file.content)).subarray(1));
+	assert.is(result.status, 1);
+	assert.is(result.stderr, 'rblocksync-agent.mjs arrived incomplete\n');
+	assert.equal(readdirSync(cache()), []);
+});
+
+install.run();
