@@ -1,7 +1,8 @@
 // Times rblocksync, rsync --inplace --no-whole-file and cp --sparse=always on the same image pair,
 // for a DST that is unchanged and one with 1% of its blocks changed, and prints ratios to rsync.
 // Env: BENCH_SIZE_MIB (default 2048), BENCH_DIR (default a temp dir), BENCH_COLD=1 drops the page
-// cache before every timed run (root only). Images: random data, 25% zero blocks, 10% holes.
+// cache before every timed run (root only), BENCH_BASE=DIR adds another checkout's build. Images: random
+// data, 25% zero blocks, 10% holes.
 import {execFileSync, spawnSync} from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -47,6 +48,10 @@ const tools = {
 	rsync: () => time('rsync', ['--inplace', '--no-whole-file', src, dst]),
 	'cp --sparse=always': () => time('cp', ['--sparse=always', src, dst]),
 };
+// BENCH_BASE=/path/to/other/checkout: also time that build's rblocksync (before/after a change, same run).
+if (process.env.BENCH_BASE) {
+	tools['rblocksync (base)'] = () => time(process.execPath, [path.join(process.env.BENCH_BASE, 'dist/cli.js'), '-q', src, dst]);
+}
 
 makeImagePair(src, changed, size, BLOCK);
 // Warm-up so every tool meets the same page cache (unless BENCH_COLD).

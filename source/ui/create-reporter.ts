@@ -1,9 +1,8 @@
 // Chooses the reporters for a run from the options and the terminal. Ink is loaded only for the TUI.
-import type {Options} from '../options.js';
 import type {Reporter} from '../engine/progress.js';
 import {createPlainReporter} from './plain-reporter.js';
 import {createJsonProgressReporter, createJsonSummaryReporter} from './json-reporter.js';
-import type {ClosableReporter} from './reporter-types.js';
+import type {ClosableReporter, ReporterOptions} from './reporter-types.js';
 
 export type {ClosableReporter} from './reporter-types.js';
 
@@ -29,7 +28,7 @@ export function combineReporters(reporters: ReadonlyArray<Reporter | ClosableRep
 }
 
 /** The progress mode in effect: an explicit --progress wins, then --quiet/--json/--json-progress, then the terminal. */
-export function progressMode(options: Pick<Options, 'progress' | 'quiet' | 'json' | 'jsonProgress'>, isTTY: boolean): 'tui' | 'plain' | 'none' {
+export function progressMode(options: Pick<ReporterOptions, 'progress' | 'quiet' | 'json' | 'jsonProgress'>, isTTY: boolean): 'tui' | 'plain' | 'none' {
 	if (options.progress) {
 		return options.progress;
 	}
@@ -49,7 +48,7 @@ export type ReporterStreams = {
  * The reporters for these options. The TUI (and with it ink and react) is imported here and only here,
  * when it is chosen; `signal` is the run's abort signal, so the TUI can say it is stopping.
  */
-export async function createReporter(options: Options, signal?: AbortSignal, streams: ReporterStreams = {stdout: process.stdout, stderr: process.stderr}): Promise<ClosableReporter> {
+export async function createReporter(options: ReporterOptions, signal?: AbortSignal, streams: ReporterStreams = {stdout: process.stdout, stderr: process.stderr}): Promise<ClosableReporter> {
 	const reporters: Array<Reporter | ClosableReporter> = [];
 	const {stderr, stdout} = streams;
 	const isTTY = stderr.isTTY === true;

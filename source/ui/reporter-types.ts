@@ -5,3 +5,13 @@ export type ClosableReporter = Reporter & {
 	/** Ends the output if finish() was not called (the run failed early); `error` is shown as the reason. Idempotent. */
 	close(error?: unknown): Promise<void>;
 };
+
+/** What the reporters need of the run's options (Options satisfies it). */
+export type ReporterOptions = {
+	/** undefined: choose from the terminal (tui on a TTY, plain otherwise). */
+	readonly progress: 'tui' | 'plain' | 'none' | undefined;
+	readonly quiet: boolean;
+	readonly json: boolean;
+	readonly jsonProgress: boolean;
+	readonly stat: boolean;
+};
