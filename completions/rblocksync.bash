@@ -20,7 +20,7 @@ _rblocksync() {
 _rblocksync_complete() {
 	local cur="$1" prev="$2"
 
-	local long="--truncate --block-size --workers --dry-run --verify --copy --hash --compress --compress=
+	local long="--truncate --block-size --workers --dry-run --check --verify --copy --hash --compress --compress=
 		--port --identity --accept-new-host-key --force --progress --json --json-progress --stat
 		--quiet --debug --help --version"
 

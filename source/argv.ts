@@ -1,22 +1,125 @@
-// Argument fix-ups meow cannot express.
+// Argument fix-ups meow cannot express: `--` ends the options, an unknown option is a usage error (exit 1,
+// where meow would print two lines and exit 2), and -z/--compress take an optional level that never swallows SRC.
+import {UsageError} from './errors.js';
 
-/** `-z`/`--compress` take an optional level: a bare one becomes `--compress=` so it never swallows SRC. */
-export function normalizeArgv(argv: readonly string[]): string[] {
-	const out: string[] = [];
-	let positionalOnly = false;
-	for (const arg of argv) {
-		if (positionalOnly) {
-			out.push(arg);
-		} else if (arg === '--') {
-			positionalOnly = true;
-			out.push(arg);
-		} else if (arg === '-z' || arg === '--compress') {
-			out.push('--compress=');
-		} else if (/^-z\d$/.test(arg)) {
-			out.push(`--compress=${arg.slice(2)}`);
+type FlagSpec = {readonly type: 'boolean' | 'string'; readonly shortFlag?: string};
+
+/** Every flag rblocksync accepts, as meow takes them; `agent` is internal (how SSH starts a remote worker). */
+export const cliFlags = {
+	truncate: {type: 'boolean'},
+	blockSize: {type: 'string', shortFlag: 'b'},
+	workers: {type: 'string', shortFlag: 'w'},
+	dryRun: {type: 'boolean', shortFlag: 'n'},
+	check: {type: 'boolean'},
+	verify: {type: 'boolean'},
+	copy: {type: 'boolean'},
+	hash: {type: 'string'},
+	compress: {type: 'string', shortFlag: 'z'},
+	port: {type: 'string', shortFlag: 'p'},
+	identity: {type: 'string', shortFlag: 'i'},
+	acceptNewHostKey: {type: 'boolean'},
+	force: {type: 'boolean'},
+	progress: {type: 'string'},
+	json: {type: 'boolean'},
+	jsonProgress: {type: 'boolean'},
+	stat: {type: 'boolean'},
+	quiet: {type: 'boolean', shortFlag: 'q'},
+	debug: {type: 'boolean'},
+	help: {type: 'boolean', shortFlag: 'h'},
+	version: {type: 'boolean', shortFlag: 'v'},
+	agent: {type: 'boolean'},
+} as const satisfies Record<string, FlagSpec>;
+
+/** The flag whose value is optional and must be attached (`-z6`, `--compress=6`). */
+const OPTIONAL_VALUE = 'compress';
+
+export type SplitArgv = {
+	/** Each option as `--name` or `--name=value`, so meow never has to guess whether a word is a value. */
+	readonly options: string[];
+	/** SRC, DST and anything else: words that are neither options nor their values, and every word after `--`. */
+	readonly positional: string[];
+};
+
+/**
+ * Splits argv the way getopt does: `--` ends the options, `-nq` is `-n -q`, `-b 64k`, `-b64k`, `--block-size 64k`
+ * and `--block-size=64k` are the same, and a value is the next word whatever it looks like.
+ * Throws UsageError for an unknown option, a missing value, a value given to a switch, or a value option given twice.
+ */
+export function splitArgv(argv: readonly string[], flags: Readonly<Record<string, FlagSpec>> = cliFlags): SplitArgv {
+	const byLong = new Map(Object.entries(flags).map(([key, spec]) => [kebab(key), {key, spec}]));
+	const byShort = new Map(Object.entries(flags).flatMap(([key, spec]) => (spec.shortFlag ? [[spec.shortFlag, kebab(key)] as const] : [])));
+	const options: string[] = [];
+	const positional: string[] = [];
+	const given = new Set<string>();
+	/** Adds `--long` (a switch) or `--long=value`; `value` undefined takes the next word. */
+	const add = (long: string, written: string, index: number, value: string | undefined): number => {
+		const {spec} = byLong.get(long)!;
+		if (spec.type === 'boolean') {
+			if (value !== undefined) {
+				throw new UsageError(`${written} does not take a value; see rblocksync --help`);
+			}
+			options.push(`--${long}`);
+			return index;
+		}
+		if (given.has(long)) {
+			throw new UsageError(`--${long} given more than once`);
+		}
+		given.add(long);
+		if (long === OPTIONAL_VALUE) {
+			options.push(`--${long}=${value ?? ''}`);
+			return index;
+		}
+		if (value === undefined) {
+			if (index + 1 >= argv.length) {
+				throw new UsageError(`${written} needs a value; see rblocksync --help`);
+			}
+			value = argv[index + 1]!;
+			index += 1;
+		}
+		options.push(`--${long}=${value}`);
+		return index;
+	};
+	for (let index = 0; index < argv.length; index++) {
+		const arg = argv[index]!;
+		if (arg === '--') {
+			positional.push(...argv.slice(index + 1));
+			break;
+		}
+		if (arg.startsWith('--')) {
+			const equals = arg.indexOf('=');
+			const name = arg.slice(2, equals === -1 ? undefined : equals);
+			const value = equals === -1 ? undefined : arg.slice(equals + 1);
+			if (byLong.has(name)) {
+				index = add(name, `--${name}`, index, value);
+			} else if (name.startsWith('no-') && byLong.get(name.slice(3))?.spec.type === 'boolean' && value === undefined) {
+				options.push(arg);
+			} else {
+				throw new UsageError(`unknown option --${name}; see rblocksync --help`);
+			}
+		} else if (arg.startsWith('-') && arg !== '-') {
+			// A group of short options; the first that takes a value takes the rest of the word, or the next word.
+			for (let at = 1; at < arg.length; at++) {
+				const letter = arg[at]!;
+				const long = byShort.get(letter);
+				if (long === undefined) {
+					throw new UsageError(`unknown option -${letter}${arg.length > 2 ? ` (in ${arg})` : ''}; see rblocksync --help`);
+				}
+				if (byLong.get(long)!.spec.type === 'boolean') {
+					index = add(long, `-${letter}`, index, undefined);
+					continue;
+				}
+				const rest = arg.slice(at + 1).replace(/^=/, '');
+				index = add(long, `-${letter}`, index, rest === '' && long !== OPTIONAL_VALUE ? undefined : rest);
+				break;
+			}
 		} else {
-			out.push(arg);
+			positional.push(arg);
 		}
 	}
-	return out;
+	return {options, positional};
+}
+
+/** blockSize -> block-size: the long option of a meow flag key. */
+function kebab(key: string): string {
+	return key.replace(/[A-Z]/g, letter => `-${letter.toLowerCase()}`);
 }

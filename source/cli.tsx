@@ -14,39 +14,27 @@ if (process.argv.length === 3 && process.argv[2] === '--agent') {
 }
 
 async function runCli(): Promise<void> {
-	const [{default: meow}, {helpText}, {VERSION}, {normalizeArgv}, {main}] = await Promise.all([
-		import('meow'), import('./help.js'), import('./version.js'), import('./argv.js'), import('./main.js'),
+	const [{default: meow}, {helpText}, {VERSION}, {cliFlags, splitArgv}, {main, printError}, {exitCodeOf}] = await Promise.all([
+		import('meow'), import('./help.js'), import('./version.js'), import('./argv.js'), import('./main.js'), import('./errors.js'),
 	]);
+	let argv;
+	try {
+		argv = splitArgv(process.argv.slice(2));
+	} catch (error) {
+		// An unknown option or a missing value: one line and exit 1, like every usage error.
+		printError(error, false);
+		process.exitCode = exitCodeOf(error);
+		return;
+	}
+	// meow only types the options: splitArgv has written each as --name or --name=value and kept SRC and DST apart.
 	const cli = meow(helpText, {
 		importMeta: import.meta,
-		argv: normalizeArgv(process.argv.slice(2)),
+		argv: argv.options,
 		autoHelp: false,
 		autoVersion: false,
 		allowUnknownFlags: false,
-		flags: {
-			truncate: {type: 'boolean'},
-			blockSize: {type: 'string', shortFlag: 'b'},
-			workers: {type: 'string', shortFlag: 'w'},
-			dryRun: {type: 'boolean', shortFlag: 'n'},
-			verify: {type: 'boolean'},
-			copy: {type: 'boolean'},
-			hash: {type: 'string'},
-			compress: {type: 'string', shortFlag: 'z'},
-			port: {type: 'string', shortFlag: 'p'},
-			identity: {type: 'string', shortFlag: 'i'},
-			acceptNewHostKey: {type: 'boolean'},
-			force: {type: 'boolean'},
-			progress: {type: 'string'},
-			json: {type: 'boolean'},
-			jsonProgress: {type: 'boolean'},
-			stat: {type: 'boolean'},
-			quiet: {type: 'boolean', shortFlag: 'q'},
-			debug: {type: 'boolean'},
-			help: {type: 'boolean', shortFlag: 'h'},
-			version: {type: 'boolean', shortFlag: 'v'},
-			agent: {type: 'boolean'},
-		},
+		flags: cliFlags,
 	});
 
-	process.exitCode = await main(cli.input, cli.flags, VERSION, helpText);
+	process.exitCode = await main(argv.positional, cli.flags, VERSION, helpText);
 }

@@ -6,6 +6,8 @@ export const ExitCode = {
 	usage: 1,
 	io: 2,
 	mismatch: 3,
+	/** --check found DST different from SRC (not an error: nothing failed, nothing was written). */
+	differs: 4,
 	interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

@@ -13,6 +13,7 @@ export const helpText = `
     -b, --block-size BYTES  Block size, a power of two from 512 to 16M (default 4096)
     -w, --workers N         Parallel workers over ranges of the image (default: CPUs, at most 8)
     -n, --dry-run           Compare and report; write nothing, create nothing
+    --check                 Compare only (a dry run): exit 0 if DST equals SRC, 4 if it differs
     --verify                Re-read both sides after the sync and compare them
     --copy                  Do not read DST: write every non-zero block, zero the rest
     --hash NAME             blake3 or sha256, for remote comparison (default blake3)
@@ -35,6 +36,7 @@ export const helpText = `
     1    Usage error or failed precondition; DST untouched
     2    I/O or transfer error; DST may be partially updated
     3    --verify found DST different from SRC
+    4    --check found DST different from SRC (nothing written)
     130  Interrupted; DST may be partially updated
 
   Examples
@@ -42,4 +44,5 @@ export const helpText = `
     $ rblocksync vm100.img root@kvm2:/var/lib/libvirt/images/vm100.img
     $ rblocksync pve1:/dev/pve/vm-100-disk-0 pve2:/dev/pve/vm-100-disk-0
     $ rblocksync --dry-run disk.img /dev/sdb
+    $ rblocksync --check --quiet disk.img /dev/sdb    # exit 0: in sync, 4: differs
 `;

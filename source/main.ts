@@ -42,9 +42,10 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 	process.on('SIGTERM', onSignal);
 	const reporter = await createReporter(options, controller.signal);
 	try {
-		await run(options, reporter, controller.signal);
+		const summary = await run(options, reporter, controller.signal);
 		await reporter.close();
-		return ExitCode.ok;
+		// --check: the summary is a dry run's; the status says whether a real run would change DST.
+		return options.check && summary.blocksChanged > 0 ? ExitCode.differs : ExitCode.ok;
 	} catch (error) {
 		// Tear the TUI down (final frame, cursor back) before the error line, so the line lands below it.
 		await reporter.close(error);

@@ -14,6 +14,7 @@ export type RawFlags = {
 	blockSize?: string;
 	workers?: string;
 	dryRun?: boolean;
+	check?: boolean;
 	verify?: boolean;
 	copy?: boolean;
 	hash?: string;
@@ -36,7 +37,10 @@ export type Options = {
 	readonly truncate: boolean;
 	readonly blockSize: number;
 	readonly workers: number;
+	/** True with --check too, which is a dry run whose exit status says whether DST differs. */
 	readonly dryRun: boolean;
+	/** --check: exit 4 when DST differs from SRC (blocks a real run would change), 0 when it does not. */
+	readonly check: boolean;
 	readonly verify: boolean;
 	readonly copy: boolean;
 	readonly hash: HashName;
@@ -135,6 +139,14 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		throw new UsageError('--verify and --dry-run cannot be combined: a dry run writes nothing to verify');
 	}
 
+	if (flags.copy && flags.check) {
+		throw new UsageError('--copy and --check cannot be combined: --copy does not read DST, so there is nothing to compare');
+	}
+
+	if (flags.verify && flags.check) {
+		throw new UsageError('--verify and --check cannot be combined: --check writes nothing to verify');
+	}
+
 	let port: number | undefined;
 	if (flags.port !== undefined) {
 		port = /^\d+$/.test(flags.port) ? Number(flags.port) : Number.NaN;
@@ -161,7 +173,8 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		truncate: flags.truncate ?? false,
 		blockSize,
 		workers,
-		dryRun: flags.dryRun ?? false,
+		dryRun: (flags.dryRun ?? false) || (flags.check ?? false),
+		check: flags.check ?? false,
 		verify: flags.verify ?? false,
 		copy: flags.copy ?? false,
 		hash,

@@ -2,7 +2,6 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {defaultWorkers, parseSize, resolveOptions} from '../../source/options.js';
 import {UsageError} from '../../source/errors.js';
-import {normalizeArgv} from '../../source/argv.js';
 
 const resolve = suite('resolveOptions');
 
@@ -52,12 +51,25 @@ resolve('should say exactly what is wrong with each bad input', () => {
 	assert.is(message(['a', 'b'], {progress: 'fancy'}), '--progress must be tui, plain or none; got fancy');
 	assert.is(message(['a', 'b'], {copy: true, dryRun: true}), '--copy and --dry-run cannot be combined: --copy does not read DST, so there is nothing to compare');
 	assert.is(message(['a', 'b'], {verify: true, dryRun: true}), '--verify and --dry-run cannot be combined: a dry run writes nothing to verify');
+	assert.is(message(['a', 'b'], {copy: true, check: true}), '--copy and --check cannot be combined: --copy does not read DST, so there is nothing to compare');
+	assert.is(message(['a', 'b'], {verify: true, check: true}), '--verify and --check cannot be combined: --check writes nothing to verify');
 	assert.is(message(['h:/a', 'b'], {compress: '0'}), '--compress level must be a number from 1 to 9; got 0');
 	assert.is(message(['h:/a', 'b'], {port: '70000'}), '--port must be a number from 1 to 65535; got 70000');
 	assert.is(message(['h:/a', 'b'], {compress: '12'}), '--compress level must be a number from 1 to 9; got 12');
 	assert.is(message(['a', 'b'], {port: '22'}), '--port and --identity apply to remote endpoints; SRC and DST are both local');
 	assert.is(message(['host:', 'b'], {}), 'SRC host:: empty path after the host');
 	assert.is(message(['a', 'ssh://h'], {}), 'DST ssh://h: an ssh:// URL needs a path after the host');
+	assert.is(message(['user@[::1/tmp/x', 'b'], {}), 'SRC user@[::1/tmp/x: unclosed [ in the host (write [2001:db8::1]:path, or ./user@[::1/tmp/x for a local file)');
+	assert.is(message(['a', '@pve:/x'], {}), 'DST @pve:/x: empty user name before @');
+});
+
+resolve('should make --check a dry run, and leave it off otherwise', () => {
+	const check = resolveOptions(['a', 'b'], {check: true}, 4);
+	assert.equal([check.check, check.dryRun], [true, true]);
+	const dryRun = resolveOptions(['a', 'b'], {dryRun: true}, 4);
+	assert.equal([dryRun.check, dryRun.dryRun], [false, true]);
+	assert.equal(resolveOptions(['a', 'b'], {check: true, dryRun: true}, 4).check, true);
+	assert.is(resolveOptions(['a', 'b'], {}, 4).check, false);
 });
 
 resolve('should take -z without a level as level 1', () => {
@@ -66,15 +78,3 @@ resolve('should take -z without a level as level 1', () => {
 });
 
 resolve.run();
-
-const argv = suite('normalizeArgv');
-
-argv('should keep a bare -z or --compress from swallowing SRC', () => {
-	assert.equal(normalizeArgv(['-z', 'a', 'b']), ['--compress=', 'a', 'b']);
-	assert.equal(normalizeArgv(['--compress', 'a', 'b']), ['--compress=', 'a', 'b']);
-	assert.equal(normalizeArgv(['-z9', 'a']), ['--compress=9', 'a']);
-	assert.equal(normalizeArgv(['--compress=3', 'a']), ['--compress=3', 'a']);
-	assert.equal(normalizeArgv(['--', '-z', 'a']), ['--', '-z', 'a']);
-});
-
-argv.run();
