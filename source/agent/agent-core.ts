@@ -3,11 +3,12 @@ import {createHasher} from '../delta/hash.js';
 import {nativeOps} from '../native/native.js';
 import type {Frame} from '../protocol/frame.js';
 import {Capability, decode, encode, ErrorKind, type Message, openFlags, PROTOCOL_VERSION, Role} from '../protocol/messages.js';
+import {ProtocolError} from '../protocol/frame.js';
 import {VERSION} from '../version.js';
 import {geometryFor} from '../delta/chunks.js';
 import {SourceRole} from '../delta/source-role.js';
 import {DestRole} from '../delta/dest-role.js';
-import {errorMessage, openRole, readBootId, type RoleHost} from '../delta/open-role.js';
+import {checkSource, dropCacheFor, errorMessage, type OpenedRole, openRole, readBootId, type RoleHost, type RoleOpener} from '../delta/open-role.js';
 import type {Image} from '../image/image.js';
 
 /** Hash names this build can use, for HELLO. */
@@ -29,13 +30,13 @@ export class AgentCore {
 	private queue: Frame[] = [];
 	private role: SourceRole | DestRole | undefined;
 	private image: Image | undefined;
-	/** The image a prepare OPEN opened, kept open for its lock until the agent ends. */
-	private held: Image | undefined;
+	/** What a prepare OPEN opened, kept open for its lock until the agent ends (and, for SRC, to check it at the end). */
+	private held: {role: Role; opened: OpenedRole} | undefined;
 
 	private readonly host: RoleHost;
 
 	/** out: frames to the driver; finish: the agent's work is over (exit status 0 on success). */
-	constructor(private readonly out: (bytes: Buffer) => void, private readonly finish: (ok: boolean) => void, bootId = readBootId()) {
+	constructor(private readonly out: (bytes: Buffer) => void, private readonly finish: (ok: boolean) => void, bootId = readBootId(), private readonly opener: RoleOpener = openRole) {
 		this.host = {
 			bootId,
 			warn: message => {
@@ -103,8 +104,19 @@ export class AgentCore {
 
 	private async open(open: Extract<Message, {type: 'open'}>): Promise<void> {
 		try {
+			const flags = openFlags(open.flags);
+			if (flags.prepare && this.held) {
+				// A second prepare OPEN: the driver's check, after every worker's range, that SRC did not change.
+				if (this.held.role !== Role.source || open.role !== Role.source) {
+					throw new Error('a second prepare OPEN only checks the SRC this agent holds');
+				}
+				this.send(checkSource(this.held.opened));
+				this.state = 'open';
+				this.flushQueue();
+				return;
+			}
 			const hasher = await createHasher(open.hash === 'sha256' ? 'sha256' : 'blake3');
-			const opened = openRole(open, this.host);
+			const opened = this.opener(open, this.host);
 			if (!opened) {
 				throw new Error('nothing to open');
 			}
@@ -112,19 +124,19 @@ export class AgentCore {
 				this.send({type: 'warn', message: opened.warning});
 			}
 			this.send(opened.reply);
-			const flags = openFlags(open.flags);
 			if (flags.prepare) {
 				// Holds the image's lock (DST's, and a device's O_EXCL; SRC's shared one) until this agent
 				// ends: for DST after the last worker, for SRC after worker 0, which every worker overlaps.
-				this.held = opened.image;
+				this.held = {role: open.role, opened};
 				// The same agent may then serve a worker's session: wait for the next OPEN.
 				this.state = 'open';
 				this.flushQueue();
 				return;
 			}
 			this.image = opened.image;
+			dropCacheFor(open, opened);
 			const geometry = geometryFor(open.blockSize);
-			const job = {start: open.start, end: open.end, dryRun: flags.dryRun, copy: flags.copy};
+			const job = {start: open.start, end: open.end, srcSize: open.srcSize, dryRun: flags.dryRun, copy: flags.copy};
 			if (open.role === Role.source) {
 				const role = new SourceRole(opened.image, geometry, hasher, {...job, compress: open.compress}, m => this.send(m));
 				role.onError = error => this.fail(error);
@@ -167,7 +179,10 @@ export class AgentCore {
 			return;
 		}
 		this.role instanceof SourceRole && this.role.stop();
-		this.send(errorMessage(error, this.image?.name));
+		// In a session every frame comes from the peer (relayed): a malformed or forbidden one is the peer's fault.
+		this.send(error instanceof ProtocolError && this.state === 'session'
+			? {type: 'error', kind: ErrorKind.protocol, message: error.message}
+			: errorMessage(error, this.image?.name));
 		this.close(false);
 	}
 
@@ -176,7 +191,7 @@ export class AgentCore {
 			return;
 		}
 		this.state = 'finished';
-		for (const image of [this.image, this.held]) {
+		for (const image of [this.image, this.held?.opened.image]) {
 			try {
 				image?.close();
 			} catch {

@@ -1,8 +1,11 @@
 // Opens the image an OPEN message names, with the local engine's precondition checks, on whichever host runs the role.
 import fs from 'node:fs';
-import {describeSystemError, RblocksyncError, UsageError} from '../errors.js';
-import {openDestination, openSource, planDestination, type SourceIdentity} from '../image/preflight.js';
+import {describeSystemError, RblocksyncError, TransferError, UsageError} from '../errors.js';
+import {openDestination, type OpenedSource, openSource, planDestination, type SourceIdentity} from '../image/preflight.js';
+import {sourceChange, sourceChangedMessage} from '../image/source-version.js';
 import {LocalImage, type WarnSink} from '../image/local-image.js';
+import {holderToken, openOnHolder, parseHolder} from '../image/lock-holder.js';
+import {nativeOps} from '../native/native.js';
 import type {Image, WritableImage} from '../image/image.js';
 import {ErrorKind, ImageKindCode, type Message, openFlags, Role} from '../protocol/messages.js';
 
@@ -13,6 +16,8 @@ export type OpenedRole = {
 	readonly writable: WritableImage | undefined;
 	readonly reply: Extract<Message, {type: 'opened'}>;
 	readonly warning?: string;
+	/** SOURCE: SRC as opened, for checkSource. */
+	readonly source?: OpenedSource;
 };
 
 /** What a role knows of the host it runs on, read once per agent. */
@@ -23,6 +28,9 @@ export type RoleHost = {
 	readonly warn: WarnSink;
 };
 
+/** How an agent turns OPEN into an image: openRole on this host's files and devices (tests pass memory images). */
+export type RoleOpener = (open: OpenMessage, host: RoleHost) => OpenedRole | undefined;
+
 /** Runs the checks and opens the image; `prepare` also creates/resizes DST and closes it. Throws UsageError on refusal. */
 export function openRole(open: OpenMessage, host: RoleHost): OpenedRole | undefined {
 	const {prepare, ...options} = openFlags(open.flags);
@@ -32,20 +40,26 @@ export function openRole(open: OpenMessage, host: RoleHost): OpenedRole | undefi
 		const {dev, ino, rdev, kind} = source.identity;
 		const identity = bootId === undefined ? '' : `${bootId}:${dev}:${ino}:${rdev}:${kind}`;
 		const reply = {type: 'opened', size: source.image.size, kind: ImageKindCode[source.image.kind], dstExtraBytes: 0, identity} as const;
-		return {image: source.image, writable: undefined, reply, ...(source.warning ? {warning: source.warning} : {})};
+		return {image: source.image, writable: undefined, reply, source, ...(source.warning ? {warning: source.warning} : {})};
 	}
 	const plan = planDestination(open.path, open.srcSize, parseIdentity(open.srcIdentity, bootId), options);
 	const reply = {type: 'opened', size: open.srcSize, kind: ImageKindCode[plan.kind], dstExtraBytes: plan.extraBytes, identity: ''} as const;
 	if (prepare || options.dryRun) {
 		// The prepare step takes DST's lock, and its agent holds it (keeps the image open) until the run
-		// ends; the workers' own opens do not lock, as the local engine's threads do not.
+		// ends. A writing one names itself in OPENED (lock-holder.ts): each worker then writes through its
+		// open file description, which keeps the lock for as long as any of them lives.
 		const opened = openDestination(plan, options, prepare, warn);
-		return {image: opened.image, writable: undefined, reply};
+		const holder = prepare && !options.dryRun && opened.image instanceof LocalImage && nativeOps() ? holderToken(bootId, opened.image.fd) : '';
+		return {image: opened.image, writable: undefined, reply: {...reply, identity: holder}};
 	}
 	if (plan.resizeTo !== undefined) {
 		throw new UsageError(`DST ${open.path} is ${plan.size} bytes, not the ${open.srcSize} bytes it was just given; is something else writing it?`);
 	}
-	// Each worker opens DST itself: O_EXCL, which the prepare step used, would lock the others out of a device.
+	if (open.holder) {
+		const opened = openOnHolder(open.path, plan.kind, plan.size, parseHolder(open.holder, bootId), warn);
+		return {...opened, reply};
+	}
+	// Without a holder (an agent that names none) each worker opens DST itself: O_EXCL, which the prepare step used, would lock the others out of a device.
 	let fd: number;
 	try {
 		fd = fs.openSync(open.path, fs.constants.O_RDWR);
@@ -54,6 +68,29 @@ export function openRole(open: OpenMessage, host: RoleHost): OpenedRole | undefi
 	}
 	const image = new LocalImage(fd, open.path, plan.kind, plan.size, warn);
 	return {image, writable: image, reply};
+}
+
+/**
+ * The answer to a second prepare OPEN for SOURCE, which the driver sends once every worker's range is done:
+ * OPENED as at prepare when SRC (`held`, opened then) is unchanged; throws a TransferError naming SRC otherwise.
+ */
+export function checkSource(held: OpenedRole): Extract<Message, {type: 'opened'}> {
+	const source = held.source;
+	if (!source) {
+		return held.reply; // An image that is not a local file or device (tests' memory images): nothing to compare.
+	}
+	const change = sourceChange(source.image.name, source.image.fd, source.version);
+	if (change !== undefined) {
+		throw new TransferError(sourceChangedMessage(source.image.name), {cause: new Error(change)});
+	}
+	return held.reply;
+}
+
+/** OPEN's dropCache flag (the verify phase): the role's range of its image leaves the page cache before it is read. */
+export function dropCacheFor(open: OpenMessage, opened: OpenedRole): void {
+	if (openFlags(open.flags).dropCache && opened.image instanceof LocalImage && open.end > open.start) {
+		opened.image.dropCache(open.start, open.end - open.start);
+	}
 }
 
 /** This machine's boot id, or undefined where /proc does not tell. */

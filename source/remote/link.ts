@@ -5,6 +5,7 @@ import {fileURLToPath} from 'node:url';
 import {Worker} from 'node:worker_threads';
 import {THREAD_END} from '../agent/thread-agent.js';
 import {AgentCore} from '../agent/agent-core.js';
+import type {RoleOpener} from '../delta/open-role.js';
 import {type Frame, FrameDecoder} from '../protocol/frame.js';
 import {WriteBatcher} from '../agent/batcher.js';
 
@@ -62,7 +63,8 @@ export class InProcessLink extends LinkBase implements Link {
 	private readonly toCore = new FrameDecoder();
 	private readonly fromCore = new FrameDecoder();
 
-	constructor() {
+	/** `opener`: how the role opens its image (default: this host's files and devices). */
+	constructor(opener?: RoleOpener) {
 		super();
 		this.core = new AgentCore(
 			bytes => {
@@ -70,6 +72,8 @@ export class InProcessLink extends LinkBase implements Link {
 				setImmediate(() => this.deliver(frames));
 			},
 			() => setImmediate(() => this.finish(undefined)),
+			undefined,
+			opener,
 		);
 	}
 
@@ -167,7 +171,7 @@ export class StreamLink extends LinkBase implements Link {
 			this.deliver(frames);
 		});
 		stream.on('error', (error: Error) => this.finish(error.message));
-		stream.on('close', () => this.finish(this.exitReason ?? this.lostReason() ?? (this.decoder.buffered > 0 ? 'the stream ended inside a frame' : undefined)));
+		stream.on('close', () => this.finish(this.exitReason ?? this.lostReason() ?? (this.decoder.buffered > 0 ? `protocol error: the stream ended inside a frame (${this.decoder.buffered} bytes pending)` : undefined)));
 	}
 
 	/** Records how the remote process ended (SSH exit-status / exit-signal), for the close reason. */

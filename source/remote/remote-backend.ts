@@ -5,14 +5,16 @@ import type {Range} from '../blocks/blocks.js';
 import type {Phase, PrepareHooks, Prepared, RangeHooks, SyncBackend} from '../engine/backend.js';
 import {throwIfStoppedBeforeDst} from '../engine/run-sync.js';
 import type {Direction, WorkerState} from '../engine/progress.js';
-import {InterruptedError} from '../errors.js';
+import {InterruptedError, RblocksyncError, TransferError} from '../errors.js';
+import {sourceChangedMessage} from '../image/source-version.js';
 import {ImageKindCode, type Message, openFlagBits, Role} from '../protocol/messages.js';
 import {connect, type Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {ConnectionPool} from '../ssh/pool.js';
+import {type Bounds, DEFAULT_BOUNDS, unlessAborted} from './bounds.js';
 import {type AgentPlan, prepareAgent} from './deploy.js';
 import {type Link, StreamLink, ThreadLink} from './link.js';
-import {canPunch, openLink, relaySession} from './session.js';
+import {canPunch, type Held, openLink, prefixOf, relaySession} from './session.js';
 
 /** Where one role runs: this host (a thread or in-process), or a remote host through SSH. */
 export type RoleEndpoint =
@@ -42,6 +44,8 @@ export type RemoteOptions = {
 	/** Prefer uploading the agent over one installed on the host (RBLOCKSYNC_REMOTE_AGENT=upload). */
 	readonly uploadAgent: boolean;
 	readonly keepaliveMs: number;
+	/** How long each step may wait on a host (--timeout); DEFAULT_BOUNDS when absent. */
+	readonly bounds?: Bounds;
 };
 
 type Host = {pool: ConnectionPool<Connection>; plan: AgentPlan; alias: string};
@@ -56,12 +60,25 @@ export class RemoteBackend implements SyncBackend {
 	/** The current phase's links per worker, for their wire bytes. */
 	private workerLinks: Link[][] = [];
 	private srcIdentity = '';
+	/** SRC's preparing agent, kept until the end: it holds SRC's shared lock and checks SRC after the sync phase. */
+	private srcHolder: {link: Link; held: Held} | undefined;
+	/** DST's preparing agent, "bootid:pid:fd" in its OPENED: the DEST workers write through its open file description. */
+	private dstHolderToken = '';
+	/** Set when DST's preparing agent ended before close(): every session stops (lockWatch) and the run fails with it. */
+	private lockLost: TransferError | undefined;
+	private readonly lockWatch = new AbortController();
+	private closing = false;
+	/** Aborted by close(): connections still being made and agent start commands give up at once. */
+	private readonly teardown = new AbortController();
+	/** Whether DST's prepare OPEN went out (an interruption after it may have created or resized DST). */
+	private dstOpenSent = false;
 	private size = 0;
 	private warn: (message: string) => void = () => {};
 	private readonly started = performance.now();
 	private readonly localDestIsNew: boolean;
 
-	constructor(private readonly options: RemoteOptions) {
+	/** `localLink`: the link for a local endpoint (default: a worker thread, or in-process); tests pass memory images. */
+	constructor(private readonly options: RemoteOptions, private readonly localLink?: (endpoint: RoleEndpoint) => Link) {
 		// Decided before the prepare step creates it.
 		this.localDestIsNew = options.dst.kind === 'local' && !existsSync(options.dst.path);
 	}
@@ -72,31 +89,43 @@ export class RemoteBackend implements SyncBackend {
 		}
 	}
 
+	private get bounds(): Bounds {
+		return this.options.bounds ?? DEFAULT_BOUNDS;
+	}
+
+	/** Every step below is bounded (connect, agent start, HELLO, OPENED); a signal ends the wait at once, close() the rest. */
 	async prepare(hooks: PrepareHooks): Promise<Prepared> {
+		return unlessAborted(this.prepareBoth(hooks), hooks.signal, () => new InterruptedError(this.dstOpenSent ? 'interrupted before the sync began' : 'interrupted before DST was opened; DST untouched'));
+	}
+
+	private async prepareBoth(hooks: PrepareHooks): Promise<Prepared> {
 		const {options} = this;
 		this.warn = hooks.warn;
-		// Both preparing agents start at once (node startup dominates), and then serve worker 0.
+		// Both preparing agents start at once (node startup dominates).
 		const probes = Promise.all([this.makeLink(options.src), this.makeLink(options.dst)]);
 		this.early = [probes];
 		probes.catch(() => {});
 		// Preparation: SRC's size, then DST checked (and created or resized) once, before any worker.
 		const [srcProbe, dstProbe] = await probes;
-		const source = await openLink(srcProbe, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn);
+		const source = await openLink(srcProbe, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
 		this.size = source.opened.size;
 		this.srcIdentity = source.opened.identity;
+		this.srcHolder = {link: srcProbe, held: source.held};
 		this.trace('SRC opened');
 		throwIfStoppedBeforeDst(hooks.signal);
-		// The workers' agents start while DST is being prepared. Worker 0 takes over SRC's preparing agent;
-		// DST's stays apart, holding DST's lock until the very end, as the local engine's main thread does.
+		// The workers' agents start while DST is being prepared. Both preparing agents stay apart, holding their
+		// image's lock until the very end, as the local engine's main thread does; SRC's then checks SRC (checkSource).
 		const ranges = hooks.rangesFor(this.size);
-		this.early[0] = Promise.all([srcProbe, this.makeLink(options.dst)]);
-		this.early[0].catch(() => {});
-		for (let id = 1; id < ranges.length; id++) {
+		this.early = [];
+		for (let id = 0; id < ranges.length; id++) {
 			const pair = Promise.all([this.makeLink(options.src), this.makeLink(options.dst)]);
 			pair.catch(() => {});
 			this.early.push(pair);
 		}
-		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn);
+		this.dstOpenSent = true;
+		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
+		this.dstHolderToken = dest.opened.identity;
+		this.watchLockHolder(dstProbe, dest.held);
 		if (options.dst.kind === 'remote' && !canPunch(dest.caps) && dest.opened.kind === ImageKindCode.file) {
 			this.warn(`${options.dst.host}: holes will be written as zeros: native helper unavailable`);
 		}
@@ -108,37 +137,89 @@ export class RemoteBackend implements SyncBackend {
 	async runRange(range: Range, index: number, phase: Phase, hooks: RangeHooks): Promise<{completed: boolean}> {
 		const {options} = this;
 		const early = phase === 'sync' ? this.early[index] : undefined;
-		const [srcLink, dstLink] = early ? await early : await Promise.all([this.makeLink(options.src), this.makeLink(options.dst)]);
+		let links: [Link, Link];
+		try {
+			links = await unlessAborted(early ?? Promise.all([this.makeLink(options.src), this.makeLink(options.dst)]), hooks.signal, () => new InterruptedError('interrupted'));
+		} catch (error) {
+			if (hooks.signal.aborted) {
+				return {completed: false};
+			}
+			throw error;
+		}
+		const [srcLink, dstLink] = links;
 		this.workerLinks[index] = [srcLink, dstLink];
 		const state = hooks.state;
+		// The session stops when the run does (hooks.signal) and, at once, when DST's lock holder ends.
+		const stop = new AbortController();
+		const onStop = (): void => stop.abort();
+		for (const signal of [hooks.signal, this.lockWatch.signal]) {
+			signal.addEventListener('abort', onStop);
+		}
 		try {
-			const [opSrc, opDst] = await Promise.all([
-				openLink(srcLink, this.openMessage(Role.source, phase, false, range), this.warn),
-				openLink(dstLink, this.openMessage(Role.dest, phase, false, range), this.warn),
-			]);
+			this.throwIfLockLost();
+			const [opSrc, opDst] = await unlessAborted(Promise.all([
+				openLink(srcLink, this.openMessage(Role.source, phase, false, range), this.warn, this.bounds.replyMs),
+				openLink(dstLink, this.openMessage(Role.dest, phase, false, range), this.warn, this.bounds.replyMs),
+			]), stop.signal, () => this.lockLost ?? new InterruptedError('interrupted'));
+			this.throwIfLockLost();
 			this.trace(`worker ${index} opened`);
 			const counters = await relaySession(srcLink, dstLink, {source: opSrc.held, dest: opDst.held}, {
 				stats: counters => Object.assign(state, counters, {wireBytesSent: state.wireBytesSent, wireBytesReceived: state.wireBytesReceived}),
 				warn: hooks.warn,
-				signal: hooks.signal,
-			}, () => new InterruptedError('interrupted'));
+				signal: stop.signal,
+				stallMs: this.bounds.stallMs,
+			}, () => this.lockLost ?? new InterruptedError('interrupted'));
 			Object.assign(state, counters);
 			this.trace(`worker ${index} done`);
 			return {completed: true};
 		} catch (error) {
 			srcLink.close();
 			dstLink.close();
+			// A worker that failed because the holder ended (its open, a write) reports the holder's end.
+			this.throwIfLockLost();
 			if (error instanceof InterruptedError && hooks.signal.aborted) {
 				return {completed: false};
 			}
 			throw error;
+		} finally {
+			for (const signal of [hooks.signal, this.lockWatch.signal]) {
+				signal.removeEventListener('abort', onStop);
+			}
 		}
 	}
 
 	async endPhase(): Promise<void> {
-		// DEST flushes DST (fdatasync) before it says DONE.
+		// DEST flushes DST (fdatasync) before it says DONE. A holder that ended after the last write still fails the run.
+		this.throwIfLockLost();
 	}
 
+	async checkSource(failed: boolean): Promise<void> {
+		const holder = this.srcHolder;
+		const path = this.options.src.path;
+		if (!holder || holder.held.closed) {
+			if (failed) {
+				return;
+			}
+			throw new TransferError(`${holder ? prefixOf(holder.link) : ''}SRC ${path}: its agent ended before SRC could be checked${holder?.held.reason ? `: ${holder.held.reason}` : ''}`);
+		}
+		// A second prepare OPEN to the agent that opened SRC at prepare: it compares SRC's size and a file's
+		// mtime/ctime with what it saw then (an older agent just opens SRC again: its size is compared here).
+		let opened: Awaited<ReturnType<typeof openLink>>['opened'];
+		try {
+			opened = (await openLink(holder.link, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs)).opened;
+		} catch (error) {
+			if (failed && !(error instanceof Error && error.message.includes(sourceChangedMessage(path)))) {
+				return;
+			}
+			// A refusal now (SRC gone, unreadable) comes after DST was written: exit 2, not 1.
+			throw error instanceof RblocksyncError && error.exitCode === 1 ? new TransferError(error.message, {cause: error}) : error;
+		}
+		if (opened.size !== this.size) {
+			throw new TransferError(`${prefixOf(holder.link)}${sourceChangedMessage(path)}`);
+		}
+	}
+
+	/** Nothing here: each role drops its own range from its host's page cache at OPEN (the dropCache flag). */
 	async beforeVerify(): Promise<void> {}
 
 	sample(states: readonly WorkerState[]): void {
@@ -150,7 +231,9 @@ export class RemoteBackend implements SyncBackend {
 	}
 
 	async close(): Promise<void> {
-		await Promise.allSettled(this.early);
+		this.closing = true;
+		// Not waiting for what is still opening (a connection, an agent's channel): it gives up (teardown) or is closed as it arrives (makeLink).
+		this.teardown.abort();
 		for (const link of this.links) {
 			link.close();
 		}
@@ -165,12 +248,41 @@ export class RemoteBackend implements SyncBackend {
 		const endpoint = role === Role.source ? options.src : options.dst;
 		const flags = openFlagBits({
 			truncate: options.truncate, dryRun: options.dryRun || phase === 'verify', copy: options.copy && phase === 'sync', force: options.force, prepare,
+			dropCache: phase === 'verify',
 		});
 		return {
 			type: 'open', role, flags, blockSize: options.blockSize, compress: options.compress,
 			srcSize: this.size, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
 			srcIdentity: role === Role.dest ? this.srcIdentity : '',
+			...(role === Role.dest && !prepare && this.dstHolderToken ? {holder: this.dstHolderToken} : {}),
 		};
+	}
+
+	/**
+	 * DST's preparing agent holds DST's lock for this run: if it ends before close() (killed, its channel or
+	 * connection lost), every session stops at once and the run fails, rather than going on while another
+	 * run may take the lock. (Each DEST worker also keeps the lock itself meanwhile: image/lock-holder.ts.)
+	 */
+	private watchLockHolder(link: Link, held: Held): void {
+		const ended = (reason: string | undefined): void => {
+			if (this.closing || this.lockLost) {
+				return;
+			}
+			this.lockLost = new TransferError(lockHolderEnded(prefixOf(link), reason, !this.options.dryRun));
+			this.trace('DST lock holder ended');
+			this.lockWatch.abort();
+		};
+		link.onFrame = () => {};
+		link.onClose = ended;
+		if (held.closed) {
+			ended(held.reason);
+		}
+	}
+
+	private throwIfLockLost(): void {
+		if (this.lockLost) {
+			throw this.lockLost;
+		}
 	}
 
 	private hostFor(endpoint: Extract<RoleEndpoint, {kind: 'remote'}>): Promise<Host> {
@@ -181,6 +293,7 @@ export class RemoteBackend implements SyncBackend {
 		if (!host) {
 			const open = async (): Promise<Connection> => connect({
 				host: endpoint.host, acceptNewHostKey: options.acceptNewHostKey, warn: this.warn, keepaliveMs: options.keepaliveMs,
+				timeoutMs: this.bounds.connectMs, signal: this.teardown.signal,
 				...(endpoint.user === undefined ? {} : {user: endpoint.user}),
 				...(port === undefined ? {} : {port}),
 				...(options.identity === undefined ? {} : {identity: options.identity}),
@@ -189,7 +302,7 @@ export class RemoteBackend implements SyncBackend {
 				const connection = await open();
 				this.trace(`${endpoint.host}: connected`);
 				try {
-					const plan = await prepareAgent(connection, endpoint.host, options.uploadAgent, this.warn);
+					const plan = await prepareAgent(connection, endpoint.host, options.uploadAgent, this.warn, {timeoutMs: this.bounds.replyMs, signal: this.teardown.signal});
 					this.trace(`${endpoint.host}: agent ${plan.how}`);
 					// The agent bundles uploaded to the hosts count as bytes sent, like the sessions' frames.
 					this.setupBytesSent += plan.uploadedBytes;
@@ -205,6 +318,11 @@ export class RemoteBackend implements SyncBackend {
 	}
 
 	private async makeLink(endpoint: RoleEndpoint): Promise<Link> {
+		if (endpoint.kind === 'local' && this.localLink) {
+			const link = this.localLink(endpoint);
+			this.links.add(link);
+			return link;
+		}
 		if (endpoint.kind === 'local') {
 			// A local DST that does not exist yet only takes writes (a first copy sends no digests): handing
 			// every byte on to a thread costs more than writing it here (pull, 1 GiB: 4.6-5.2 s -> 3.9 s).
@@ -222,10 +340,28 @@ export class RemoteBackend implements SyncBackend {
 			throw error;
 		}
 		channel.once('close', () => host.pool.release(connection));
+		if (this.closing) {
+			// The run ended while this channel was opening: nothing will close it but this.
+			channel.close();
+			throw new InterruptedError('interrupted');
+		}
 		const link = new StreamLink(host.alias, channel, () => connection.lost);
 		channel.on('exit', (code: number | null, exitSignal?: string) => link.exited(code, exitSignal));
 		forwardStderr(channel, line => this.warn(`${host.alias}: ${line}`));
 		this.links.add(link);
 		return link;
 	}
+}
+
+/**
+ * The one line for a DST lock holder that ended: "the agent holding DST's lock ended (killed by signal KILL)".
+ * A lost connection is worded as the sessions on it word it (they end with it).
+ */
+export function lockHolderEnded(prefix: string, reason: string | undefined, wrote: boolean): string {
+	const partial = wrote ? '; DST may be partially updated' : '';
+	if (reason !== undefined && !reason.startsWith('the agent ')) {
+		return `${prefix}${reason} before the sync finished${partial}`;
+	}
+	const how = reason === undefined ? '' : ` (${reason.slice('the agent '.length).replace(/^was /, '')})`;
+	return `${prefix}the agent holding DST's lock ended${how}${partial}`;
 }
