@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -31,6 +32,7 @@ static const char *errno_name(int err) {
 	case ENODEV: return "ENODEV";
 	case EPERM: return "EPERM";
 	case ENOENT: return "ENOENT";
+	case ESRCH: return "ESRCH";
 	case EIO: return "EIO";
 	case ENXIO: return "ENXIO";
 	case EBADF: return "EBADF";
@@ -279,6 +281,27 @@ static napi_value lock(napi_env env, napi_callback_info info) {
 	return NULL;
 }
 
+// shareFd(pid, fd) -> a new descriptor (close-on-exec) for the open file description that process
+// `pid` has on `fd` (pidfd_open + pidfd_getfd, Linux >= 5.6). A flock lives as long as its open file
+// description, so every worker that writes DST through the lock holder's description keeps that lock
+// alive, even when the holder itself is killed. ESRCH: no such process; EBADF: it has no such fd;
+// EPERM: not allowed to ptrace it (Yama ptrace_scope >= 1 without CAP_SYS_PTRACE); ENOSYS: too old a kernel.
+static napi_value share_fd(napi_env env, napi_callback_info info) {
+	int64_t a[2];
+	if (!get_args(env, info, 2, a)) return NULL;
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
+	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)a[0], 0);
+	if (pidfd < 0) return throw_errno(env, errno, "pidfd_open");
+	int fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)a[1], 0);
+	int err = errno;
+	close(pidfd);
+	if (fd < 0) return throw_errno(env, err, "pidfd_getfd");
+	return number(env, fd);
+#else
+	return throw_errno(env, ENOSYS, "pidfd_getfd");
+#endif
+}
+
 static void export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
 	napi_value fn;
 	napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -299,6 +322,7 @@ NAPI_MODULE_INIT() {
 	export_function(env, exports, "zeroOut", zero_out);
 	export_function(env, exports, "fadvise", fadvise);
 	export_function(env, exports, "lock", lock);
+	export_function(env, exports, "shareFd", share_fd);
 	export_function(env, exports, "blake3Blocks", blake3_blocks);
 	export_int(env, exports, "POSIX_FADV_NORMAL", POSIX_FADV_NORMAL);
 	export_int(env, exports, "POSIX_FADV_SEQUENTIAL", POSIX_FADV_SEQUENTIAL);

@@ -22,6 +22,11 @@ export interface NativeOps {
 	/** Takes an advisory lock on the whole file without waiting (flock LOCK_EX or LOCK_SH, LOCK_NB); EAGAIN when held. */
 	lock(fd: number, exclusive: boolean): void;
 	/**
+	 * A new fd on the open file description process `pid` has on its `fd` (pidfd_getfd), so a flock taken
+	 * there lives as long as either holds it. ESRCH/EBADF when that process or fd is gone; EPERM or ENOSYS where not allowed.
+	 */
+	shareFd(pid: number, fd: number): number;
+	/**
 	 * BLAKE3 (the official C code, SIMD picked at run time) of input[0, length) as blocks of blockSize
 	 * bytes, the last possibly shorter: one 32-byte digest per block into out from outOffset, blocks
 	 * flagged in skip left unhashed. Returns the number of blocks. Throws RangeError when out or skip is too small.
@@ -89,7 +94,7 @@ function load(): {ops?: NativeOps; error?: string} {
 }
 
 function isAddon(value: unknown): value is Addon {
-	const names = ['punchHole', 'seekData', 'seekHole', 'blockDeviceSize', 'zeroOut', 'fadvise', 'lock', 'blake3Blocks'];
+	const names = ['punchHole', 'seekData', 'seekHole', 'blockDeviceSize', 'zeroOut', 'fadvise', 'lock', 'shareFd', 'blake3Blocks'];
 	return typeof value === 'object' && value !== null && names.every(name => typeof Reflect.get(value, name) === 'function');
 }
 
@@ -103,6 +108,7 @@ function wrap(addon: Addon): NativeOps {
 		zeroOut: addon.zeroOut,
 		fadvise: (fd, offset, length, kind) => addon.fadvise(fd, offset, length, advice[kind]),
 		lock: (fd, exclusive) => addon.lock(fd, exclusive ? 1 : 0),
+		shareFd: addon.shareFd,
 		blake3Blocks: addon.blake3Blocks,
 	};
 }

@@ -39,7 +39,8 @@ export type CountersTuple = readonly [number, number, number, number, number, nu
 /** Every frame of doc/protocol.md as a tagged object; `type` names the frame. */
 export type Message =
 	| {type: 'hello'; protocol: number; caps: number; program: string; hashes: string}
-	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string; srcIdentity: string}
+	// holder: a DEST worker's link to the agent holding DST's lock (DEST's prepare OPENED identity); absent on the wire when unset.
+	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string; srcIdentity: string; holder?: string}
 	| {type: 'opened'; size: number; kind: number; dstExtraBytes: number; identity: string}
 	| {type: 'error'; kind: number; message: string}
 	| {type: 'warn'; message: string}
@@ -156,6 +157,9 @@ class Reader {
 	rest(): Buffer {
 		return this.bytes(this.buffer.length - this.position);
 	}
+	remaining(): number {
+		return this.buffer.length - this.position;
+	}
 	end(): void {
 		if (this.position !== this.buffer.length) {
 			throw new ProtocolError(`${this.name}: ${this.buffer.length - this.position} unexpected trailing bytes`);
@@ -186,7 +190,11 @@ export function encode(message: Message): Buffer {
 	switch (message.type) {
 		case 'hello': w.u16(message.protocol).u32(message.caps).string(message.program).string(message.hashes); break;
 		case 'open': w.u8(message.role).u8(message.flags).u32(message.blockSize).u8(message.compress).u64(message.srcSize)
-			.u64(message.start).u64(message.end).string(message.hash).string(message.path).string(message.srcIdentity); break;
+			.u64(message.start).u64(message.end).string(message.hash).string(message.path).string(message.srcIdentity);
+			if (message.holder) {
+				w.string(message.holder);
+			}
+			break;
 		case 'opened': w.u64(message.size).u8(message.kind).u64(message.dstExtraBytes).string(message.identity); break;
 		case 'error': w.u8(message.kind).string(message.message); break;
 		case 'warn': w.string(message.message); break;
@@ -217,7 +225,7 @@ export function decode(frame: Frame): Message {
 	switch (type) {
 		case 'hello': message = {type, protocol: r.u16(), caps: r.u32(), program: r.string(), hashes: r.string()}; break;
 		case 'open': message = {type, role: r.u8() as Role, flags: r.u8(), blockSize: r.u32(), compress: r.u8(), srcSize: r.u64(),
-			start: r.u64(), end: r.u64(), hash: r.string(), path: r.string(), srcIdentity: r.string()}; break;
+			start: r.u64(), end: r.u64(), hash: r.string(), path: r.string(), srcIdentity: r.string(), ...(r.remaining() > 0 ? {holder: r.string()} : {})}; break;
 		case 'opened': message = {type, size: r.u64(), kind: r.u8(), dstExtraBytes: r.u64(), identity: r.string()}; break;
 		case 'error': message = {type, kind: r.u8(), message: r.string()}; break;
 		case 'warn': message = {type, message: r.string()}; break;
