@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Builds, runs every test/**/*.test.ts(x) under uvu, and ends with the line CI reads: "N passed, N failed".
+// Builds, runs every test/**/*.test.ts(x) under uvu, lists the skipped tests with their reasons, and ends with the
+// line CI reads: "N passed, N failed, N skipped" (a test that cannot run here skips through test/helpers/skip.ts).
 // Usage: npm test [-- PATTERN]   (PATTERN: a regular expression matched against test file paths)
 import {spawn, spawnSync} from 'node:child_process';
 import {readdirSync} from 'node:fs';
 import {join, relative} from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {closingLines, countRun} from './test-summary.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const filter = process.argv[2] ? new RegExp(process.argv[2]) : undefined;
@@ -14,7 +16,7 @@ const build = spawnSync('npm', ['run', '--silent', 'build'], {cwd: root, stdio: 
 const typecheck = build.status === 0 ? spawnSync('npx', ['tsc', '-p', 'tsconfig.test.json'], {cwd: root, stdio: 'inherit'}) : build;
 if (build.status !== 0 || typecheck.status !== 0) {
 	console.log(build.status !== 0 ? 'build failed' : 'type check of the tests failed');
-	console.log('0 passed, 1 failed');
+	console.log('0 passed, 1 failed, 0 skipped');
 	process.exit(1);
 }
 
@@ -35,6 +37,7 @@ const files = findTests(join(root, 'test')).sort().filter(f => !filter || filter
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+const skips = [];
 // One process per file: a crash or a leaked handle in one file cannot take the others down.
 for (const file of files) {
 	const name = relative(root, file);
@@ -51,22 +54,23 @@ for (const file of files) {
 		});
 		child.on('close', code => resolve({code, out}));
 	});
-	const total = Number(/Total:\s+(\d+)/.exec(result.out)?.[1] ?? Number.NaN);
-	const ok = Number(/Passed:\s+(\d+)/.exec(result.out)?.[1] ?? Number.NaN);
-	const skip = Number(/Skipped:\s+(\d+)/.exec(result.out)?.[1] ?? 0);
-	if (Number.isNaN(total) || Number.isNaN(ok)) {
+	const count = countRun(result.out, name);
+	if (!count) {
 		console.log(`\n${name}: crashed (exit ${result.code}) before its summary`);
 		failed += 1;
 		continue;
 	}
-	passed += ok;
-	skipped += skip;
-	failed += total - ok;
-	if (result.code !== 0 && total - ok === 0) {
+	passed += count.passed;
+	skipped += count.skipped;
+	skips.push(...count.skips);
+	failed += count.failed;
+	if (result.code !== 0 && count.failed === 0) {
 		console.log(`\n${name}: exit ${result.code} although every test passed`);
 		failed += 1;
 	}
 }
 console.log(`\n${files.length} test files`);
-console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+for (const line of closingLines({passed, failed, skipped, skips})) {
+	console.log(line);
+}
 process.exit(failed > 0 ? 1 : 0);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {MiB, randomLayout, withTempDir, writeImage} from '../helpers/images.js';
+import {skip} from '../helpers/skip.js';
 import {type Call, callsOn, opensOf, traceCli} from '../helpers/strace.js';
 
 const durability = suite('durability (strace)');
@@ -13,7 +14,7 @@ function successIndex(calls: readonly Call[]): number {
 	return calls.findIndex(call => call.name === 'write' && call.args.startsWith('2, ') && call.args.includes(': in sync'));
 }
 
-durability('should fdatasync DST after its last change and before reporting success', async () => {
+durability('should fdatasync DST after its last change and before reporting success', async context => {
 	await withTempDir(dir => {
 		const src = path.join(dir, 'src.img');
 		const dst = path.join(dir, 'dst.img');
@@ -21,8 +22,7 @@ durability('should fdatasync DST after its last change and before reporting succ
 		writeImage(dst, randomLayout(8 * MiB, 4096, {zero: 0.3, hole: 0.3}, 102));
 		const traced = traceCli(['--workers', '2', src, dst], dir);
 		if ('skip' in traced) {
-			console.log(`  SKIP: ${traced.skip}`);
-			return;
+			return skip(context, traced.skip);
 		}
 		assert.is(traced.code, 0);
 		const [open] = opensOf(traced.calls, dst).filter(o => o.flags.includes('O_RDWR'));
@@ -36,15 +36,14 @@ durability('should fdatasync DST after its last change and before reporting succ
 	});
 });
 
-durability('should make a created DST durable: fsync its directory before reporting success', async () => {
+durability('should make a created DST durable: fsync its directory before reporting success', async context => {
 	await withTempDir(dir => {
 		const src = path.join(dir, 'src.img');
 		const dst = path.join(dir, 'new.img');
 		writeImage(src, randomLayout(4 * MiB, 4096, {zero: 0.3, hole: 0.3}, 103));
 		const traced = traceCli(['--truncate', src, dst], dir);
 		if ('skip' in traced) {
-			console.log(`  SKIP: ${traced.skip}`);
-			return;
+			return skip(context, traced.skip);
 		}
 		assert.is(traced.code, 0);
 		const success = successIndex(traced.calls);
@@ -53,7 +52,7 @@ durability('should make a created DST durable: fsync its directory before report
 	});
 });
 
-durability('should never open DST for writing in a dry run', async () => {
+durability('should never open DST for writing in a dry run', async context => {
 	await withTempDir(dir => {
 		const src = path.join(dir, 'src.img');
 		const dst = path.join(dir, 'dst.img');
@@ -61,8 +60,7 @@ durability('should never open DST for writing in a dry run', async () => {
 		writeImage(dst, randomLayout(4 * MiB, 4096, {zero: 0.3, hole: 0.3}, 105));
 		const traced = traceCli(['--dry-run', '--truncate', src, dst], dir);
 		if ('skip' in traced) {
-			console.log(`  SKIP: ${traced.skip}`);
-			return;
+			return skip(context, traced.skip);
 		}
 		assert.is(traced.code, 0);
 		const opens = opensOf(traced.calls, dst);

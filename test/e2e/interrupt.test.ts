@@ -8,6 +8,7 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {runCli, startCli} from '../helpers/cli.js';
 import {makeTempDir, MiB, removeTempDir} from '../helpers/images.js';
+import {skip} from '../helpers/skip.js';
 import {callsOn, opensOf, startTracedCli} from '../helpers/strace.js';
 
 type Context = {dir: string; src: string};
@@ -66,8 +67,7 @@ interrupt('should have kept, flushed and correct, what was written before the in
 
 interrupt('should flush what it wrote to DST before exiting 130 (traced)', async context => {
 	if (spawnSync('strace', ['-V']).status !== 0) {
-		console.log('  SKIP: strace is not installed');
-		return;
+		return skip(context, 'strace is not installed (apt-get install strace)');
 	}
 	const dst = path.join(context.dir, 'dst-traced.img');
 	const traced = startTracedCli(['--truncate', '--progress', 'plain', context.src, dst], context.dir);

@@ -6,10 +6,11 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {runCli, stderrLines} from '../helpers/cli.js';
 import {dataLayout, MiB, withTempDir, writeImage} from '../helpers/images.js';
+import {skip} from '../helpers/skip.js';
 
 const ioErrors = suite('I/O errors');
 
-ioErrors('should exit 2 naming DST and the cause when DST runs out of space', async () => {
+ioErrors('should exit 2 naming DST and the cause when DST runs out of space', async context => {
 	await withTempDir(dir => {
 		const src = path.join(dir, 'src.img');
 		const small = path.join(dir, 'small');
@@ -17,8 +18,7 @@ ioErrors('should exit 2 naming DST and the cause when DST runs out of space', as
 		writeImage(src, dataLayout(8 * MiB));
 		const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small], {encoding: 'utf8'});
 		if (mount.status !== 0) {
-			console.log(`  SKIP: cannot mount a small tmpfs: ${mount.stderr.trim()}`);
-			return;
+			return skip(context, `cannot mount a small tmpfs: ${mount.stderr.trim()}`);
 		}
 		try {
 			const dst = path.join(small, 'dst.img');

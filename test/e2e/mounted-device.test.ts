@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import {runCli, stderrLines} from '../helpers/cli.js';
 import {MiB, randomLayout, sha256, withTempDir, writeImage} from '../helpers/images.js';
 import {withLoop} from '../helpers/loop.js';
+import {skip} from '../helpers/skip.js';
 
 const mounted = suite('mounted DST device');
 
@@ -15,7 +16,7 @@ function run(command: string, args: string[]): {status: number | null; stderr: s
 	return {status: result.status, stderr: result.error?.message ?? result.stderr};
 }
 
-mounted('should refuse a mounted DST device without --force, leave its file system alone, and only warn for a mounted SRC', async () => {
+mounted('should refuse a mounted DST device without --force, leave its file system alone, and only warn for a mounted SRC', async context => {
 	await withTempDir(async dir => {
 		const src = path.join(dir, 'src.img');
 		const backing = path.join(dir, 'fs.img');
@@ -26,15 +27,13 @@ mounted('should refuse a mounted DST device without --force, leave its file syst
 		fs.truncateSync(backing, 16 * MiB);
 		const mkfs = run('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', backing]);
 		if (mkfs.status === null && /ENOENT/.test(mkfs.stderr)) {
-			console.log('  SKIP: mkfs.ext4 is not installed (apt-get install e2fsprogs)');
-			return;
+			return skip(context, 'mkfs.ext4 is not installed (apt-get install e2fsprogs)');
 		}
 		assert.is(mkfs.status, 0, `mkfs.ext4 failed: ${mkfs.stderr}`);
-		await withLoop([backing], ([device]) => {
+		await withLoop(context, [backing], ([device]) => {
 			const mount = run('mount', [device!, point]);
 			if (mount.status !== 0) {
-				console.log(`  SKIP: mount ${device} failed: ${mount.stderr.trim()}`);
-				return;
+				return skip(context, `mount ${device} failed: ${mount.stderr.trim()}`);
 			}
 			try {
 				fs.writeFileSync(path.join(point, 'canary.txt'), 'still here');

@@ -6,6 +6,7 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {type CliResult, runCli, stderrLines} from '../helpers/cli.js';
 import {MiB, randomLayout, sha256, withTempDir, writeImage} from '../helpers/images.js';
+import {skip} from '../helpers/skip.js';
 
 const refusals = suite('refusals');
 
@@ -93,7 +94,7 @@ refusals('should refuse a SRC or DST that is neither a file nor a block device',
 	});
 });
 
-refusals('should refuse a read-only DST (read-only bind mount)', async () => {
+refusals('should refuse a read-only DST (read-only bind mount)', async context => {
 	await withTempDir(dir => {
 		const {src} = source(dir);
 		const inner = path.join(dir, 'inner');
@@ -104,8 +105,7 @@ refusals('should refuse a read-only DST (read-only bind mount)', async () => {
 		const hash = sha256(path.join(inner, 'dst.img'));
 		const mount = (args: string[]): number | null => spawnStatus('mount', args);
 		if (mount(['--bind', inner, ro]) !== 0) {
-			console.log('  SKIP: mount --bind failed (no privilege for mounts here)');
-			return;
+			return skip(context, 'mount --bind failed (no privilege for mounts here)');
 		}
 		try {
 			assert.is(mount(['-o', 'remount,bind,ro', ro]), 0);

@@ -8,19 +8,15 @@ import * as assert from 'uvu/assert';
 import {runCli} from '../helpers/cli.js';
 import {allocatedBytes, dataLayout, MiB, sha256, withTempDir, writeImage} from '../helpers/images.js';
 import {nativeExpected, ranWithoutNative} from '../helpers/native.js';
+import {skip} from '../helpers/skip.js';
 
 const sparse = suite('sparse images');
 const GiB = 1024 * MiB;
+const NO_NATIVE = 'no native helper in this tree: the test needs SEEK_DATA and hole punching';
 
-sparse.before(() => {
+sparse('should sync a 128 GiB image holding 4 MiB of data in about the time of its data', async context => {
 	if (!nativeExpected()) {
-		console.log('  note: no native helper in this tree: these tests need SEEK_DATA and hole punching');
-	}
-});
-
-sparse('should sync a 128 GiB image holding 4 MiB of data in about the time of its data', async () => {
-	if (!nativeExpected()) {
-		return;
+		return skip(context, NO_NATIVE);
 	}
 	await withTempDir(dir => {
 		const src = path.join(dir, 'huge.img');
@@ -48,9 +44,9 @@ sparse('should sync a 128 GiB image holding 4 MiB of data in about the time of i
 	});
 });
 
-sparse('should punch DST where SRC had a hole punched since the last sync', async () => {
+sparse('should punch DST where SRC had a hole punched since the last sync', async context => {
 	if (!nativeExpected()) {
-		return;
+		return skip(context, NO_NATIVE);
 	}
 	await withTempDir(dir => {
 		const src = path.join(dir, 'src.img');
@@ -96,9 +92,9 @@ sparse('should leave alone DST blocks that already read as zero where SRC has a 
 	});
 });
 
-sparse('should punch the garbage of a DST in SRC zero ranges with --copy', async () => {
+sparse('should punch the garbage of a DST in SRC zero ranges with --copy', async context => {
 	if (!nativeExpected()) {
-		return;
+		return skip(context, NO_NATIVE);
 	}
 	await withTempDir(dir => {
 		const src = path.join(dir, 'src.img');

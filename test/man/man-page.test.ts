@@ -2,6 +2,7 @@ import {spawnSync} from 'node:child_process';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {helpText} from '../../source/help.js';
+import {skip} from '../helpers/skip.js';
 import {VERSION} from '../../source/version.js';
 import {describeOption, helpExitCodes, helpOptions, manExitCodes, manOptions, manPagePath, readManPage} from './help-options.js';
 
@@ -41,21 +42,19 @@ page('should have the sections a reader looks for', () => {
 	}
 });
 
-page('should format without groff warnings', () => {
+page('should format without groff warnings', context => {
 	const result = spawnSync('groff', ['-man', '-ww', '-z', manPagePath], {encoding: 'utf8'});
 	if (result.error) {
-		console.log(`  (skipped: groff cannot run: ${result.error.message}; apt-get install groff)`);
-		return;
+		return skip(context, `groff cannot run: ${result.error.message}; apt-get install groff`);
 	}
 	assert.is(result.stderr, '');
 	assert.is(result.status, 0);
 });
 
-page('should render with man -l', () => {
+page('should render with man -l', context => {
 	const result = spawnSync('man', ['-l', manPagePath], {encoding: 'utf8', env: {...process.env, MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '80'}});
 	if (result.error) {
-		console.log(`  (skipped: man cannot run: ${result.error.message}; apt-get install man-db)`);
-		return;
+		return skip(context, `man cannot run: ${result.error.message}; apt-get install man-db`);
 	}
 	assert.is(result.status, 0, result.stderr);
 	assert.match(result.stdout, /--accept-new-host-key/);

@@ -5,6 +5,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {type Sshd, startSshd} from '../helpers/sshd.js';
 import {allocated, changeBlocks, makeImage, runCli, sameContent} from '../helpers/remote-images.js';
+import {skip} from '../helpers/skip.js';
 
 const test = suite('SSH push, pull and remote-to-remote');
 const MiB = 1024 * 1024;
@@ -173,12 +174,11 @@ test('should reach a host through a ProxyJump list of two hops', async () => {
 	assert.not.ok(existsSync(join(dir, 'jump-dead.img')));
 });
 
-test('should push to and pull from a remote block device (loop device), zeroing on the device', async () => {
+test('should push to and pull from a remote block device (loop device), zeroing on the device', async context => {
 	const {loopDeviceProblem, withLoopDevice} = await import('../helpers/loop-device.js');
 	const problem = await loopDeviceProblem();
 	if (problem) {
-		console.log(`  skipped: no loop device here: ${problem}`);
-		return;
+		return skip(context, `no loop device here: ${problem}`);
 	}
 	const backing = join(dir, 'loop-backing.img');
 	makeImage(backing, 8 * MiB, {zeroEvery: 0, holeEvery: 0});

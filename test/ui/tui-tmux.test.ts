@@ -8,6 +8,7 @@ import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {writeImage} from './helpers/image.js';
 import {type Pane, readWhenWritten, startPane, tmuxProblem, waitFor} from './helpers/tmux.js';
+import {skip} from '../helpers/skip.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'dist/cli.js');
@@ -50,10 +51,9 @@ e2e.after.each(() => {
 });
 e2e.after(() => rmSync(dir, {recursive: true, force: true}));
 
-e2e('should show two live worker rows while syncing, survive a resize, then leave the summary', async () => {
+e2e('should show two live worker rows while syncing, survive a resize, then leave the summary', async context => {
 	if (problem) {
-		console.log(`  skipped: ${problem}`);
-		return;
+		return skip(context, problem);
 	}
 	const dst = join(dir, 'dst.img');
 	const p = startSync(dst);
@@ -82,10 +82,9 @@ e2e('should show two live worker rows while syncing, survive a resize, then leav
 	execFileSync('cmp', [src, dst]);
 });
 
-e2e('should stop on Ctrl-C with exit 130, say DST may be partially updated, and restore the terminal', async () => {
+e2e('should stop on Ctrl-C with exit 130, say DST may be partially updated, and restore the terminal', async context => {
 	if (problem) {
-		console.log(`  skipped: ${problem}`);
-		return;
+		return skip(context, problem);
 	}
 	const dst = join(dir, 'dst-interrupted.img');
 	const p = startSync(dst);
@@ -104,10 +103,9 @@ e2e('should stop on Ctrl-C with exit 130, say DST may be partially updated, and 
 	assert.is(p.format('cursor_flag'), '1', 'cursor visible');
 });
 
-e2e('should exit at once on a second Ctrl-C, the message below an intact last frame (fake engine stuck in its flush)', async () => {
+e2e('should exit at once on a second Ctrl-C, the message below an intact last frame (fake engine stuck in its flush)', async context => {
 	if (problem) {
-		console.log(`  skipped: ${problem}`);
-		return;
+		return skip(context, problem);
 	}
 	const status = join(dir, 'stall.status');
 	const fixture = join(root, 'test/ui/fixtures/fake-sync.ts');
