@@ -2,8 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {execFileSync} from 'node:child_process';
+import {suite} from 'uvu';
 import {LocalImage, blockDeviceSize} from '../../source/image/local-image.js';
 import {nativeOps} from '../../source/native/native.js';
+import {loopDeviceProblem} from '../helpers/loop-device.js';
+import {skip} from '../helpers/skip.js';
 import {imageConformance} from './image-conformance.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rbs-image-'));
@@ -27,26 +30,15 @@ imageConformance('local file', {
 	},
 });
 
-let loopWorks = true;
-try {
-	execFileSync('losetup', ['--version'], {stdio: 'ignore'});
-} catch {
-	loopWorks = false;
-}
-if (loopWorks) {
+const loopProblem = await loopDeviceProblem();
+if (!loopProblem) {
 	imageConformance('block device', {
 		sparse: false,
 		create(size) {
 			const file = path.join(dir, `loop${Math.random()}`);
 			fs.writeFileSync(file, '');
 			fs.truncateSync(file, size);
-			let device: string;
-			try {
-				device = execFileSync('losetup', ['-f', '--show', file], {encoding: 'utf8'}).trim();
-			} catch (error) {
-				console.log(`skipping block device conformance: losetup failed: ${(error as Error).message.split('\n')[0]}`);
-				throw error;
-			}
+			const device = execFileSync('losetup', ['-f', '--show', file], {encoding: 'utf8'}).trim();
 			const fd = fs.openSync(device, 'r+');
 			const image = new LocalImage(fd, device, 'block', blockDeviceSize(fd, fs.fstatSync(fd).rdev));
 			return {
@@ -60,5 +52,7 @@ if (loopWorks) {
 		},
 	});
 } else {
-	console.log('skipping block device conformance: losetup is not available');
+	const blockDevice = suite('Image conformance: block device');
+	blockDevice('should pass the image conformance suite on a loop device', context => skip(context, `no loop device: ${loopProblem}`));
+	blockDevice.run();
 }
