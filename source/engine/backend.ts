@@ -41,6 +41,12 @@ export interface SyncBackend {
 	runRange(range: Range, index: number, phase: Phase, hooks: RangeHooks): Promise<{completed: boolean}>;
 	/** After every range of a phase has ended (`ok`: all completed): flush DST. Throws the flush failure. */
 	endPhase(phase: Phase, ok: boolean): Promise<void>;
+	/**
+	 * After the sync phase's ranges and endPhase (not in a dry run, not when interrupted): throws a TransferError
+	 * naming SRC when SRC's size, or a file's mtime/ctime, moved since prepare (a read of a shrunk SRC fails first:
+	 * this error then replaces that one). `failed`: a range failed; a check that cannot run is then not reported.
+	 */
+	checkSource(failed: boolean): Promise<void>;
 	/** Before the verify phase: drop both images from the page caches, wherever they are. */
 	beforeVerify(warn: (message: string) => void): Promise<void>;
 	/** Called before each progress report with the phase's states (e.g. to fill in wire bytes). */

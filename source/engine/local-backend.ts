@@ -8,6 +8,7 @@ import {describeSystemError, TransferError} from '../errors.js';
 import type {Image, WritableImage} from '../image/image.js';
 import {LocalImage} from '../image/local-image.js';
 import {type DestinationPlan, openDestination, type OpenedSource, openSource, planDestination, syncCreatedEntry} from '../image/preflight.js';
+import {sourceChange, sourceChangedMessage} from '../image/source-version.js';
 import type {Phase, PrepareHooks, Prepared, RangeHooks, SyncBackend} from './backend.js';
 import {throwIfStoppedBeforeDst} from './run-sync.js';
 import {runRange} from './run-range.js';
@@ -114,6 +115,21 @@ export class LocalBackend implements SyncBackend {
 			} catch (error) {
 				throw new TransferError(`DST ${this.dstPath}: flushing its directory entry failed: ${describeSystemError(error)}; DST may be lost on a crash`, {cause: error});
 			}
+		}
+	}
+
+	async checkSource(failed: boolean): Promise<void> {
+		let change: string | undefined;
+		try {
+			change = sourceChange(this.srcPath, this.source!.image.fd, this.source!.version);
+		} catch (error) {
+			if (failed) {
+				return;
+			}
+			throw new TransferError(`SRC ${this.srcPath}: checking it after the sync failed: ${describeSystemError(error)}`, {cause: error});
+		}
+		if (change !== undefined) {
+			throw new TransferError(sourceChangedMessage(this.srcPath), {cause: new Error(change)});
 		}
 	}
 

@@ -75,6 +75,15 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 			} catch (error) {
 				flushFailure = {error};
 			}
+			if (phase === 'sync' && !options.dryRun && !signal.aborted) {
+				// After every range: a SRC that changed meanwhile was not copied consistently (and a read past
+				// the end of a shrunk one failed): that is the cause to report.
+				try {
+					await backend.checkSource(failure !== undefined);
+				} catch (error) {
+					failure = {error};
+				}
+			}
 			report();
 			if (phase === 'sync') {
 				// Also when the phase failed or was interrupted: the summary then tells how far it got.

@@ -12,7 +12,7 @@ export interface Image {
 	readonly kind: ImageKind;
 	/** Bytes of image content (for DST: what it holds now, which --truncate may change). */
 	readonly size: number;
-	/** Fills buffer[offset, offset+length) from `position`; bytes past the end read as zeros. */
+	/** Fills buffer[offset, offset+length) from `position`; bytes past `size` read as zeros, an end of file before `size` throws. */
 	read(buffer: Buffer, offset: number, length: number, position: number): void;
 	/**
 	 * The ranges inside [start, end) that may hold data, ascending and disjoint; everything else

@@ -52,6 +52,10 @@ export class LocalImage implements WritableImage {
 		while (done < length) {
 			const n = this.io('read', position + done, () => fs.readSync(this.fd, buffer, offset + done, length - done, position + done));
 			if (n === 0) {
+				if (position + done < this.size) {
+					// Zeros here would be copied as SRC's content: a file (or device) that shrank while it was read.
+					throw Object.assign(new Error(`${this.name}: read at offset ${position + done}: end of file inside its size of ${this.size} bytes (did it shrink during the sync?)`), {code: 'ESHORTREAD'});
+				}
 				buffer.fill(0, offset + done, offset + length);
 				return;
 			}
@@ -168,10 +172,10 @@ export class LocalImage implements WritableImage {
 		this.io('fdatasync', 0, () => fs.fdatasyncSync(this.fd));
 	}
 
-	/** Drops cached pages so a later read comes from the disk (used before --verify). */
-	dropCache(): void {
+	/** Drops cached pages of [start, start+length) (length 0: to the end) so a later read comes from the disk (before --verify). */
+	dropCache(start = 0, length = 0): void {
 		try {
-			this.native?.fadvise(this.fd, 0, 0, 'dontneed');
+			this.native?.fadvise(this.fd, start, length, 'dontneed');
 		} catch {
 			// Advice only.
 		}

@@ -4,12 +4,14 @@ import {describeSystemError, UsageError} from '../errors.js';
 import {blockDeviceSize, LocalImage, type WarnSink} from './local-image.js';
 import {deviceInUse, deviceNumber} from './device.js';
 import {nativeOps} from '../native/native.js';
+import {type SourceVersion, sourceVersion} from './source-version.js';
 import type {Image, Range, WritableImage} from './image.js';
 
 /** Identity of a SRC, to refuse syncing a file onto itself. */
 export type SourceIdentity = {readonly dev: number; readonly ino: number; readonly rdev: number; readonly kind: 'file' | 'block'};
 
-export type OpenedSource = {image: LocalImage; identity: SourceIdentity; warning?: string};
+/** `version`: SRC as opened, compared again once the sync has read it (source-version.ts). */
+export type OpenedSource = {image: LocalImage; identity: SourceIdentity; version: SourceVersion; warning?: string};
 
 /** Opens SRC read-only; throws UsageError naming the path and the cause. */
 export function openSource(path: string, warn?: WarnSink): OpenedSource {
@@ -27,6 +29,7 @@ export function openSource(path: string, warn?: WarnSink): OpenedSource {
 	return {
 		image: new LocalImage(fd, path, kind, size, warn),
 		identity: {dev: stat.dev, ino: stat.ino, rdev: stat.rdev, kind},
+		version: {...sourceVersion(fd, kind), size},
 		...(busy?.startsWith('mounted') ? {warning: `SRC ${path} is ${busy}; if it is written to during the sync, DST will be inconsistent (sync from a snapshot)`} : {}),
 	};
 }

@@ -10,7 +10,7 @@ export const Role = {source: 1, dest: 2} as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
 /** OPEN flags. */
-export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16} as const;
+export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16, dropCache: 32} as const;
 /** HELLO capability bits. */
 export const Capability = {holes: 1} as const;
 
@@ -18,20 +18,21 @@ export const ImageKindCode = {file: 1, block: 2, memory: 3} as const;
 export const ErrorKind = {precondition: 1, io: 2} as const;
 
 /** Decodes OPEN's flag bits: the one place they are read. */
-export function openFlags(bits: number): {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean} {
+export function openFlags(bits: number): {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean; dropCache: boolean} {
 	return {
 		truncate: (bits & OpenFlag.truncate) !== 0,
 		dryRun: (bits & OpenFlag.dryRun) !== 0,
 		copy: (bits & OpenFlag.copy) !== 0,
 		force: (bits & OpenFlag.force) !== 0,
 		prepare: (bits & OpenFlag.prepare) !== 0,
+		dropCache: (bits & OpenFlag.dropCache) !== 0,
 	};
 }
 
 /** The inverse of openFlags. */
-export function openFlagBits(flags: {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean}): number {
+export function openFlagBits(flags: {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean; dropCache?: boolean}): number {
 	return (flags.truncate ? OpenFlag.truncate : 0) | (flags.dryRun ? OpenFlag.dryRun : 0) | (flags.copy ? OpenFlag.copy : 0)
-		| (flags.force ? OpenFlag.force : 0) | (flags.prepare ? OpenFlag.prepare : 0);
+		| (flags.force ? OpenFlag.force : 0) | (flags.prepare ? OpenFlag.prepare : 0) | (flags.dropCache ? OpenFlag.dropCache : 0);
 }
 
 export type CountersTuple = readonly [number, number, number, number, number, number, number, number];

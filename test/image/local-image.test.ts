@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {execFileSync} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
 import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
 import {LocalImage, blockDeviceSize} from '../../source/image/local-image.js';
 import {nativeOps} from '../../source/native/native.js';
 import {loopDeviceProblem} from '../helpers/loop-device.js';
@@ -56,3 +58,24 @@ if (!loopProblem) {
 	blockDevice('should pass the image conformance suite on a loop device', context => skip(context, `no loop device: ${loopProblem}`));
 	blockDevice.run();
 }
+
+const shrunk = suite('LocalImage of a file that shrank');
+
+shrunk('should throw on an end of file inside its size, naming the image, and read zeros past its size', () => {
+	const file = path.join(dir, 'shrunk.img');
+	fs.writeFileSync(file, randomBytes(8192));
+	const image = new LocalImage(fs.openSync(file, 'r'), file, 'file', 16_384, () => {});
+	const past = new LocalImage(fs.openSync(file, 'r'), file, 'file', 8192, () => {});
+	const buffer = Buffer.alloc(4096, 7);
+	try {
+		image.read(buffer, 0, 4096, 4096);
+		assert.throws(() => image.read(Buffer.alloc(8192), 0, 8192 - 100, 4196), (error: Error) => error.message === `${file}: read at offset 8192: end of file inside its size of 16384 bytes (did it shrink during the sync?)`);
+		past.read(buffer, 0, 4096, 8192);
+		assert.ok(buffer.equals(Buffer.alloc(4096)), 'past the image\'s own size: zeros');
+	} finally {
+		image.close();
+		past.close();
+	}
+});
+
+shrunk.run();
