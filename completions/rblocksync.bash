@@ -21,7 +21,7 @@ _rblocksync_complete() {
 	local cur="$1" prev="$2"
 
 	local long="--truncate --block-size --workers --dry-run --check --verify --copy --hash --compress --compress=
-		--port --identity --accept-new-host-key --force --progress --json --json-progress --stat
+		--port --identity --accept-new-host-key --timeout --force --progress --json --json-progress --stat
 		--quiet --debug --help --version"
 
 	case "$prev" in
@@ -37,7 +37,7 @@ _rblocksync_complete() {
 		COMPREPLY=($(compgen -W "512 4096 64k 1M 16M" -- "$cur"))
 		return 0
 		;;
-	-w | --workers | -p | --port)
+	-w | --workers | -p | --port | --timeout)
 		return 0
 		;;
 	-i | --identity)

@@ -18,6 +18,7 @@ export const cliFlags = {
 	port: {type: 'string', shortFlag: 'p'},
 	identity: {type: 'string', shortFlag: 'i'},
 	acceptNewHostKey: {type: 'boolean'},
+	timeout: {type: 'string'},
 	force: {type: 'boolean'},
 	progress: {type: 'string'},
 	json: {type: 'boolean'},

@@ -21,6 +21,7 @@ export const helpText = `
     -p, --port PORT         SSH port for remote endpoints
     -i, --identity FILE     SSH private key for remote endpoints
     --accept-new-host-key   Trust and record the key of a host not yet in known_hosts
+    --timeout SECONDS       Fail when a host is silent that long (default: 30 to connect, else 120)
     --force                 Write to a block device even if it is mounted or in use
     --progress MODE         tui, plain or none (default: tui on a terminal, else plain)
     --json                  Print the summary as one JSON object on stdout

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import {type Endpoint, parseEndpoint} from './endpoint.js';
 import {UsageError} from './errors.js';
+import {type Bounds, DEFAULT_BOUNDS} from './remote/bounds.js';
 
 import type {HashName} from './delta/hash.js';
 
@@ -29,6 +30,7 @@ export type RawFlags = {
 	identity?: string;
 	acceptNewHostKey?: boolean;
 	compress?: string;
+	timeout?: string;
 };
 
 export type Options = {
@@ -57,6 +59,8 @@ export type Options = {
 	readonly acceptNewHostKey: boolean;
 	/** zlib level 1-9; 0 means no compression. */
 	readonly compress: number;
+	/** How long each step may wait on a host: --timeout sets every bound, else DEFAULT_BOUNDS. */
+	readonly bounds: Bounds;
 	/** From the environment (read here and nowhere else), for tests, benchmarks and bug reports: */
 	/** RBLOCKSYNC_TRACE=1: a timeline of the phases on stderr. */
 	readonly trace: boolean;
@@ -83,6 +87,8 @@ export const DEFAULT_BLOCK_SIZE = 4096;
 export const MIN_BLOCK_SIZE = 512;
 export const MAX_BLOCK_SIZE = 16 * 1024 * 1024;
 export const MAX_WORKERS = 64;
+/** --timeout's largest value: a day. */
+export const MAX_TIMEOUT = 86_400;
 /** -z without a level. */
 export const DEFAULT_COMPRESS_LEVEL = 1;
 
@@ -163,6 +169,15 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		}
 	}
 
+	let bounds = DEFAULT_BOUNDS;
+	if (flags.timeout !== undefined) {
+		const timeout = /^\d+$/.test(flags.timeout) ? Number(flags.timeout) : Number.NaN;
+		if (!(timeout >= 1 && timeout <= MAX_TIMEOUT)) {
+			throw new UsageError(`--timeout must be a whole number of seconds from 1 to ${MAX_TIMEOUT}; got ${flags.timeout}`);
+		}
+		bounds = {connectMs: timeout * 1000, replyMs: timeout * 1000, stallMs: timeout * 1000};
+	}
+
 	if (src.kind === 'local' && dst.kind === 'local' && (port !== undefined || flags.identity !== undefined)) {
 		throw new UsageError('--port and --identity apply to remote endpoints; SRC and DST are both local');
 	}
@@ -189,6 +204,7 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		identity: flags.identity,
 		acceptNewHostKey: flags.acceptNewHostKey ?? false,
 		compress,
+		bounds,
 		...environmentKnobs(env),
 	};
 }

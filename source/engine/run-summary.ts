@@ -19,6 +19,12 @@ export function startSummary(start: SyncStart, blocksTotal: number, dstExtraByte
 	return {...described, ...emptyCounters(), blocksTotal, verified: null, dstExtraBytes, seconds: 0, ok: false};
 }
 
+/** The summary of a run that failed before it started (connecting, a refusal): nothing known yet, every figure 0. */
+export function unstartedSummary(names: Pick<Summary, 'src' | 'dst' | 'direction'>, options: Pick<Summary, 'blockSize' | 'hash' | 'workers' | 'dryRun'>): Summary {
+	const {blockSize, hash, workers, dryRun} = options;
+	return {...names, size: 0, blockSize, hash, workers, dryRun, ...emptyCounters(), blocksTotal: 0, verified: null, dstExtraBytes: 0, seconds: 0, ok: false};
+}
+
 /** Records the verify pass's result; throws VerifyError (exit 3) when blocks differ. */
 export function recordVerify(summary: Summary, differing: number, dstName: string): void {
 	summary.verified = differing === 0;

@@ -5,7 +5,7 @@ import {emptyCounters, totalOf} from '../blocks/counters.js';
 import {InterruptedError} from '../errors.js';
 import type {Phase, SyncBackend} from './backend.js';
 import type {Reporter, Summary, SyncStart, WorkerState} from './progress.js';
-import {finishFailedSummary, finishSummary, onceWarner, recordVerify, startSummary} from './run-summary.js';
+import {finishFailedSummary, finishSummary, onceWarner, recordVerify, startSummary, unstartedSummary} from './run-summary.js';
 
 /** What the orchestrator itself needs of the options. */
 export type RunOptions = {
@@ -14,6 +14,8 @@ export type RunOptions = {
 	readonly dryRun: boolean;
 	readonly verify: boolean;
 	readonly hash: string;
+	/** SRC and DST as a summary names them, for a run that fails before its prepare step tells (--json still prints one). */
+	readonly names?: Pick<Summary, 'src' | 'dst' | 'direction'>;
 };
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -114,7 +116,7 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 		await finishSummary(reporter, begun, elapsed());
 		return begun;
 	} catch (error) {
-		await finishFailedSummary(reporter, summary, elapsed(), error);
+		await finishFailedSummary(reporter, summary ?? (options.names && unstartedSummary(options.names, options)), elapsed(), error);
 		throw error;
 	} finally {
 		await backend.close();

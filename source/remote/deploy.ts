@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url';
 import {UsageError} from '../errors.js';
 import {PROTOCOL_VERSION} from '../protocol/messages.js';
 import type {Connection} from '../ssh/connect.js';
-import {runCommand} from '../ssh/exec.js';
+import {type CommandBounds, runCommand} from '../ssh/exec.js';
 import {VERSION} from '../version.js';
 
 export type AgentPlan = {
@@ -148,9 +148,21 @@ export function uploadCommand(bundle: Bundle): string {
 	return `exec node -e '${INSTALL_JS}' -- ${bundle.hash} ${specs}`;
 }
 
-async function uploadBundle(connection: Connection, alias: string, bundle: Bundle): Promise<number> {
+/** A bound on each command run to start the agent, and the signal that ends it at once (the run stopped). */
+export type StartBounds = {readonly timeoutMs: number; readonly signal?: AbortSignal};
+
+/** The command bounds for one step of the agent's start, its failure worded as "ssh pve: <what> did not finish within 2 s". */
+function commandBounds(alias: string, what: string, bounds: StartBounds | undefined): CommandBounds | undefined {
+	return bounds && {
+		timeoutMs: bounds.timeoutMs,
+		timeoutError: () => new UsageError(`ssh ${alias}: ${what} did not finish within ${bounds.timeoutMs / 1000} s`),
+		...(bounds.signal ? {signal: bounds.signal} : {}),
+	};
+}
+
+async function uploadBundle(connection: Connection, alias: string, bundle: Bundle, bounds?: StartBounds): Promise<number> {
 	const content = Buffer.concat(bundle.files.map(file => file.content));
-	const result = await runCommand(connection, uploadCommand(bundle), content);
+	const result = await runCommand(connection, uploadCommand(bundle), content, commandBounds(alias, 'uploading the agent', bounds));
 	if (result.code !== 0) {
 		throw new UsageError(`ssh ${alias}: cannot upload the agent to ~/.cache/rblocksync: ${result.stderr.trim().split('\n').at(-1) || `exit status ${String(result.code)}`}`);
 	}
@@ -162,10 +174,10 @@ async function uploadBundle(connection: Connection, alias: string, bundle: Bundl
  * protocol is ours (never with `upload`), else this version's bundle, reused from the cache when intact or
  * uploaded in one more exec. An installed rblocksync of another protocol is bypassed with one `warn`.
  */
-export async function prepareAgent(connection: Connection, alias: string, upload = false, warn: (message: string) => void = () => {}): Promise<AgentPlan> {
+export async function prepareAgent(connection: Connection, alias: string, upload = false, warn: (message: string) => void = () => {}, bounds?: StartBounds): Promise<AgentPlan> {
 	const bundles = localBundles();
 	const candidates = bundles ? [bundles.plain, ...(bundles.native ? [bundles.native] : [])] : [];
-	const probe = parseProbe((await runCommand(connection, probeCommand(candidates, upload))).stdout);
+	const probe = parseProbe((await runCommand(connection, probeCommand(candidates, upload), undefined, commandBounds(alias, 'the probe for rblocksync and node', bounds))).stdout);
 	if (probe.installed && !upload && probe.protocol === PROTOCOL_VERSION) {
 		return {command: 'exec rblocksync --agent', how: 'installed', uploadedBytes: 0};
 	}
@@ -186,7 +198,7 @@ export async function prepareAgent(connection: Connection, alias: string, upload
 	const command = `exec node ${cacheDir(bundle)}/${AGENT_NAME}`;
 	const plan: AgentPlan = probe.cached.has(bundle.hash)
 		? {command, how: 'cached', uploadedBytes: 0}
-		: {command, how: 'uploaded', uploadedBytes: await uploadBundle(connection, alias, bundle)};
+		: {command, how: 'uploaded', uploadedBytes: await uploadBundle(connection, alias, bundle, bounds)};
 	if (mismatch) {
 		warn(`${alias}: ${mismatch}: running this version's agent from ~/.cache/rblocksync instead; install the same rblocksync version on both hosts`);
 	}

@@ -70,8 +70,8 @@ export class RemoteBackend implements SyncBackend {
 	private closing = false;
 	/** Aborted by close(): connections still being made and agent start commands give up at once. */
 	private readonly teardown = new AbortController();
-	/** Whether DST's prepare OPEN went out (an interruption after it may have created or resized DST). */
-	private dstOpenSent = false;
+	/** DST's preparing agent once its prepare step began: after its HELLO, OPEN went out and may have created or resized DST. */
+	private dstPreparing: Link | undefined;
 	private size = 0;
 	private warn: (message: string) => void = () => {};
 	private readonly started = performance.now();
@@ -95,7 +95,7 @@ export class RemoteBackend implements SyncBackend {
 
 	/** Every step below is bounded (connect, agent start, HELLO, OPENED); a signal ends the wait at once, close() the rest. */
 	async prepare(hooks: PrepareHooks): Promise<Prepared> {
-		return unlessAborted(this.prepareBoth(hooks), hooks.signal, () => new InterruptedError(this.dstOpenSent ? 'interrupted before the sync began' : 'interrupted before DST was opened; DST untouched'));
+		return unlessAborted(this.prepareBoth(hooks), hooks.signal, () => new InterruptedError(this.dstPreparing?.greeted !== undefined ? 'interrupted before the sync began' : 'interrupted before DST was opened; DST untouched'));
 	}
 
 	private async prepareBoth(hooks: PrepareHooks): Promise<Prepared> {
@@ -122,7 +122,7 @@ export class RemoteBackend implements SyncBackend {
 			pair.catch(() => {});
 			this.early.push(pair);
 		}
-		this.dstOpenSent = true;
+		this.dstPreparing = dstProbe;
 		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
 		this.dstHolderToken = dest.opened.identity;
 		this.watchLockHolder(dstProbe, dest.held);

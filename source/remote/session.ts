@@ -4,6 +4,8 @@ import type {Counters} from '../engine/progress.js';
 import {type Frame, ProtocolError} from '../protocol/frame.js';
 import {Capability, countersFromTuple, decode, encode, ErrorKind, type Message, PROTOCOL_VERSION, TYPE_CODE} from '../protocol/messages.js';
 import {helloMessage, versionMismatch} from '../agent/agent-core.js';
+import {seconds} from './bounds.js';
+import {StallWatch} from './stall-watch.js';
 
 import type {Link} from './link.js';
 
@@ -35,12 +37,23 @@ function hold(link: Link): Held {
 	return held;
 }
 
-/** Sends HELLO (once per link) and OPEN, waits for OPENED. Returns the agent's capabilities, the reply, and what came after it. */
-export async function openLink(link: Link, open: Message, warn: (message: string) => void): Promise<{caps: number; opened: Opened; held: Held}> {
+/**
+ * Sends HELLO (once per link) and OPEN, waits for OPENED. Returns the agent's capabilities, the reply, and what came after it.
+ * An agent that answers neither within `replyMs` (a stopped process, a program that only reads) fails it, the link closed.
+ */
+export async function openLink(link: Link, open: Message, warn: (message: string) => void, replyMs = Number.POSITIVE_INFINITY): Promise<{caps: number; opened: Opened; held: Held}> {
 	return new Promise((resolve, reject) => {
 		let caps = link.greeted ?? 0;
 		let step: 'hello' | 'opened' = link.greeted === undefined ? 'hello' : 'opened';
+		let timer: ReturnType<typeof setTimeout> | undefined;
+		const wait = (): void => {
+			clearTimeout(timer);
+			if (Number.isFinite(replyMs)) {
+				timer = setTimeout(() => fail(new UsageError(`${prefixOf(link)}the agent did not answer ${step === 'hello' ? 'HELLO' : 'OPEN'} within ${seconds(replyMs)}`)), replyMs);
+			}
+		};
 		const fail = (error: Error): void => {
+			clearTimeout(timer);
 			link.onFrame = () => {};
 			link.onClose = () => {};
 			link.close();
@@ -66,14 +79,17 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 				caps = message.caps;
 				link.greeted = caps;
 				step = 'opened';
+				wait();
 				link.send(encode(open));
 			} else if (step === 'opened' && message.type === 'opened') {
+				clearTimeout(timer);
 				resolve({caps, opened: message, held: hold(link)});
 			} else {
 				fail(new TransferError(`${prefixOf(link)}protocol error: unexpected ${message.type} before OPENED`));
 			}
 		};
 		link.onClose = reason => fail(new UsageError(`${prefixOf(link)}the agent ended before the session opened${reason ? `: ${reason}` : ''}`));
+		wait();
 		link.send(encode(step === 'hello' ? helloMessage() : open));
 	});
 }
@@ -89,6 +105,8 @@ export type SessionHooks = {
 	warn(message: string): void;
 	/** Aborts the session: both links are closed and the promise rejects with this error. */
 	readonly signal?: AbortSignal;
+	/** Neither role sending a frame for this long fails the session, naming the role that holds it (StallWatch). */
+	readonly stallMs?: number;
 };
 
 /** Relays one opened session until DEST's DONE; resolves with DEST's final counters. */
@@ -101,6 +119,7 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 				return;
 			}
 			settled = true;
+			watch?.stop();
 			hooks.signal?.removeEventListener('abort', onAbort);
 			if (error) {
 				source.close();
@@ -112,6 +131,10 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 		};
 		const onAbort = (): void => settle(abortError());
 		hooks.signal?.addEventListener('abort', onAbort);
+		const watch = hooks.stallMs === undefined ? undefined : new StallWatch(hooks.stallMs, peer => {
+			const link = peer === 'SOURCE' ? source : dest;
+			settle(new TransferError(`${prefixOf(link)}${peer} sent nothing for ${seconds(hooks.stallMs!)}; DST may be partially updated`));
+		});
 		const intercept = (from: Link, frame: {type: number; payload: Buffer}): Message | undefined => {
 			// Only driver-addressed frames are decoded here; the rest are forwarded as they are.
 			if (frame.type !== TYPE_CODE.error && frame.type !== TYPE_CODE.warn && frame.type !== TYPE_CODE.stats && frame.type !== TYPE_CODE.done) {
@@ -125,6 +148,7 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 			}
 		};
 		source.onFrame = frame => {
+			watch?.saw('SOURCE', frame.type);
 			const message = intercept(source, frame);
 			if (message?.type === 'warn') {
 				hooks.warn(`${source.label}: ${message.message}`);
@@ -135,6 +159,7 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 			}
 		};
 		dest.onFrame = frame => {
+			watch?.saw('DEST', frame.type);
 			const message = intercept(dest, frame);
 			if (message?.type === 'warn') {
 				hooks.warn(`${dest.label}: ${message.message}`);

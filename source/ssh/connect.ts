@@ -5,7 +5,7 @@ import {randomBytes} from 'node:crypto';
 import {basename, dirname, isAbsolute, join} from 'node:path';
 import ssh2, {type AnyAuthMethod, type Client, type ClientChannel, type ConnectConfig} from 'ssh2';
 import type {Duplex} from 'node:stream';
-import {describeSystemError, UsageError} from '../errors.js';
+import {describeSystemError, InterruptedError, UsageError} from '../errors.js';
 import {defaultIdentityFiles, expandHome, type HostConfig, matchPattern, parseSshConfig, type ReadInclude, resolveHost} from './config.js';
 import {checkKnownHosts, fingerprint, keyTypeOf, knownHostsLine, knownKeyTypes} from './known-hosts.js';
 
@@ -20,6 +20,10 @@ export type ConnectOptions = {
 	readonly warn: (message: string) => void;
 	/** Keepalive interval; a dead link fails after KEEPALIVE_COUNT_MAX of them. */
 	readonly keepaliveMs?: number;
+	/** The most reaching the host may take (TCP connect, SSH handshake, authentication; each ProxyJump hop), and opening a channel. */
+	readonly timeoutMs?: number;
+	/** Gives up a connection still being made (the run was interrupted); one already up is closed by its owner. */
+	readonly signal?: AbortSignal;
 };
 
 /** An authenticated connection to one host alias. */
@@ -38,6 +42,10 @@ const HOST_KEY_ALGORITHMS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecds
 /** Keepalives: a dead link fails within 15 s x 3 by default. */
 export const KEEPALIVE_INTERVAL_MS = 15_000;
 export const KEEPALIVE_COUNT_MAX = 3;
+/** The bound on reaching a host when none is given (ssh2's readyTimeout until --timeout). */
+export const CONNECT_TIMEOUT_MS = 30_000;
+/** After close() says goodbye, how long a peer that does not hang up (a stopped sshd) may keep the socket open. */
+const CLOSE_GRACE_MS = 1000;
 
 /** Connects and authenticates; throws UsageError (exit 1) for every refusal, with one line naming the host. */
 export async function connect(options: ConnectOptions, via?: Connection): Promise<Connection> {
@@ -84,6 +92,8 @@ export async function connect(options: ConnectOptions, via?: Connection): Promis
 /** The connection to `config`'s host itself, through `jump` when there is one. */
 async function connectThrough(options: ConnectOptions, config: HostConfig, label: string, home: string, jump: Connection | undefined): Promise<Connection> {
 	const keepaliveMs = options.keepaliveMs ?? KEEPALIVE_INTERVAL_MS;
+	const timeoutMs = options.timeoutMs ?? CONNECT_TIMEOUT_MS;
+	const within = `within ${timeoutMs / 1000} s`;
 	const knownHostsPath = join(home, '.ssh', 'known_hosts');
 	const knownText = readOptional(knownHostsPath) + '\n' + readOptional('/etc/ssh/ssh_known_hosts');
 	let refusal: string | undefined;
@@ -126,37 +136,76 @@ async function connectThrough(options: ConnectOptions, config: HostConfig, label
 		authHandler: auths.methods,
 		keepaliveInterval: keepaliveMs,
 		keepaliveCountMax: KEEPALIVE_COUNT_MAX,
-		readyTimeout: 30_000,
+		readyTimeout: timeoutMs,
 		...(preferred.length > 0 ? {algorithms: {serverHostKey: {prepend: preferred}} as unknown as ConnectConfig['algorithms']} : {}),
 	};
 	if (jump) {
-		connectConfig.sock = await forward(jump, config.hostName, config.port, label);
+		connectConfig.sock = await forward(jump, config.hostName, config.port, label, timeoutMs);
 	}
-	await new Promise<void>((resolve, reject) => {
-		client.once('ready', () => resolve());
-		client.once('error', (error: Error & {level?: string; code?: string}) => {
-			if (refusal) {
-				reject(new UsageError(`${label}: ${refusal}`));
-			} else if (error.level === 'client-authentication') {
-				reject(new UsageError(`${label}: authentication failed for ${config.user}@${config.hostName} (tried ${auths.tried.join(', ') || 'nothing: no agent and no key file'})`));
-			} else if (error.code) {
-				reject(new UsageError(`${label}: cannot connect to ${config.hostName} port ${config.port}: ${describeSystemError(error)}`, {cause: error}));
-			} else {
-				reject(new UsageError(`${label}: ${error.message}`, {cause: error}));
-			}
-		});
-		client.connect(connectConfig);
-	});
+	const where = `${config.hostName} port ${config.port}`;
+	let reached = false;
+	let up = false;
 	let lost: string | undefined;
-	// After `ready`, errors (keepalive timeout, reset) end the channels; their close reports this reason.
-	client.on('error', (error: Error) => {
+	let failed: ((error: Error) => void) | undefined;
+	// One listener for the client's whole life: ssh2 can emit several errors for one failure (a handshake
+	// timeout, then the connection lost before the handshake), and an error without a listener is a crash.
+	client.on('error', (error: Error & {level?: string; code?: string}) => {
+		if (!up) {
+			client.destroy();
+			if (refusal) {
+				failed?.(new UsageError(`${label}: ${refusal}`));
+			} else if (error.level === 'client-authentication') {
+				failed?.(new UsageError(`${label}: authentication failed for ${config.user}@${config.hostName} (tried ${auths.tried.join(', ') || 'nothing: no agent and no key file'})`));
+			} else if (error.level === 'client-timeout') {
+				failed?.(new UsageError(reached
+					? `${label}: ${where} accepted the connection but completed no SSH handshake ${within}`
+					: `${label}: cannot connect to ${where}: no answer ${within}`, {cause: error}));
+			} else if (error.code) {
+				failed?.(new UsageError(`${label}: cannot connect to ${where}: ${describeSystemError(error)}`, {cause: error}));
+			} else if (/before handshake/i.test(error.message)) {
+				failed?.(new UsageError(`${label}: ${where} closed the connection before the SSH handshake`, {cause: error}));
+			} else {
+				failed?.(new UsageError(`${label}: ${error.message}`, {cause: error}));
+			}
+			failed = undefined;
+			return;
+		}
+		// After `ready`, errors (keepalive timeout, reset) end the channels; their close reports this reason.
 		lost ??= /keepalive/i.test(error.message) ? `no answer to keepalives for ${(keepaliveMs * KEEPALIVE_COUNT_MAX) / 1000} s: the connection is dead` : `the connection failed: ${describeSystemError(error)}`;
 		client.end();
 		client.destroy();
 	});
+	client.on('connect', () => {
+		reached = true;
+	});
 	client.on('close', () => {
 		lost ??= 'the connection closed';
+		failed?.(new UsageError(`${label}: ${where} closed the connection before it was ready`));
+		failed = undefined;
 	});
+	const onAbort = (): void => {
+		client.destroy();
+		failed?.(new InterruptedError('interrupted before DST was opened; DST untouched'));
+		failed = undefined;
+	};
+	options.signal?.addEventListener('abort', onAbort);
+	try {
+		await new Promise<void>((resolve, reject) => {
+			failed = reject;
+			client.once('ready', () => {
+				up = true;
+				failed = undefined;
+				resolve();
+			});
+			if (options.signal?.aborted) {
+				onAbort();
+			} else {
+				client.connect(connectConfig);
+			}
+		});
+	} finally {
+		options.signal?.removeEventListener('abort', onAbort);
+	}
 	return {
 		client,
 		config,
@@ -164,10 +213,33 @@ async function connectThrough(options: ConnectOptions, config: HostConfig, label
 			return lost;
 		},
 		exec: async command => new Promise((resolve, reject) => {
-			client.exec(command, (error, channel) => (error ? reject(new UsageError(`${label}: cannot start a command: ${error.message}`)) : resolve(channel)));
+			// sshd answers a channel request at once; one that never comes (a stopped sshd) must not hold the run.
+			let late = false;
+			const timer = setTimeout(() => {
+				late = true;
+				reject(new UsageError(`${label}: the host opened no channel for a command ${within}`));
+			}, timeoutMs);
+			const done = (error: Error | undefined, channel?: ClientChannel): void => {
+				clearTimeout(timer);
+				if (late) {
+					channel?.close();
+				} else if (error) {
+					reject(new UsageError(`${label}: cannot start a command: ${lost ?? error.message}`));
+				} else {
+					resolve(channel!);
+				}
+			};
+			try {
+				client.exec(command, done);
+			} catch (error) {
+				// ssh2 throws at once on a connection that is already gone.
+				done(error instanceof Error ? error : new Error(String(error)));
+			}
 		}),
 		close() {
 			client.end();
+			// A peer that does not hang up (stopped) must not keep this process alive: the socket goes anyway.
+			setTimeout(() => client.destroy(), CLOSE_GRACE_MS).unref();
 			jump?.close();
 		},
 	};
@@ -204,9 +276,23 @@ function authMethods(config: HostConfig, home: string, warn: (message: string) =
 	return {methods, tried};
 }
 
-async function forward(jump: Connection, host: string, port: number, label: string): Promise<Duplex> {
+async function forward(jump: Connection, host: string, port: number, label: string, timeoutMs: number): Promise<Duplex> {
 	return new Promise((resolve, reject) => {
-		jump.client.forwardOut('127.0.0.1', 0, host, port, (error, stream) => (error ? reject(new UsageError(`${label}: ProxyJump through ${jump.config.alias} failed: ${error.message}`)) : resolve(stream)));
+		let late = false;
+		const timer = setTimeout(() => {
+			late = true;
+			reject(new UsageError(`${label}: ProxyJump through ${jump.config.alias} opened no connection within ${timeoutMs / 1000} s`));
+		}, timeoutMs);
+		jump.client.forwardOut('127.0.0.1', 0, host, port, (error, stream) => {
+			clearTimeout(timer);
+			if (late) {
+				stream?.destroy();
+			} else if (error) {
+				reject(new UsageError(`${label}: ProxyJump through ${jump.config.alias} failed: ${error.message}`));
+			} else {
+				resolve(stream);
+			}
+		});
 	});
 }
 

@@ -48,7 +48,8 @@ export function createPlainReporter(options: PlainReporterOptions): Reporter {
 			}
 		},
 		finish(summary: Summary) {
-			if (options.summary) {
+			// A run that never started has no figures to show: the error line says it all.
+			if (options.summary && info) {
 				summaryLines(summary).forEach(write);
 			}
 		},
