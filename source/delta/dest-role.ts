@@ -1,5 +1,4 @@
 // The DEST side of a session: compares chunk digests with its own image, asks for what differs, applies and re-checks it.
-import {inflateRawSync} from 'node:zlib';
 import {DIGEST_SIZE, type Hasher} from './hash.js';
 import {type BatchPlan, createBatchPlan, planBatch} from '../blocks/plan.js';
 import {firstRangeEndingAfter, unionAligned} from '../blocks/blocks.js';
@@ -7,10 +6,13 @@ import {type Counters, emptyCounters} from '../blocks/counters.js';
 import type {Image, Range, WritableImage} from '../image/image.js';
 import {countersTuple, CREDIT_WINDOW, type Message} from '../protocol/messages.js';
 import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
+import {DestRules} from './session-rules.js';
 
 export type DestJob = {
 	readonly start: number;
 	readonly end: number;
+	/** SRC's size: nothing at or past it is ever written, whatever SOURCE sends. */
+	readonly srcSize: number;
 	readonly dryRun: boolean;
 	copy: boolean;
 };
@@ -36,6 +38,9 @@ export class DestRole {
 	/** The one planner of runs (blocks/plan.ts), as the local engine uses it. */
 	private readonly plan: BatchPlan;
 	private readonly job: DestJob;
+	/** Every frame from SOURCE is checked here before anything of it is applied. */
+	private readonly rules: DestRules;
+	private readonly send: (message: Message) => void;
 
 	constructor(
 		private readonly image: Image,
@@ -43,9 +48,14 @@ export class DestRole {
 		private readonly geometry: Geometry,
 		private readonly hasher: Hasher,
 		job: DestJob,
-		private readonly send: (message: Message) => void,
+		send: (message: Message) => void,
 	) {
 		this.job = {...job};
+		this.rules = new DestRules({...job, geometry});
+		this.send = message => {
+			this.rules.sent(message);
+			send(message);
+		};
 		this.chunk = new ChunkState(geometry, hasher);
 		this.check = new ChunkState(geometry, hasher);
 		this.scratch = Buffer.allocUnsafe(geometry.chunkSize);
@@ -64,8 +74,9 @@ export class DestRole {
 		this.maybeFinish();
 	}
 
-	/** Handles one message from SOURCE; throws on I/O errors (the caller reports them). */
+	/** Handles one message from SOURCE; throws on I/O errors, and ProtocolViolation (before any write) on a frame SOURCE may not send. */
 	handle(message: Message): void {
+		this.rules.received(message);
 		switch (message.type) {
 			case 'chunk':
 				this.onChunk(message.offset, message.length, message.digest);
@@ -83,7 +94,7 @@ export class DestRole {
 				this.apply(message.offset, message.data);
 				break;
 			case 'dataz':
-				this.apply(message.offset, inflateRawSync(message.deflated, {info: false, maxOutputLength: message.length}));
+				this.apply(message.offset, this.rules.inflate(message));
 				break;
 			case 'diff':
 				this.counters.blocksChanged += Math.ceil(message.length / this.geometry.blockSize);
@@ -97,7 +108,7 @@ export class DestRole {
 				this.maybeFinish();
 				break;
 			default:
-				throw new Error(`DEST cannot handle a ${message.type} message`);
+				break;
 		}
 		const now = performance.now();
 		if (now - this.lastStats >= STATS_INTERVAL_MS && !this.finished) {
@@ -107,7 +118,6 @@ export class DestRole {
 	}
 
 	private onChunk(offset: number, length: number, digest: Buffer): void {
-		this.checkChunk(offset, length);
 		this.chunk.load(this.image, this.data, offset, length);
 		if (this.chunk.chunkDigest().equals(digest)) {
 			this.complete(offset, length);
@@ -126,7 +136,6 @@ export class DestRole {
 
 	private onChunkEnd(offset: number): void {
 		if (this.job.copy) {
-			this.checkChunk(offset, Math.min(this.geometry.chunkSize, this.job.end - offset));
 			this.complete(offset, Math.min(this.geometry.chunkSize, this.job.end - offset));
 			return;
 		}
@@ -156,9 +165,6 @@ export class DestRole {
 		const full = pending !== undefined && pending.full && !pending.fromZero;
 		if (pending && !pending.fromZero && !this.job.dryRun) {
 			this.hasher.hashBlocks(data, data.length, blockSize, pending.snapshot.digests, ((offset - pending.snapshot.offset) / blockSize) * DIGEST_SIZE);
-		}
-		if (data.length > this.geometry.chunkSize) {
-			throw new Error(`SOURCE sent ${data.length} bytes of data at offset ${offset}, more than a chunk`);
 		}
 		if (full) {
 			this.image.read(this.scratch, 0, data.length, offset);
@@ -276,11 +282,5 @@ export class DestRole {
 	private chunkOf(offset: number): number {
 		const {chunkSize} = this.geometry;
 		return this.job.start + Math.floor((offset - this.job.start) / chunkSize) * chunkSize;
-	}
-
-	private checkChunk(offset: number, length: number): void {
-		if (offset < this.job.start || offset + length > this.job.end || (offset - this.job.start) % this.geometry.chunkSize !== 0) {
-			throw new Error(`SOURCE sent a chunk at offset ${offset} outside this range`);
-		}
 	}
 }

@@ -7,6 +7,7 @@ import type {Image, Range} from '../image/image.js';
 import type {Message} from '../protocol/messages.js';
 import {CREDIT_WINDOW, SHORT_DIGEST} from '../protocol/messages.js';
 import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
+import {SourceRules} from './session-rules.js';
 
 export type SourceJob = {
 	readonly start: number;
@@ -42,23 +43,32 @@ export class SourceRole {
 	private destEmpty = false;
 	private deflateMisses = 0;
 	private deflateSkipped = 0;
+	/** Every frame from DEST is checked here before SOURCE acts on it. */
+	private readonly rules: SourceRules;
+	private readonly send: (message: Message) => void;
 
 	constructor(
 		private readonly image: Image,
 		private readonly geometry: Geometry,
 		hasher: Hasher,
 		job: SourceJob,
-		private readonly send: (message: Message) => void,
+		send: (message: Message) => void,
 	) {
 		this.job = {...job};
+		this.rules = new SourceRules({...job, srcSize: job.end, geometry});
+		this.send = message => {
+			this.rules.sent(message);
+			send(message);
+		};
 		this.chunk = new ChunkState(geometry, hasher);
 		this.data = image.dataRanges(job.start, job.end) ?? [{start: job.start, end: job.end}];
 		this.overlapsData = rangeCursor(this.data);
 		this.next = job.start;
 	}
 
-	/** Handles one message from DEST; throws on I/O errors (the caller reports them). */
+	/** Handles one message from DEST; throws on I/O errors, and ProtocolViolation on a frame DEST may not send. */
 	handle(message: Message): void {
+		this.rules.received(message);
 		switch (message.type) {
 			case 'empty':
 				// DEST holds nothing in this range: send the data without digests, as --copy does, and

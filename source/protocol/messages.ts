@@ -15,7 +15,8 @@ export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16,
 export const Capability = {holes: 1} as const;
 
 export const ImageKindCode = {file: 1, block: 2, memory: 3} as const;
-export const ErrorKind = {precondition: 1, io: 2} as const;
+/** ERROR's kind: `protocol` says the sender's peer broke the session rules (doc/protocol.md); the driver names that peer. */
+export const ErrorKind = {precondition: 1, io: 2, protocol: 3} as const;
 
 /** Decodes OPEN's flag bits: the one place they are read. */
 export function openFlags(bits: number): {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean; dropCache: boolean} {
@@ -70,6 +71,31 @@ export const TYPE_CODE: Record<MessageType, number> = {
 	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e,
 };
 const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([name, code]) => [code, name as MessageType]));
+
+/** Each frame's name in doc/protocol.md (CHUNK_END), for messages about it. */
+export const FRAME_NAME: Record<MessageType, string> = {
+	hello: 'HELLO', open: 'OPEN', opened: 'OPENED', error: 'ERROR', warn: 'WARN',
+	credit: 'CREDIT', chunk: 'CHUNK', zero: 'ZERO', subs: 'SUBS', want: 'WANT', blocks: 'BLOCKS', data: 'DATA',
+	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY',
+};
+
+/** The name of a frame type byte: FRAME_NAME's, or "frame type 0x7f" for a byte no frame has. */
+export function frameName(type: number): string {
+	const name = TYPE_NAME.get(type);
+	return name === undefined ? `frame type 0x${type.toString(16).padStart(2, '0')}` : FRAME_NAME[name];
+}
+
+/** The session frames each role may send once OPENED (the table's direction column; ERROR and WARN go to the driver). */
+export const SESSION_FRAMES: Record<'source' | 'dest', ReadonlySet<MessageType>> = {
+	source: new Set<MessageType>(['chunk', 'zero', 'want', 'data', 'dataz', 'diff', 'chunkEnd', 'sourceEnd', 'error', 'warn']),
+	dest: new Set<MessageType>(['credit', 'subs', 'blocks', 'full', 'empty', 'stats', 'done', 'error', 'warn']),
+};
+
+/** Whether `role` may send a frame of this type byte during a session. */
+export function sessionFrameAllowed(role: 'source' | 'dest', type: number): boolean {
+	const name = TYPE_NAME.get(type);
+	return name !== undefined && SESSION_FRAMES[role].has(name);
+}
 
 /** CHUNK frames SOURCE may have in flight: bounds memory on both sides (32 MiB of image per worker); 16 was latency-bound. */
 export const CREDIT_WINDOW = 32;

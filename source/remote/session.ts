@@ -2,7 +2,7 @@
 import {TransferError, UsageError} from '../errors.js';
 import type {Counters} from '../engine/progress.js';
 import {type Frame, ProtocolError} from '../protocol/frame.js';
-import {Capability, countersFromTuple, decode, encode, ErrorKind, type Message, PROTOCOL_VERSION, TYPE_CODE} from '../protocol/messages.js';
+import {Capability, countersFromTuple, decode, encode, ErrorKind, frameName, type Message, PROTOCOL_VERSION, sessionFrameAllowed, TYPE_CODE} from '../protocol/messages.js';
 import {helloMessage, versionMismatch} from '../agent/agent-core.js';
 import {seconds} from './bounds.js';
 import {StallWatch} from './stall-watch.js';
@@ -22,6 +22,11 @@ export function linkError(link: Link, message: Extract<Message, {type: 'error'}>
 		return new UsageError(`${prefixOf(link)}${message.message}`);
 	}
 	return new TransferError(`${prefixOf(link)}${message.message}${dstTouched ? '; DST may be partially updated' : ''}`);
+}
+
+/** The error for a role that broke the session rules (doc/protocol.md), named by its link: exit 2. */
+export function protocolError(link: Link, what: string): Error {
+	return new TransferError(`${prefixOf(link)}protocol error: ${what}; DST may be partially updated`);
 }
 
 /** Frames (and the end) that arrived after OPENED, before the relay took the link over. */
@@ -135,6 +140,21 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 			const link = peer === 'SOURCE' ? source : dest;
 			settle(new TransferError(`${prefixOf(link)}${peer} sent nothing for ${seconds(hooks.stallMs!)}; DST may be partially updated`));
 		});
+		// The relay's own rules: each role sends only its direction's frames, and DEST's DONE follows SOURCE's SOURCE_END.
+		let sourceEnded = false;
+		const refused = (from: Link, role: 'source' | 'dest', frame: {type: number}): boolean => {
+			if (!sessionFrameAllowed(role, frame.type)) {
+				settle(protocolError(from, `unexpected ${frameName(frame.type)} frame from ${role === 'source' ? 'SOURCE' : 'DEST'}`));
+				return true;
+			}
+			if (frame.type === TYPE_CODE.sourceEnd) {
+				sourceEnded = true;
+			} else if (frame.type === TYPE_CODE.done && !sourceEnded) {
+				settle(protocolError(from, 'DONE before SOURCE_END'));
+				return true;
+			}
+			return false;
+		};
 		const intercept = (from: Link, frame: {type: number; payload: Buffer}): Message | undefined => {
 			// Only driver-addressed frames are decoded here; the rest are forwarded as they are.
 			if (frame.type !== TYPE_CODE.error && frame.type !== TYPE_CODE.warn && frame.type !== TYPE_CODE.stats && frame.type !== TYPE_CODE.done) {
@@ -149,22 +169,28 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 		};
 		source.onFrame = frame => {
 			watch?.saw('SOURCE', frame.type);
+			if (refused(source, 'source', frame)) {
+				return;
+			}
 			const message = intercept(source, frame);
 			if (message?.type === 'warn') {
 				hooks.warn(`${source.label}: ${message.message}`);
 			} else if (message?.type === 'error') {
-				settle(linkError(source, message, true));
+				settle(message.kind === ErrorKind.protocol ? protocolError(dest, message.message) : linkError(source, message, true));
 			} else if (!settled) {
 				dest.send(frameBytes(frame));
 			}
 		};
 		dest.onFrame = frame => {
 			watch?.saw('DEST', frame.type);
+			if (refused(dest, 'dest', frame)) {
+				return;
+			}
 			const message = intercept(dest, frame);
 			if (message?.type === 'warn') {
 				hooks.warn(`${dest.label}: ${message.message}`);
 			} else if (message?.type === 'error') {
-				settle(linkError(dest, message, true));
+				settle(message.kind === ErrorKind.protocol ? protocolError(source, message.message) : linkError(dest, message, true));
 			} else if (message?.type === 'stats') {
 				hooks.stats(countersFromTuple(message.counters));
 			} else if (message?.type === 'done') {
@@ -178,7 +204,9 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 		};
 		const closed = (link: Link) => (reason: string | undefined): void => {
 			if (!done) {
-				settle(new TransferError(`${prefixOf(link)}${reason ?? 'the connection closed'} before the sync finished; DST may be partially updated`));
+				settle(reason?.startsWith('protocol error: ')
+					? protocolError(link, reason.slice('protocol error: '.length))
+					: new TransferError(`${prefixOf(link)}${reason ?? 'the connection closed'} before the sync finished; DST may be partially updated`));
 			}
 		};
 		source.onClose = closed(source);

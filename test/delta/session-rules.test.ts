@@ -1,0 +1,158 @@
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {geometryFor} from '../../source/delta/chunks.js';
+import {DestRules, ProtocolViolation, type SessionShape, SourceRules} from '../../source/delta/session-rules.js';
+import type {Message} from '../../source/protocol/messages.js';
+
+const MiB = 1024 * 1024;
+const digest = Buffer.alloc(32);
+/** Worker 1 of two over a 10 MiB + 1000 B SRC: [4 MiB, 10 MiB + 1000), 4 KiB blocks. */
+const shape: SessionShape = {start: 4 * MiB, end: 10 * MiB + 1000, srcSize: 10 * MiB + 1000, geometry: geometryFor(4096), dryRun: false, copy: false};
+
+function refuses(rules: {received(message: Message): void}, message: Message, text: string): void {
+	try {
+		rules.received(message);
+	} catch (error) {
+		assert.instance(error, ProtocolViolation);
+		assert.is((error as Error).message, text);
+		return;
+	}
+	assert.unreachable(`${message.type} was accepted`);
+}
+
+function destWith(overrides: Partial<SessionShape> = {}): DestRules {
+	const rules = new DestRules({...shape, ...overrides});
+	rules.sent({type: 'credit', granted: 32});
+	return rules;
+}
+
+const dest = suite('DestRules');
+
+dest('should refuse DATA and ZERO outside the worker range or past SRC end', () => {
+	const rules = destWith();
+	refuses(rules, {type: 'data', offset: 10 * MiB + 1000, data: Buffer.alloc(4096)},
+		'DATA at offset 10486760 length 4096 is outside this worker\'s range [4194304, 10486760)');
+	refuses(rules, {type: 'data', offset: 4 * MiB - 4096, data: Buffer.alloc(4096)},
+		'DATA at offset 4190208 length 4096 is outside this worker\'s range [4194304, 10486760)');
+	refuses(rules, {type: 'zero', offset: 2 ** 40, length: MiB}, 'ZERO at offset 1099511627776 length 1048576 is outside this worker\'s range [4194304, 10486760)');
+	refuses(rules, {type: 'zero', offset: 4 * MiB, length: 0}, 'ZERO at offset 4194304 length 0 is outside this worker\'s range [4194304, 10486760)');
+	// The worker's end past SRC's size: SRC's size is the limit.
+	refuses(destWith({end: 12 * MiB}), {type: 'zero', offset: 10 * MiB, length: 2 * MiB}, 'ZERO at offset 10485760 length 2097152 is outside this worker\'s range [4194304, 10486760)');
+});
+
+dest('should refuse DATA outside a chunk in progress, unaligned, or outside the sub-chunks asked for', () => {
+	const rules = destWith();
+	refuses(rules, {type: 'data', offset: 4 * MiB, data: Buffer.alloc(4096)}, 'DATA at offset 4194304 length 4096 is not inside a chunk in progress');
+	rules.received({type: 'chunk', offset: 4 * MiB, length: MiB, digest});
+	rules.sent({type: 'subs', offset: 4 * MiB, digests: Buffer.alloc(128)});
+	refuses(rules, {type: 'data', offset: 4 * MiB, data: Buffer.alloc(4096)}, 'DATA at offset 4194304 length 4096 is not inside a chunk in progress');
+	refuses(rules, {type: 'want', offset: 4 * MiB, mask: 0x10000}, 'WANT at offset 4194304 has mask 0x10000; that chunk has 16 sub-chunks');
+	rules.received({type: 'want', offset: 4 * MiB, mask: 0b10});
+	refuses(rules, {type: 'want', offset: 4 * MiB, mask: 0b10}, 'WANT at offset 4194304 for a chunk that awaits no WANT (DEST sent it no SUBS, or it was answered)');
+	rules.received({type: 'data', offset: 4 * MiB + 65_536, data: Buffer.alloc(8192)});
+	refuses(rules, {type: 'data', offset: 4 * MiB, data: Buffer.alloc(4096)},
+		'DATA at offset 4194304 length 4096 is outside the sub-chunks asked for (WANT mask 0x2) of the chunk at offset 4194304');
+	refuses(rules, {type: 'data', offset: 4 * MiB + 65_537, data: Buffer.alloc(4096)}, 'DATA at offset 4259841 length 4096 is not block-aligned (block size 4096)');
+	refuses(rules, {type: 'diff', offset: 4 * MiB + 65_536, length: 4096}, 'DIFF at offset 4259840 outside a dry run');
+	rules.received({type: 'chunkEnd', offset: 4 * MiB});
+	refuses(rules, {type: 'chunkEnd', offset: 4 * MiB}, 'CHUNK_END at offset 4194304 for a chunk that is not in progress (never announced, or already ended)');
+	refuses(rules, {type: 'data', offset: 4 * MiB + 65_536, data: Buffer.alloc(4096)}, 'DATA at offset 4259840 length 4096 is not inside a chunk in progress');
+	// FULL opens the whole chunk again.
+	rules.sent({type: 'full', offset: 4 * MiB});
+	rules.received({type: 'data', offset: 4 * MiB, data: Buffer.alloc(MiB)});
+	refuses(rules, {type: 'data', offset: 4 * MiB, data: Buffer.alloc(MiB + 4096)}, 'DATA at offset 4194304 length 1052672 is longer than a chunk (1048576 bytes)');
+});
+
+dest('should take chunks in order, each once, of the right length, under credit', () => {
+	const rules = destWith();
+	refuses(rules, {type: 'chunk', offset: 5 * MiB, length: MiB, digest}, 'CHUNK at offset 5242880 out of order: the next chunk is at offset 4194304');
+	refuses(rules, {type: 'chunk', offset: 4 * MiB + 4096, length: MiB, digest}, 'CHUNK at offset 4198400 is not a chunk of this worker\'s range [4194304, 10486760)');
+	refuses(rules, {type: 'chunk', offset: 4 * MiB, length: 4096, digest}, 'CHUNK at offset 4194304 has length 4096; that chunk of this worker\'s range [4194304, 10486760) is 1048576 bytes');
+	rules.received({type: 'zero', offset: 4 * MiB, length: 2 * MiB});
+	refuses(rules, {type: 'zero', offset: 4 * MiB, length: MiB}, 'ZERO at offset 4194304 length 1048576 out of order: the next chunk is at offset 6291456');
+	refuses(rules, {type: 'zero', offset: 6 * MiB, length: 4096}, 'ZERO at offset 6291456 length 4096 is neither whole chunks from the next one nor inside a chunk in progress');
+	refuses(rules, {type: 'sourceEnd', blocksZero: 0}, 'SOURCE_END before the chunk at offset 6291456 of this worker\'s range [4194304, 10486760) was sent');
+	rules.received({type: 'chunk', offset: 6 * MiB, length: MiB, digest});
+	rules.received({type: 'zero', offset: 7 * MiB, length: 3 * MiB});
+	// The last chunk is short: 1000 bytes, one partial block.
+	refuses(rules, {type: 'chunk', offset: 10 * MiB, length: MiB, digest}, 'CHUNK at offset 10485760 has length 1048576; that chunk of this worker\'s range [4194304, 10486760) is 1000 bytes');
+	rules.received({type: 'chunk', offset: 10 * MiB, length: 1000, digest});
+	refuses(rules, {type: 'sourceEnd', blocksZero: 1e6}, 'SOURCE_END counts 1000000 zero blocks; this worker\'s range [4194304, 10486760) has 1537');
+	rules.received({type: 'sourceEnd', blocksZero: 5});
+	refuses(rules, {type: 'sourceEnd', blocksZero: 5}, 'a second SOURCE_END');
+	refuses(rules, {type: 'credit', granted: 1}, 'CREDIT frame: SOURCE never sends one here');
+	const starved = new DestRules(shape);
+	refuses(starved, {type: 'chunk', offset: 4 * MiB, length: MiB, digest}, 'CHUNK at offset 4194304 exceeds DEST\'s credit of 0 chunks');
+});
+
+dest('should take --copy runs in order inside one chunk at a time, and want its CHUNK_END', () => {
+	const rules = destWith({copy: true});
+	refuses(rules, {type: 'chunk', offset: 4 * MiB, length: MiB, digest}, 'CHUNK at offset 4194304 in a session without digests (--copy or EMPTY)');
+	rules.received({type: 'data', offset: 4 * MiB, data: Buffer.alloc(4096)});
+	rules.received({type: 'zero', offset: 4 * MiB + 4096, length: 4096});
+	refuses(rules, {type: 'data', offset: 4 * MiB, data: Buffer.alloc(4096)}, 'DATA at offset 4194304 length 4096 overlaps what SOURCE already sent of the chunk at offset 4194304');
+	refuses(rules, {type: 'data', offset: 5 * MiB, data: Buffer.alloc(4096)}, 'DATA at offset 5242880 length 4096 comes before the CHUNK_END of the chunk at offset 4194304');
+	refuses(rules, {type: 'data', offset: 5 * MiB - 4096, data: Buffer.alloc(8192)}, 'DATA at offset 5238784 length 8192 crosses the end of the chunk at offset 4194304');
+	refuses(rules, {type: 'sourceEnd', blocksZero: 0}, 'SOURCE_END before the CHUNK_END of the chunk at offset 4194304');
+	rules.received({type: 'chunkEnd', offset: 4 * MiB});
+	refuses(rules, {type: 'chunkEnd', offset: 4 * MiB}, 'CHUNK_END at offset 4194304 for a chunk that is not in progress (never announced, or already ended)');
+	refuses(rules, {type: 'chunkEnd', offset: 6 * MiB}, 'CHUNK_END at offset 6291456 for a chunk that is not in progress (never announced, or already ended)');
+	refuses(rules, {type: 'data', offset: 6 * MiB, data: Buffer.alloc(4096)}, 'DATA at offset 6291456 length 4096 out of order: the next chunk is at offset 5242880');
+	rules.received({type: 'zero', offset: 5 * MiB, length: 5 * MiB + 1000});
+	rules.received({type: 'sourceEnd', blocksZero: 0});
+});
+
+dest('should check DATAZ by its inflated length', () => {
+	const rules = destWith();
+	refuses(rules, {type: 'dataz', offset: 4 * MiB, length: 2 * MiB, deflated: Buffer.alloc(10)}, 'DATAZ at offset 4194304 length 2097152 is longer than a chunk (1048576 bytes)');
+	assert.throws(() => rules.inflate({type: 'dataz', offset: 4 * MiB, length: 4096, deflated: Buffer.from('garbage')}), (error: Error) =>
+		error instanceof ProtocolViolation && error.message.startsWith('DATAZ at offset 4194304 length 4096 does not inflate: '));
+});
+
+dest.run();
+
+const source = suite('SourceRules');
+
+function sourceWith(overrides: Partial<SessionShape> = {}): SourceRules {
+	const rules = new SourceRules({...shape, ...overrides});
+	rules.received({type: 'credit', granted: 32});
+	return rules;
+}
+
+source('should take answers only for chunks that await them, with digest counts of the right size', () => {
+	const rules = sourceWith();
+	refuses(rules, {type: 'subs', offset: 4 * MiB, digests: Buffer.alloc(128)}, 'SUBS at offset 4194304 for a chunk that awaits no SUBS');
+	rules.sent({type: 'chunk', offset: 4 * MiB, length: MiB, digest});
+	refuses(rules, {type: 'subs', offset: 4 * MiB, digests: Buffer.alloc(24)}, 'SUBS at offset 4194304 has 3 sub-chunk digests; that chunk has 16 sub-chunks');
+	refuses(rules, {type: 'subs', offset: 4 * MiB + 1, digests: Buffer.alloc(24)}, 'SUBS at offset 4194305 is not a chunk of this worker\'s range [4194304, 10486760)');
+	rules.received({type: 'subs', offset: 4 * MiB, digests: Buffer.alloc(128)});
+	refuses(rules, {type: 'subs', offset: 4 * MiB, digests: Buffer.alloc(128)}, 'SUBS at offset 4194304 for a chunk that awaits no SUBS');
+	refuses(rules, {type: 'blocks', offset: 4 * MiB, mask: 1, digests: Buffer.alloc(128)}, 'BLOCKS at offset 4194304 for a chunk that awaits no BLOCKS');
+	rules.sent({type: 'want', offset: 4 * MiB, mask: 0b101});
+	refuses(rules, {type: 'blocks', offset: 4 * MiB, mask: 0b1, digests: Buffer.alloc(128)}, 'BLOCKS at offset 4194304 has mask 0x1; SOURCE asked for 0x5');
+	refuses(rules, {type: 'blocks', offset: 4 * MiB, mask: 0b101, digests: Buffer.alloc(64)}, 'BLOCKS at offset 4194304 has 8 block digests; mask 0x5 covers 32 blocks');
+	rules.received({type: 'blocks', offset: 4 * MiB, mask: 0b101, digests: Buffer.alloc(256)});
+	rules.sent({type: 'chunkEnd', offset: 4 * MiB});
+	rules.received({type: 'full', offset: 4 * MiB});
+	rules.sent({type: 'chunkEnd', offset: 4 * MiB});
+	refuses(rules, {type: 'full', offset: 4 * MiB}, 'FULL at offset 4194304 for a chunk that is not awaiting an answer (not sent, in progress, or already sent in full)');
+	refuses(rules, {type: 'full', offset: 11 * MiB}, 'FULL at offset 11534336 is not a chunk of this worker\'s range [4194304, 10486760)');
+	refuses(rules, {type: 'chunk', offset: 4 * MiB, length: MiB, digest}, 'CHUNK frame: DEST never sends one here');
+});
+
+source('should bound CREDIT by the chunks sent and take EMPTY only first', () => {
+	const rules = new SourceRules(shape);
+	refuses(rules, {type: 'credit', granted: 33}, 'CREDIT of 33 chunks, more than the window of 32 past the 0 chunks sent');
+	rules.received({type: 'credit', granted: 32});
+	refuses(rules, {type: 'credit', granted: 31}, 'CREDIT of 31 chunks after one of 32');
+	refuses(rules, {type: 'empty'}, 'EMPTY after CREDIT');
+	refuses(new SourceRules({...shape, dryRun: true}), {type: 'empty'}, 'EMPTY in a dry run');
+	const empty = new SourceRules(shape);
+	empty.received({type: 'empty'});
+	empty.received({type: 'credit', granted: 32});
+	empty.sent({type: 'chunkEnd', offset: 4 * MiB});
+	refuses(empty, {type: 'full', offset: 4 * MiB}, 'FULL at offset 4194304 for a chunk that is not awaiting an answer (not sent, in progress, or already sent in full)');
+	empty.received({type: 'credit', granted: 33});
+});
+
+source.run();
