@@ -97,6 +97,26 @@ test('should sync through a child-process agent (dist/cli.js --agent) as DEST an
 	assert.ok(counters.blocksPunched > 0);
 });
 
+test('should answer a second prepare OPEN for SRC with its OPENED while SRC is unchanged, and an I/O ERROR naming it once written', async () => {
+	const src = join(dir, 'checked.img');
+	writeFileSync(src, randomBytes(65_536));
+	const {core: agent, replies, finished} = core();
+	const settle = async (): Promise<unknown> => new Promise(resolve => setTimeout(resolve, 50));
+	const open: Message = {type: 'open', role: Role.source, flags: OpenFlag.prepare, blockSize: 4096, compress: 0, srcSize: 0, start: 0, end: 0, hash: 'blake3', path: src, srcIdentity: ''};
+	agent.push(frame({type: 'hello', protocol: PROTOCOL_VERSION, caps: 0, program: VERSION, hashes: 'blake3'}));
+	agent.push(frame(open));
+	await settle();
+	agent.push(frame(open));
+	await settle();
+	assert.is(replies[1]?.type, 'opened');
+	assert.equal(replies[2], replies[1]);
+	writeFileSync(src, randomBytes(65_536)); // Same size, same inode: only mtime and ctime move.
+	agent.push(frame(open));
+	await settle();
+	assert.equal(replies[3], {type: 'error', kind: 2, message: `${src}: SRC changed during the sync; DST is not a consistent copy: sync from a snapshot, or run again`});
+	assert.equal(finished, [false]);
+});
+
 test.after(() => rmSync(dir, {recursive: true, force: true}));
 
 test.run();
