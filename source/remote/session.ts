@@ -168,7 +168,7 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 			}
 		};
 		source.onFrame = frame => {
-			watch?.saw('SOURCE', frame.type);
+			watch?.saw('SOURCE', frame);
 			if (refused(source, 'source', frame)) {
 				return;
 			}
@@ -182,7 +182,7 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 			}
 		};
 		dest.onFrame = frame => {
-			watch?.saw('DEST', frame.type);
+			watch?.saw('DEST', frame);
 			if (refused(dest, 'dest', frame)) {
 				return;
 			}
