@@ -1,38 +1,12 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {FrameGate, splitFrame} from '../../source/ui/frame-gate.js';
-import type {Clock} from '../../source/ui/throttle.js';
+import {fakeClock} from './helpers/fake-clock.js';
 import {FakeStream} from './helpers/fake-stream.js';
-
-/** Time moves only through advance(); the one pending timer fires when passed. */
-function manualClock(): Clock & {advance(ms: number): void} {
-	let now = 0;
-	let timer: {at: number; callback: () => void} | undefined;
-	return {
-		now: () => now,
-		setTimeout(callback, ms) {
-			timer = {at: now + ms, callback};
-			return timer;
-		},
-		clearTimeout(handle) {
-			if (handle === timer) {
-				timer = undefined;
-			}
-		},
-		advance(ms) {
-			now += ms;
-			if (timer && timer.at <= now) {
-				const {callback} = timer;
-				timer = undefined;
-				callback();
-			}
-		},
-	};
-}
 
 const gate = suite('FrameGate');
 gate('should pass the first write at once and batch the rest into one write per interval', () => {
-	const clock = manualClock();
+	const clock = fakeClock();
 	const target = new FakeStream({isTTY: true});
 	const g = new FrameGate(target, 100, clock);
 	g.write('a');
@@ -71,7 +45,7 @@ function frame(previousLines: number, text: string): string {
 }
 
 gate('should drop a batched frame that the next frame erases entirely', () => {
-	const clock = manualClock();
+	const clock = fakeClock();
 	const target = new FakeStream({isTTY: true});
 	const g = new FrameGate(target, 100, clock);
 	g.write(frame(0, 'one\ntwo'));
@@ -83,7 +57,7 @@ gate('should drop a batched frame that the next frame erases entirely', () => {
 	g.close();
 });
 gate('should keep frames whose line count does not match, and everything around other writes', () => {
-	const clock = manualClock();
+	const clock = fakeClock();
 	const target = new FakeStream({isTTY: true});
 	const g = new FrameGate(target, 100, clock);
 	g.write('x');

@@ -1,37 +1,7 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {type Clock, createThrottle} from '../../source/ui/throttle.js';
-
-/** A clock whose time only moves when the test says so; timers fire as time passes them. */
-function fakeClock(): Clock & {advance(ms: number): void; pending(): number} {
-	let now = 0;
-	let timers: Array<{at: number; callback: () => void; id: number}> = [];
-	let next = 1;
-	return {
-		now: () => now,
-		setTimeout(callback, ms) {
-			timers.push({at: now + ms, callback, id: next});
-			return next++;
-		},
-		clearTimeout(id) {
-			timers = timers.filter(t => t.id !== id);
-		},
-		advance(ms) {
-			const until = now + ms;
-			for (;;) {
-				const due = timers.filter(t => t.at <= until).sort((a, b) => a.at - b.at)[0];
-				if (!due) {
-					break;
-				}
-				timers = timers.filter(t => t !== due);
-				now = due.at;
-				due.callback();
-			}
-			now = until;
-		},
-		pending: () => timers.length,
-	};
-}
+import {createThrottle} from '../../source/ui/throttle.js';
+import {fakeClock} from './helpers/fake-clock.js';
 
 const throttle = suite('createThrottle');
 throttle('should run the first request at once and coalesce the rest into one trailing run', () => {

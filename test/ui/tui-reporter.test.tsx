@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {emptyCounters, type WorkerState} from '../../source/engine/progress.js';
 import {unicodeGlyphs} from '../../source/ui/glyphs.js';
+import {advanceUntil, fakeClock} from './helpers/fake-clock.js';
 import {FakeStream} from './helpers/fake-stream.js';
 import {plain, start, summary} from './helpers/views.js';
 
@@ -37,12 +38,12 @@ reporter.after.each(async () => {
 
 reporter('should draw live worker rows, then leave the summary on screen and the cursor visible', async () => {
 	const stream = new FakeStream({isTTY: true});
-	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs});
+	const clock = fakeClock();
+	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs, clock});
 	tui.start(start);
 	tui.progress(workers(0.5), 1);
-	await sleep(150);
-	assert.match(plain(stream.text), /- worker 1 0-4G .* 50\.0%/);
-	assert.match(plain(stream.text), /- worker 2 4G-8G .* 50\.0%/);
+	const rows = (): boolean => /- worker 1 0-4G .* 50\.0%/.test(plain(stream.text)) && /- worker 2 4G-8G .* 50\.0%/.test(plain(stream.text));
+	await advanceUntil(clock, rows, 'both worker rows at 50%');
 	tui.progress(workers(1, true), 2);
 	await tui.finish(summary());
 	const text = plain(stream.text);
@@ -55,19 +56,21 @@ reporter('should draw live worker rows, then leave the summary on screen and the
 
 reporter('should write to the terminal at most ~10 times a second with four spinners and progress every 5 ms', async () => {
 	const stream = new FakeStream({isTTY: true});
-	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs});
+	const clock = fakeClock();
+	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs, clock});
 	const span = start.size / 4;
 	const four = (fraction: number): WorkerState[] => [1, 2, 3, 4].map(id => ({...emptyCounters(), id, start: (id - 1) * span, end: id * span, bytesScanned: Math.round(span * fraction), done: false}));
 	tui.start({...start, workers: 4});
-	const t0 = performance.now();
-	let writes = 0;
-	while (performance.now() - t0 < 1500) {
-		tui.progress(four((performance.now() - t0) / 3000), (performance.now() - t0) / 1000);
+	// 1.5 s on the reporter's clock, in 5 ms steps. Each step also waits 5 ms of real time, so that the spinners
+	// (ink-spinner's own timers) and ink's render throttle, which run on real time only, keep producing frames.
+	for (let t = 0; t < 1500; t += 5) {
+		tui.progress(four(t / 3000), t / 1000);
+		clock.advance(5);
 		await sleep(5);
 	}
-	writes = stream.chunks.length;
+	const writes = stream.chunks.length;
 	await tui.close();
-	assert.ok(writes <= 17, `${writes} writes in 1.5 s`);
+	assert.ok(writes <= 16, `${writes} writes in 1.5 s: at most one at once and one per 100 ms after`);
 	assert.ok(writes >= 8, `${writes} writes in 1.5 s: the screen must stay live`);
 	assert.match(plain(stream.text), /- worker 4 /);
 });
@@ -75,12 +78,12 @@ reporter('should write to the terminal at most ~10 times a second with four spin
 reporter('should say it is stopping as soon as the run is aborted', async () => {
 	const stream = new FakeStream({isTTY: true});
 	const controller = new AbortController();
-	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs, signal: controller.signal});
+	const clock = fakeClock();
+	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs, signal: controller.signal, clock});
 	tui.start(start);
 	tui.progress(workers(0.3), 1);
 	controller.abort();
-	await sleep(150);
-	assert.match(plain(stream.text), /interrupted: stopping the workers and flushing DST…/);
+	await advanceUntil(clock, () => /interrupted: stopping the workers and flushing DST…/.test(plain(stream.text)), 'the stopping line');
 	await tui.finish(summary({ok: false, error: 'interrupted; DST may be partially updated'}));
 	assert.match(plain(stream.text), /✗ worker 1 .*\n[^]*✗ interrupted; DST may be partially updated\n/);
 	assert.ok(stream.text.lastIndexOf(SHOW) > stream.text.lastIndexOf(HIDE));
@@ -88,22 +91,23 @@ reporter('should say it is stopping as soon as the run is aborted', async () => 
 
 reporter('should clear the screen when the terminal gets narrower, not when it gets wider', async () => {
 	const stream = new FakeStream({isTTY: true, columns: 100});
-	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs});
+	const clock = fakeClock();
+	const tui = createTuiReporter({stream, glyphs: unicodeGlyphs, clock});
 	tui.start(start);
 	tui.progress(workers(0.3), 1);
-	await sleep(40);
+	await advanceUntil(clock, () => /worker 2/.test(plain(stream.text)), 'the first frame with its rows');
+	const wide = stream.chunks.length;
 	stream.resize(120);
-	await sleep(150);
+	await advanceUntil(clock, () => stream.chunks.length > wide, 'a frame after the terminal got wider');
 	assert.not.ok(stream.text.includes('\u001B[2J'));
 	stream.resize(50);
-	await sleep(150);
-	assert.ok(stream.text.includes('\u001B[2J'));
-	await sleep(150);
+	await advanceUntil(clock, () => stream.text.includes('\u001B[2J'), 'the clear after the terminal got narrower');
 	// The last frame drawn: what follows the last eraser (ESC[G) after the clear.
-	const last = plain(stream.text.slice(stream.text.lastIndexOf('\u001B[2J')).split('\u001B[G').at(-1));
+	const last = (): string => plain(stream.text.slice(stream.text.lastIndexOf('\u001B[2J')).split('\u001B[G').at(-1));
+	await advanceUntil(clock, () => /worker 1/.test(last()), 'a frame after the clear');
+	const frame = last();
 	await tui.close();
-	assert.match(last, /worker 1/);
-	for (const line of last.split('\n')) {
+	for (const line of frame.split('\n')) {
 		assert.ok([...line].length <= 49, line);
 	}
 });

@@ -57,7 +57,11 @@ e2e('should show two live worker rows while syncing, survive a resize, then leav
 	}
 	const dst = join(dir, 'dst.img');
 	const p = startSync(dst);
-	const live = await waitFor('two live worker rows', 20_000, () => twoLiveRows(p.capture()));
+	// Past the first frames (every row at 0.0%, ETA --:--), which a loaded machine can show for a while.
+	const live = await waitFor('two live worker rows and an ETA', 20_000, () => {
+		const screen = twoLiveRows(p.capture());
+		return screen && /ETA \d+:\d\d/.test(screen) ? screen : undefined;
+	});
 	assert.match(live, /^syncing .*src\.img → .*dst\.img$/m);
 	assert.match(live, /^\d+\.\d GiB {2}block 4\.0 KiB {2}blake3 {2}2 workers {2}local$/m);
 	assert.match(live, /^ {2}total .*\d+\.\d%/m);
