@@ -1,0 +1,140 @@
+// Peers that never answer, for the timeout and signal tests: a TCP port that accepts and never speaks SSH,
+// an `rblocksync` on a remote PATH that reads its stdin and never writes, and what is left below the test sshd.
+import {spawn} from 'node:child_process';
+import {chmodSync, writeFileSync} from 'node:fs';
+import {createServer, type Server, type Socket} from 'node:net';
+import {join} from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {processes, type ProcessRow, type Sshd} from './sshd.js';
+
+const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+export type SilentServer = {readonly port: number; readonly accepted: number; close(): Promise<void>};
+
+/** A server on 127.0.0.1 that accepts every connection and never sends a byte (not an SSH banner either). */
+export async function silentServer(): Promise<SilentServer> {
+	const sockets = new Set<Socket>();
+	let accepted = 0;
+	const server: Server = createServer(socket => {
+		accepted += 1;
+		sockets.add(socket);
+		socket.on('error', () => {});
+		socket.on('close', () => sockets.delete(socket));
+	});
+	await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+	const address = server.address();
+	const port = typeof address === 'object' && address ? address.port : 0;
+	return {
+		port,
+		get accepted() {
+			return accepted;
+		},
+		async close() {
+			sockets.forEach(socket => socket.destroy());
+			await new Promise(resolve => server.close(resolve));
+		},
+	};
+}
+
+/** A port nothing listens on (connect: ECONNREFUSED): one a server had, closed again. */
+export async function closedPort(): Promise<number> {
+	const server = await silentServer();
+	await server.close();
+	return server.port;
+}
+
+/** Puts an `rblocksync` on the PATH of the pveextra alias that says it speaks protocol 1 and then only reads: its agent never says HELLO. */
+export function installMuteAgent(sshd: Sshd): void {
+	const path = join(sshd.extraBin, 'rblocksync');
+	writeFileSync(path, '#!/bin/sh\nif [ "$1" = --agent-protocol ]; then echo 1; exit 0; fi\nexec cat >/dev/null\n');
+	chmodSync(path, 0o755);
+}
+
+/** Every process below the test sshd but sshd's own (the agents, and whatever they run). */
+export function belowSshd(sshd: Sshd): ProcessRow[] {
+	const rows = processes();
+	const below = new Set([sshd.pid]);
+	for (let grew = true; grew;) {
+		grew = false;
+		for (const row of rows) {
+			if (below.has(row.ppid) && !below.has(row.pid)) {
+				below.add(row.pid);
+				grew = true;
+			}
+		}
+	}
+	return rows.filter(row => below.has(row.pid) && row.pid !== sshd.pid && !row.args.startsWith('sshd'));
+}
+
+/** Waits up to `ms` for every agent of the test sshd to end; returns those still there (for the failure message). */
+export async function leftBehind(sshd: Sshd, ms = 5000): Promise<ProcessRow[]> {
+	const until = Date.now() + ms;
+	let rows = belowSshd(sshd);
+	while (rows.length > 0 && Date.now() < until) {
+		await sleep(50);
+		rows = belowSshd(sshd);
+	}
+	return rows;
+}
+
+/** Waits until `ready()` holds (checked every 20 ms), at most `ms`; returns whether it did. */
+export async function waitFor(ready: () => boolean, ms = 20_000): Promise<boolean> {
+	const until = Date.now() + ms;
+	while (!ready()) {
+		if (Date.now() >= until) {
+			return false;
+		}
+		await sleep(20);
+	}
+	return true;
+}
+
+export async function sleep(ms: number): Promise<void> {
+	return new Promise(resolve => setTimeout(resolve, ms));
+}
+
+export type Ended = {status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; json: Record<string, unknown> | undefined; endedAt: number};
+
+export type Running = {
+	readonly pid: number;
+	readonly startedAt: number;
+	/** Whether the run has ended. */
+	readonly ended: boolean;
+	readonly done: Promise<Ended>;
+};
+
+/** Starts `node dist/cli.js ...args` (killed after `killAfterMs`, so a hang fails the test instead of holding it). */
+export function startRun(args: readonly string[], env: NodeJS.ProcessEnv, killAfterMs = 60_000): Running {
+	const child = spawn(process.execPath, [cli, ...args], {env: {...env, FORCE_COLOR: '0'}, stdio: ['ignore', 'pipe', 'pipe']});
+	let stdout = '';
+	let stderr = '';
+	let ended = false;
+	child.stdout.on('data', (chunk: Buffer) => {
+		stdout += chunk.toString();
+	});
+	child.stderr.on('data', (chunk: Buffer) => {
+		stderr += chunk.toString();
+	});
+	const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+	const done = new Promise<Ended>(resolve => {
+		child.on('close', (status, signal) => {
+			ended = true;
+			clearTimeout(timer);
+			let json: Record<string, unknown> | undefined;
+			try {
+				json = JSON.parse(stdout) as Record<string, unknown>;
+			} catch {
+				json = undefined;
+			}
+			resolve({status, signal, stdout, stderr, json, endedAt: Date.now()});
+		});
+	});
+	return {
+		pid: child.pid!,
+		startedAt: Date.now(),
+		get ended() {
+			return ended;
+		},
+		done,
+	};
+}
