@@ -1,0 +1,255 @@
+// An NBD export (the disk inside a qcow2 or any format qemu-nbd reads) as a synchronous Image. The client
+// is asynchronous and runs in a worker thread of its own; each call posts one operation and blocks in
+// Atomics.wait until the thread answers, so a read of a 4 MiB batch costs one handoff, not one per block.
+import fs from 'node:fs';
+import {fileURLToPath} from 'node:url';
+import {MessageChannel, type MessagePort, receiveMessageOnPort, Worker} from 'node:worker_threads';
+import type {Range, WritableImage} from './image.js';
+import type {NbdExport} from './nbd-client.js';
+import {BASE_ALLOCATION, STATE_ZERO, TFLAG} from './nbd-protocol.js';
+import {type Answer, type Operation, SIGNAL, type Span} from './nbd-thread.js';
+
+export type NbdImageOptions = {
+	/** The server's Unix socket (qemu-nbd -k PATH). */
+	readonly socket: string;
+	readonly exportName?: string;
+	/** How errors name the image; default the NBD URI, nbd+unix:///EXPORT?socket=PATH. */
+	readonly name?: string;
+	/** Refuse to open a read-only export (write(), zero() would fail on it). */
+	readonly writable?: boolean;
+	/** Contexts besides base:allocation, e.g. dirtyBitmapContext('b0') for qemu-nbd -B b0. */
+	readonly extraContexts?: readonly string[];
+	/** Longest wait for one operation (and for the connection) before the image fails; default 120 s. */
+	readonly timeoutMs?: number;
+};
+
+/** The largest shared data area, and so the largest piece one handoff moves: bigger reads and writes take several. */
+const MAX_AREA = 32 * 1024 * 1024;
+
+/** The compiled worker beside this module, its source (under tsx, in the tests), or the bundle's worker file. */
+function workerUrl(): URL {
+	const names = import.meta.url.endsWith('.ts') ? ['./nbd-worker.ts'] : ['./nbd-worker.js', './rblocksync-nbd-worker.mjs'];
+	for (const name of names) {
+		const url = new URL(name, import.meta.url);
+		if (fs.existsSync(fileURLToPath(url))) {
+			return url;
+		}
+	}
+	throw Object.assign(new Error(`the NBD worker thread's module (${names.join(' or ')}) is missing beside ${fileURLToPath(import.meta.url)}`), {code: 'ENOENT'});
+}
+
+/**
+ * Loads the worker module and answers the first operation with the error if that fails: the caller is
+ * blocked in Atomics.wait and would never see the Worker's 'error' event. A .ts module gets tsx's loader
+ * first (tsx's --import does not reach worker threads).
+ */
+const BOOTSTRAP = `const {workerData} = require('node:worker_threads');
+(async () => {
+	if (workerData.tsx) {
+		(await import(workerData.tsx)).register();
+	}
+	await import(workerData.url);
+})().catch(error => {
+	workerData.port.postMessage({ok: false, message: 'the NBD worker thread did not start: ' + error.message, code: 'EIO'});
+	const signal = new Int32Array(workerData.signal);
+	Atomics.store(signal, 0, 1);
+	Atomics.notify(signal, 0);
+});`;
+
+/** One NBD connection, served by its own thread. Not shareable between threads: open one per engine worker. */
+export class NbdImage implements WritableImage {
+	/** A fixed-size disk, like a block device: never truncated, no mtime to check. */
+	readonly kind = 'block' as const;
+	readonly name: string;
+	readonly size: number;
+	/** What the handshake agreed (flags, size constraints, the contexts the server selected). */
+	readonly export: NbdExport;
+	private readonly signal = new Int32Array(new SharedArrayBuffer(4));
+	private readonly port: MessagePort;
+	private readonly worker: Worker;
+	private area = new SharedArrayBuffer(0);
+	private fresh = false;
+	private closed = false;
+	private broken: Error | undefined;
+	private readonly timeoutMs: number;
+
+	private constructor(options: NbdImageOptions) {
+		const exportName = options.exportName ?? '';
+		this.name = options.name ?? `nbd+unix:///${encodeURIComponent(exportName)}?socket=${options.socket}`;
+		this.timeoutMs = options.timeoutMs ?? 120_000;
+		const channel = new MessageChannel();
+		this.port = channel.port1;
+		const url = workerUrl();
+		const tsx = url.pathname.endsWith('.ts') ? (import.meta as unknown as {resolve(specifier: string): string}).resolve('tsx/esm/api') : undefined;
+		this.worker = new Worker(BOOTSTRAP, {eval: true, workerData: {url: url.href, tsx, port: channel.port2, signal: this.signal.buffer}, transferList: [channel.port2]});
+		this.worker.unref();
+		this.port.unref();
+		let info: NbdExport | undefined;
+		try {
+			info = this.call({op: 'open', socket: options.socket, exportName, metaContexts: [BASE_ALLOCATION, ...(options.extraContexts ?? [])], timeoutMs: this.timeoutMs}, 'open').info;
+		} catch (error) {
+			void this.worker.terminate();
+			throw error;
+		}
+		this.export = info!;
+		this.size = this.export.size;
+	}
+
+	/** Connects and negotiates (blocking until done); throws naming the socket when the server refuses. */
+	static open(options: NbdImageOptions): NbdImage {
+		const image = new NbdImage(options);
+		if (options.writable && image.readOnly) {
+			image.close();
+			throw Object.assign(new Error(`${image.name}: open: the NBD export is read-only`), {code: 'EROFS'});
+		}
+		return image;
+	}
+
+	get readOnly(): boolean {
+		return (this.export.flags & TFLAG.READ_ONLY) !== 0;
+	}
+
+	read(buffer: Buffer, offset: number, length: number, position: number): void {
+		const available = Math.max(0, Math.min(length, this.size - position));
+		for (let done = 0; done < available;) {
+			const piece = Math.min(MAX_AREA, available - done);
+			const view = this.reserve(piece);
+			this.call({op: 'read', position: position + done, length: piece, data: this.handOver()}, 'read', position + done);
+			view.copy(buffer, offset + done, 0, piece);
+			done += piece;
+		}
+		buffer.fill(0, offset + available, offset + length);
+	}
+
+	write(buffer: Buffer, offset: number, length: number, position: number): void {
+		if (position + length > this.size) {
+			throw Object.assign(new Error(`${this.name}: write at offset ${position}: past the end of the ${this.size}-byte export`), {code: 'ENOSPC'});
+		}
+		for (let done = 0; done < length;) {
+			const piece = Math.min(MAX_AREA, length - done);
+			const view = this.reserve(piece);
+			buffer.copy(view, 0, offset + done, offset + done + piece);
+			this.call({op: 'write', position: position + done, length: piece, data: this.handOver()}, 'write', position + done);
+			done += piece;
+		}
+	}
+
+	/** NBD_CMD_WRITE_ZEROES without NBD_CMD_FLAG_NO_HOLE: the server may deallocate (qcow2: zero clusters, raw: a punched hole). */
+	zero(position: number, length: number): void {
+		this.zeroRange(position, length, false);
+	}
+
+	/** Zeroes that stay allocated (NBD_CMD_FLAG_NO_HOLE). */
+	zeroAllocated(position: number, length: number): void {
+		this.zeroRange(position, length, true);
+	}
+
+	/** NBD_CMD_TRIM of the whole minimum blocks inside the range: a hint; the content there is undefined afterwards. */
+	trim(position: number, length: number): void {
+		const end = Math.min(this.size, position + length);
+		if (end > position) {
+			this.call({op: 'trim', position, length: end - position}, 'trim', position);
+		}
+	}
+
+	/** Ranges not flagged NBD_STATE_ZERO by base:allocation. A hole without the zero flag is data: its content is undefined, so it is read. */
+	dataRanges(start: number, end: number): Range[] | undefined {
+		if (!this.export.contexts.has(BASE_ALLOCATION)) {
+			return undefined;
+		}
+		const ranges: Range[] = [];
+		for (const span of this.extents(start, end, BASE_ALLOCATION)) {
+			if (span.flags & STATE_ZERO) {
+				continue;
+			}
+			const last = ranges[ranges.length - 1];
+			if (last && last.end === span.start) {
+				last.end = span.end;
+			} else {
+				ranges.push({start: span.start, end: span.end});
+			}
+		}
+		return ranges;
+	}
+
+	/** The extents of a selected metadata context over [start, end) (clipped to the size), with its flags: for dirty bitmaps. */
+	extents(start: number, end: number, context: string): Span[] {
+		return Math.min(end, this.size) > start ? this.call({op: 'extents', start, end, context}, 'block status', start).spans! : [];
+	}
+
+	/** NBD_CMD_FLUSH (nothing when the server has no flush). */
+	sync(): void {
+		this.call({op: 'flush'}, 'flush');
+	}
+
+	/** NBD_CMD_DISC, then the thread ends. qemu-nbd without -t exits when its last client leaves. */
+	close(): void {
+		if (this.closed) {
+			return;
+		}
+		this.closed = true;
+		try {
+			if (!this.broken) {
+				this.call({op: 'close'}, 'close');
+			}
+		} finally {
+			this.port.close();
+			void this.worker.terminate();
+		}
+	}
+
+	private zeroRange(position: number, length: number, noHole: boolean): void {
+		const end = Math.min(this.size, position + length);
+		if (end > position) {
+			this.call({op: 'zero', position, length: end - position, noHole}, 'zero', position);
+		}
+	}
+
+	/** A view of the shared data area of at least `length` bytes, growing it (the thread gets the new one with the next operation). */
+	private reserve(length: number): Buffer {
+		if (this.area.byteLength < length) {
+			this.area = new SharedArrayBuffer(Math.min(MAX_AREA, 2 ** Math.ceil(Math.log2(Math.max(length, 1024 * 1024)))));
+			this.fresh = true;
+		}
+		return Buffer.from(this.area, 0, length);
+	}
+
+	private handOver(): SharedArrayBuffer | undefined {
+		const fresh = this.fresh ? this.area : undefined;
+		this.fresh = false;
+		return fresh;
+	}
+
+	/** Posts one operation and blocks until the thread answers; errors name the image, the operation and the offset. */
+	private call(operation: Operation, what: string, position?: number): Extract<Answer, {ok: true}> {
+		const where = `${this.name}: ${what}${position === undefined ? '' : ` at offset ${position}`}`;
+		if (this.broken) {
+			throw Object.assign(new Error(`${where}: ${this.broken.message}`), {code: 'EIO'});
+		}
+		if (this.closed && operation.op !== 'close') {
+			throw Object.assign(new Error(`${where}: the image is closed`), {code: 'EBADF'});
+		}
+		Atomics.store(this.signal, SIGNAL, 0);
+		this.port.postMessage(operation);
+		const deadline = Date.now() + this.timeoutMs;
+		while (Atomics.wait(this.signal, SIGNAL, 0, Math.max(1, deadline - Date.now())) === 'timed-out' || Atomics.load(this.signal, SIGNAL) === 0) {
+			if (Date.now() >= deadline) {
+				this.broken = new Error(`no answer from the NBD server within ${Math.round(this.timeoutMs / 1000)} s`);
+				void this.worker.terminate();
+				throw Object.assign(new Error(`${where}: ${this.broken.message}`), {code: 'ETIMEDOUT'});
+			}
+		}
+		const answer = receiveMessageOnPort(this.port)?.message as Answer | undefined;
+		if (!answer) {
+			this.broken = new Error('the NBD worker thread answered nothing');
+			throw Object.assign(new Error(`${where}: ${this.broken.message}`), {code: 'EIO'});
+		}
+		if (!answer.ok) {
+			if (answer.code === 'ECONNRESET' || answer.code === 'EPIPE') {
+				this.broken = new Error(answer.message);
+			}
+			throw Object.assign(new Error(`${where}: ${answer.message}`), {code: answer.code});
+		}
+		return answer;
+	}
+}
