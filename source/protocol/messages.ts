@@ -79,10 +79,10 @@ export const FRAME_NAME: Record<MessageType, string> = {
 	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY',
 };
 
-/** The name of a frame type byte: FRAME_NAME's, or "frame type 0x7f" for a byte no frame has. */
-export function frameName(type: number): string {
+/** The name of a frame type byte (FRAME_NAME's); undefined for a byte no frame has. */
+export function frameName(type: number): string | undefined {
 	const name = TYPE_NAME.get(type);
-	return name === undefined ? `frame type 0x${type.toString(16).padStart(2, '0')}` : FRAME_NAME[name];
+	return name === undefined ? undefined : FRAME_NAME[name];
 }
 
 /** The session frames each role may send once OPENED (the table's direction column; ERROR and WARN go to the driver). */

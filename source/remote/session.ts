@@ -144,7 +144,9 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 		let sourceEnded = false;
 		const refused = (from: Link, role: 'source' | 'dest', frame: {type: number}): boolean => {
 			if (!sessionFrameAllowed(role, frame.type)) {
-				settle(protocolError(from, `unexpected ${frameName(frame.type)} frame from ${role === 'source' ? 'SOURCE' : 'DEST'}`));
+				const name = frameName(frame.type);
+				const what = name === undefined ? `unknown frame type 0x${frame.type.toString(16).padStart(2, '0')}` : `unexpected ${name} frame`;
+				settle(protocolError(from, `${what} from ${role === 'source' ? 'SOURCE' : 'DEST'}`));
 				return true;
 			}
 			if (frame.type === TYPE_CODE.sourceEnd) {
