@@ -37,4 +37,6 @@ async function runCli(): Promise<void> {
 	});
 
 	process.exitCode = await main(argv.positional, cli.flags, VERSION, helpText);
+	// The run is over and reported: nothing left behind (a socket to a peer that stopped answering) may hold the exit.
+	setTimeout(() => process.exit(), 2000).unref();
 }

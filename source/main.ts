@@ -23,6 +23,10 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 		options = resolveOptions(input, flags);
 	} catch (error) {
 		printError(error, flags.debug ?? false);
+		if (flags.json) {
+			// --json promises one object on stdout whatever happens; before the options are read it can only say this.
+			process.stdout.write(`${JSON.stringify({ok: false, error: error instanceof Error ? error.message : String(error)})}\n`);
+		}
 		return exitCodeOf(error);
 	}
 	// Loaded only for a sync, so --help and --version stay fast whatever the engine and the UI import.

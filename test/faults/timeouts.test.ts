@@ -152,4 +152,11 @@ for (const [role, direction] of [['SOURCE', 'pull'], ['DEST', 'push']] as const)
 	});
 }
 
+test('should refuse a --timeout that is not a number of seconds with one line and, with --json, an ok:false object', async () => {
+	const run = startRun(['--timeout', '0', '--json', src, `pve:${join(dir, 'never.img')}`], sshd.env);
+	const result = await run.done;
+	assertEnded(result, run.startedAt, 1, 'rblocksync: --timeout must be a whole number of seconds from 1 to 86400; got 0', [0, 4]);
+	assert.equal(result.json, {ok: false, error: '--timeout must be a whole number of seconds from 1 to 86400; got 0'});
+});
+
 test.run();
