@@ -9,6 +9,7 @@ const digest = Buffer.alloc(32, 9);
 const samples: Message[] = [
 	{type: 'hello', protocol: 1, caps: 1, program: '0.1.0', hashes: 'blake3,sha256'},
 	{type: 'open', role: Role.dest, flags: 17, blockSize: 4096, compress: 1, srcSize: 2 ** 40 + 3, start: 0, end: 2 ** 40 + 3, hash: 'blake3', path: '/tmp/a b;$(touch x)', srcIdentity: 'c3d6a1e0-7f2b-4d3e-9a1b-2c3d4e5f6a7b:2049:12:0:file'},
+	{type: 'open', role: Role.dest, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 4096, end: 8192, hash: 'blake3', path: '/dev/x', srcIdentity: '', holder: 'c3d6a1e0-7f2b-4d3e-9a1b-2c3d4e5f6a7b:4242:23'},
 	{type: 'opened', size: 123, kind: 2, dstExtraBytes: 4096, identity: ''},
 	{type: 'error', kind: 1, message: 'open /x: ENOENT (no such file or directory)'},
 	{type: 'warn', message: 'holes will be written as zeros: native helper unavailable'},
