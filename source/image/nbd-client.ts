@@ -425,6 +425,7 @@ async function handshake(socket: net.Socket, options: NbdConnectOptions): Promis
 	const queries = options.metaContexts ?? [BASE_ALLOCATION];
 	if (structured && queries.length > 0) {
 		const replies = await option(OPT.SET_META_CONTEXT, encodeMetaContext(exportName, queries));
+		// On an error none is selected, and block status is simply unavailable; NBD_OPT_GO says whether the export is there.
 		if (final(replies).type === REP.ACK) {
 			for (const reply of replies.slice(0, -1)) {
 				if (reply.type === REP.META_CONTEXT) {
@@ -432,8 +433,6 @@ async function handshake(socket: net.Socket, options: NbdConnectOptions): Promis
 					contexts.set(context.name, context.id);
 				}
 			}
-		} else if (final(replies).type !== REP.ERR_UNSUP) {
-			throw refusal('the metadata contexts', final(replies));
 		}
 	}
 

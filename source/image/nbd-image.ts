@@ -122,6 +122,7 @@ export class NbdImage implements WritableImage {
 	}
 
 	write(buffer: Buffer, offset: number, length: number, position: number): void {
+		this.refuseReadOnly('write', position);
 		if (position + length > this.size) {
 			throw Object.assign(new Error(`${this.name}: write at offset ${position}: past the end of the ${this.size}-byte export`), {code: 'ENOSPC'});
 		}
@@ -146,6 +147,7 @@ export class NbdImage implements WritableImage {
 
 	/** NBD_CMD_TRIM of the whole minimum blocks inside the range: a hint; the content there is undefined afterwards. */
 	trim(position: number, length: number): void {
+		this.refuseReadOnly('trim', position);
 		const end = Math.min(this.size, position + length);
 		if (end > position) {
 			this.call({op: 'trim', position, length: end - position}, 'trim', position);
@@ -199,9 +201,17 @@ export class NbdImage implements WritableImage {
 	}
 
 	private zeroRange(position: number, length: number, noHole: boolean): void {
+		this.refuseReadOnly('zero', position);
 		const end = Math.min(this.size, position + length);
 		if (end > position) {
 			this.call({op: 'zero', position, length: end - position, noHole}, 'zero', position);
+		}
+	}
+
+	/** The server would refuse it anyway (qemu-nbd with EINVAL): say why, in the words of a read-only file. */
+	private refuseReadOnly(what: string, position: number): void {
+		if (this.readOnly) {
+			throw Object.assign(new Error(`${this.name}: ${what} at offset ${position}: the NBD export is read-only`), {code: 'EROFS'});
 		}
 	}
 

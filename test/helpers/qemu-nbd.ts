@@ -116,14 +116,14 @@ process.on('exit', () => {
 
 /** `qemu-img info --output=json`. */
 export function qemuImgInfo(file: string): {'virtual-size': number; 'actual-size': number; format: string} {
-	return JSON.parse(execFileSync('qemu-img', ['info', '--output=json', file], {encoding: 'utf8'}));
+	return JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', file], {encoding: 'utf8'}));
 }
 
 export type MapEntry = {start: number; length: number; depth: number; present?: boolean; zero: boolean; data: boolean; offset?: number};
 
 /** `qemu-img map --output=json`: what each range of the guest view is in the file. */
 export function qemuImgMap(file: string, format = 'qcow2'): MapEntry[] {
-	return JSON.parse(execFileSync('qemu-img', ['map', '--output=json', '-f', format, file], {encoding: 'utf8'}));
+	return JSON.parse(execFileSync('qemu-img', ['map', '-U', '--output=json', '-f', format, file], {encoding: 'utf8'}));
 }
 
 /** Creates an image with qemu-img (e.g. qcow2 with a small cluster size). */
