@@ -2,9 +2,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {randomBytes} from 'node:crypto';
+import {execFileSync} from 'node:child_process';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {dataLayout, MiB, sha256, withTempDir, writeImage} from '../helpers/images.js';
+import {withLoop} from '../helpers/loop.js';
 import {FIRST_PROGRESS, messageLines, type PausedResult, runPausedAt} from '../helpers/paused.js';
 
 const test = suite('SRC changing during a local sync');
@@ -63,6 +65,30 @@ test('should exit 0 when SRC stays the same through the same pause', async () =>
 		assert.is(result.code, 0, result.stderr);
 		assert.equal(messageLines(result.stderr), []);
 		assert.is(sha256(result.dst), sha256(result.src));
+	});
+});
+
+test('should exit 2 when a SRC block device grows during the sync, and not notice a write at the same size (no mtime)', async context => {
+	await withTempDir(async dir => {
+		const backing = path.join(dir, 'dev.img');
+		writeImage(backing, dataLayout(SIZE, MiB));
+		await withLoop(context, [backing], async ([device]) => {
+			const sync = async (dst: string, change: () => void): Promise<PausedResult> =>
+				runPausedAt([device!, dst, '--truncate', '-w', '1', '--json-progress'], FIRST_PROGRESS, change);
+			const written = await sync(path.join(dir, 'written.img'), () => {
+				const fd = fs.openSync(device!, 'r+');
+				fs.writeSync(fd, randomBytes(4096), 0, 4096, 0);
+				fs.fsyncSync(fd);
+				fs.closeSync(fd);
+			});
+			assert.is(written.code, 0, `a device's size is all that is checked: ${written.stderr}`);
+			const grown = await sync(path.join(dir, 'grown.img'), () => {
+				fs.truncateSync(backing, SIZE + 64 * MiB);
+				execFileSync('losetup', ['-c', device!]);
+			});
+			assert.is(grown.code, 2, grown.stderr);
+			assert.equal(messageLines(grown.stderr), [changedLine(device!)]);
+		});
 	});
 });
 
