@@ -126,9 +126,9 @@ export class AgentCore {
 			this.send(opened.reply);
 			if (flags.prepare) {
 				// Holds the image's lock (DST's, and a device's O_EXCL; SRC's shared one) until this agent
-				// ends: for DST after the last worker, for SRC after worker 0, which every worker overlaps.
+				// ends, after the last worker; SRC's also answers the driver's check (a second prepare OPEN).
 				this.held = {role: open.role, opened};
-				// The same agent may then serve a worker's session: wait for the next OPEN.
+				// The same agent may then serve a worker's session (older drivers did so): wait for the next OPEN.
 				this.state = 'open';
 				this.flushQueue();
 				return;
