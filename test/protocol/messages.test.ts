@@ -1,7 +1,7 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {FrameDecoder, ProtocolError} from '../../source/protocol/frame.js';
-import {decode, encode, type Message, Role} from '../../source/protocol/messages.js';
+import {decode, encode, type Message, OpenFlag, openFlagBits, openFlags, Role} from '../../source/protocol/messages.js';
 
 const test = suite('encode/decode');
 
@@ -69,6 +69,13 @@ test('should refuse garbage payloads without crashing', () => {
 			}
 		}
 	}
+});
+
+test('should round-trip OPEN flags, drop cache (bit 5) included, and ignore bits it does not know', () => {
+	const all = {truncate: true, dryRun: true, copy: true, force: true, prepare: true, dropCache: true};
+	assert.is(openFlagBits(all), 63);
+	assert.equal(openFlags(63), all);
+	assert.equal(openFlags(OpenFlag.dropCache | 128), {truncate: false, dryRun: false, copy: false, force: false, prepare: false, dropCache: true});
 });
 
 test.run();
