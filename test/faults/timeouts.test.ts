@@ -8,7 +8,7 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {type Sshd, startSshd} from '../helpers/sshd.js';
 import {makeImage} from '../helpers/remote-images.js';
-import {belowSshd, closedPort, type Ended, installMuteAgent, leftBehind, silentServer, startRun, waitFor} from '../helpers/hung-peers.js';
+import {belowSshd, closedPort, type Ended, installHelloOnlyAgent, installMuteAgent, leftBehind, silentServer, startRun, waitFor} from '../helpers/hung-peers.js';
 
 const test = suite('bounded waits');
 const MiB = 1024 * 1024;
@@ -125,6 +125,21 @@ test('should end a push to an agent that never answers HELLO within the --timeou
 	assert.is(result.json?.['ok'], false);
 	assert.ok(readFileSync(dst).equals(DST_BYTES), 'DST changed');
 	await assertNoAgentLeft();
+});
+
+test('should end a push to an agent that answers HELLO and never OPEN within the --timeout, DST untouched', async () => {
+	installHelloOnlyAgent(sshd);
+	try {
+		const dst = dstWithBytes('hello-only.img');
+		const run = startRun([src, `pveextra:${dst}`, '--timeout', '2', '--json'], sshd.env);
+		const result = await run.done;
+		assertEnded(result, run.startedAt, 1, 'rblocksync: ssh pveextra: the agent did not answer OPEN within 2 s', [1.9, 6]);
+		assert.is(result.json?.['ok'], false);
+		assert.ok(readFileSync(dst).equals(DST_BYTES), 'DST changed');
+		await assertNoAgentLeft();
+	} finally {
+		installMuteAgent(sshd);
+	}
 });
 
 for (const [role, direction] of [['SOURCE', 'pull'], ['DEST', 'push']] as const) {

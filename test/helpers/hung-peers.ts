@@ -50,6 +50,21 @@ export function installMuteAgent(sshd: Sshd): void {
 	chmodSync(path, 0o755);
 }
 
+/** Puts an `rblocksync` on pveextra's PATH whose agent answers HELLO (protocol 1) and then never answers OPEN. */
+export function installHelloOnlyAgent(sshd: Sshd): void {
+	const path = join(sshd.extraBin, 'rblocksync');
+	// HELLO: protocol u16 1, caps u32 0, program "0.1.0", hashes "blake3,sha256" (doc/protocol.md).
+	const script = [
+		'const s = b => Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), Buffer.from(b)]);',
+		'const payload = Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 0]), s("0.1.0"), s("blake3,sha256")]);',
+		'const head = Buffer.alloc(5); head.writeUInt32BE(payload.length + 1); head[4] = 1;',
+		'let said = false;',
+		'process.stdin.on("data", () => { if (!said) { said = true; process.stdout.write(Buffer.concat([head, payload])); } });',
+	].join(' ');
+	writeFileSync(path, `#!/bin/sh\nif [ "$1" = --agent-protocol ]; then echo 1; exit 0; fi\nexec node -e '${script}'\n`);
+	chmodSync(path, 0o755);
+}
+
 /** Every process below the test sshd but sshd's own (the agents, and whatever they run). */
 export function belowSshd(sshd: Sshd): ProcessRow[] {
 	const rows = processes();
