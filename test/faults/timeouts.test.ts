@@ -159,7 +159,8 @@ for (const [role, direction] of [['SOURCE', 'pull'], ['DEST', 'push']] as const)
 		} finally {
 			stopped.forEach(pid => process.kill(pid, 'SIGCONT'));
 		}
-		assertEnded(result, stoppedAt, 2, `rblocksync: ssh pve: ${role} sent nothing for 2 s; DST may be partially updated`, [1.9, 6]);
+		// The silence counts from the last frame: what was in flight when the agents stopped is handled first (up to ~2 s here under load).
+		assertEnded(result, stoppedAt, 2, `rblocksync: ssh pve: ${role} sent nothing for 2 s; DST may be partially updated`, [1.9, 8]);
 		assert.is(result.json?.['ok'], false);
 		assert.ok((result.json?.['bytesWritten'] as number) > 0, 'the summary tells how far it got');
 		// Continued, the agents find their channels closed and end.
