@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import {fileURLToPath} from 'node:url';
 import {MessageChannel, type MessagePort, receiveMessageOnPort, Worker} from 'node:worker_threads';
 import type {Range, WritableImage} from './image.js';
-import type {NbdExport} from './nbd-client.js';
-import {BASE_ALLOCATION, STATE_ZERO, TFLAG} from './nbd-protocol.js';
+import type {NbdExport} from '../nbd/client.js';
+import {BASE_ALLOCATION, STATE_ZERO, TFLAG} from '../nbd/protocol.js';
 import {type Answer, type Operation, SIGNAL, type Span} from './nbd-thread.js';
 
 export type NbdImageOptions = {
@@ -21,6 +21,8 @@ export type NbdImageOptions = {
 	readonly extraContexts?: readonly string[];
 	/** Longest wait for one operation (and for the connection) before the image fails; default 120 s. */
 	readonly timeoutMs?: number;
+	/** Size of the READ requests a read is split into (see READ_REQUEST_BYTES). */
+	readonly readRequestBytes?: number;
 };
 
 /** The largest shared data area, and so the largest piece one handoff moves: bigger reads and writes take several. */
@@ -86,7 +88,7 @@ export class NbdImage implements WritableImage {
 		this.port.unref();
 		let info: NbdExport | undefined;
 		try {
-			info = this.call({op: 'open', socket: options.socket, exportName, metaContexts: [BASE_ALLOCATION, ...(options.extraContexts ?? [])], timeoutMs: this.timeoutMs}, 'open').info;
+			info = this.call({op: 'open', socket: options.socket, exportName, metaContexts: [BASE_ALLOCATION, ...(options.extraContexts ?? [])], timeoutMs: this.timeoutMs, readRequestBytes: options.readRequestBytes}, 'open').info;
 		} catch (error) {
 			void this.worker.terminate();
 			throw error;

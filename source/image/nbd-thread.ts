@@ -1,12 +1,12 @@
 // What NbdImage (the caller's thread) and its NBD worker thread say to each other: one operation at a
 // time, the answer on a MessagePort read with receiveMessageOnPort, a wake-up through a SharedArrayBuffer.
-import type {NbdExport} from './nbd-client.js';
+import type {NbdExport} from '../nbd/client.js';
 
 /** One extent of a metadata context, in absolute offsets. */
 export type Span = {start: number; end: number; flags: number};
 
 export type Operation =
-	| {op: 'open'; socket: string; exportName: string; metaContexts: readonly string[]; timeoutMs: number}
+	| {op: 'open'; socket: string; exportName: string; metaContexts: readonly string[]; timeoutMs: number; readRequestBytes?: number}
 	/** `data`: a new, larger shared data area, kept by the thread from now on. */
 	| {op: 'read'; position: number; length: number; data?: SharedArrayBuffer}
 	| {op: 'write'; position: number; length: number; data?: SharedArrayBuffer}

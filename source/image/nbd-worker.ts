@@ -1,8 +1,8 @@
 // The NBD worker thread of one NbdImage: runs the asynchronous NbdClient and serves the image's
 // operations one at a time, in whole minimum blocks of the export (read-modify-write at unaligned edges).
 import {type MessagePort, workerData} from 'node:worker_threads';
-import {NbdClient, NbdError} from './nbd-client.js';
-import {TFLAG} from './nbd-protocol.js';
+import {NbdClient, NbdError} from '../nbd/client.js';
+import {TFLAG} from '../nbd/protocol.js';
 import type {Answer, Operation, Span} from './nbd-thread.js';
 import {SIGNAL} from './nbd-thread.js';
 
@@ -29,7 +29,7 @@ process.on('uncaughtException', error => answer({ok: false, message: `NBD worker
 
 async function serve(operation: Operation): Promise<Answer> {
 	if (operation.op === 'open') {
-		client = await NbdClient.connect({socket: operation.socket, exportName: operation.exportName, metaContexts: operation.metaContexts, timeoutMs: operation.timeoutMs});
+		client = await NbdClient.connect({socket: operation.socket, exportName: operation.exportName, metaContexts: operation.metaContexts, timeoutMs: operation.timeoutMs, readRequestBytes: operation.readRequestBytes});
 		return {ok: true, info: client.info};
 	}
 	if (!client) {

@@ -11,13 +11,14 @@ export const ALLOWED: Record<string, readonly string[]> = {
 	native: [],
 	protocol: ['blocks'],
 	ssh: [],
-	image: ['blocks', 'native'],
+	nbd: [],
+	image: ['blocks', 'native', 'nbd'],
 	delta: ['image', 'blocks', 'native', 'protocol'],
 	agent: ['delta', 'image', 'blocks', 'native', 'protocol'],
 	engine: ['image', 'blocks', 'native'],
 	remote: ['agent', 'delta', 'engine', 'image', 'blocks', 'native', 'protocol', 'ssh'],
 	ui: ['engine', 'blocks'],
-	root: ['ui', 'remote', 'engine', 'agent', 'delta', 'image', 'protocol', 'ssh', 'native', 'blocks'],
+	root: ['ui', 'remote', 'engine', 'agent', 'delta', 'image', 'protocol', 'ssh', 'nbd', 'native', 'blocks'],
 };
 
 /** The room of a module path relative to source/ ("engine/run-sync.ts" -> "engine", "main.ts" -> "root" or "base"). */

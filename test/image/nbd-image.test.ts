@@ -8,7 +8,7 @@ import path from 'node:path';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {NbdImage} from '../../source/image/nbd-image.js';
-import {dirtyBitmapContext} from '../../source/image/nbd-protocol.js';
+import {dirtyBitmapContext} from '../../source/nbd/protocol.js';
 import {guestView, leftoverServers, qemuImgCreate, qemuImgInfo, qemuImgMap, qemuNbdProblem, type QemuNbd, type QemuNbdOptions, running, startQemuNbd} from '../helpers/qemu-nbd.js';
 import {skip} from '../helpers/skip.js';
 import {type ImageFactory, imageConformance} from './image-conformance.js';
