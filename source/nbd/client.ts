@@ -2,7 +2,7 @@
 // their replies by cookie, reads reassembled from structured chunks. Asynchronous; NbdImage bridges it.
 import net from 'node:net';
 import {handshake, type NbdConnectOptions, NbdError, type NbdExport} from './handshake.js';
-import {CMD, CMD_FLAG, encodeRequest, errnoCode, NbdProtocolError, REPLY_FLAG_DONE, REPLY_TYPE, TFLAG} from './protocol.js';
+import {CMD, CMD_FLAG, encodeOption, encodeRequest, errnoCode, NbdProtocolError, OPT, REPLY_FLAG_DONE, REPLY_TYPE, TFLAG} from './protocol.js';
 import {decodeBlockStatus, decodeError, decodeOffsetData, decodeOffsetHole, type Extent, isErrorChunk, type Reply, ReplyDecoder} from './reply-codec.js';
 
 export {type NbdConnectOptions, NbdError, type NbdExport};
@@ -66,7 +66,13 @@ export class NbdClient {
 			const {info, rest} = await handshake(socket, options);
 			return new NbdClient(socket, info, rest, options.readRequestBytes ?? READ_REQUEST_BYTES);
 		} catch (error) {
-			socket.destroy();
+			// A refusal ends with NBD_OPT_ABORT (a soft disconnect, as the spec asks); a broken stream with a hard one.
+			if (error instanceof NbdError && socket.writable) {
+				socket.end(encodeOption(OPT.ABORT));
+				setTimeout(() => socket.destroy(), 1000).unref();
+			} else {
+				socket.destroy();
+			}
 			throw error;
 		} finally {
 			clearTimeout(timer);
@@ -265,6 +271,10 @@ export class NbdClient {
 		this.pending.delete(cookie);
 		if (request.error) {
 			request.reject(request.error);
+			if (request.error.code === 'ESHUTDOWN') {
+				// The server is shutting down: the spec asks for a soft disconnect once the replies in flight are in.
+				void this.disconnect();
+			}
 		} else {
 			request.resolve();
 		}

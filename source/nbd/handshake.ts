@@ -40,8 +40,8 @@ export class NbdError extends Error {
 
 const DEFAULT_MAX_PAYLOAD = 32 * 1024 * 1024;
 
-/** Reads handshake messages off the socket one at a time. */
-function messageReader(socket: net.Socket, decoder: HandshakeDecoder, path: string): () => Promise<HandshakeMessage> {
+/** Reads handshake messages off the socket one at a time; stop() hands the socket over to the transmission phase. */
+function messageReader(socket: net.Socket, decoder: HandshakeDecoder, path: string): {next(): Promise<HandshakeMessage>; stop(): void} {
 	const queue: HandshakeMessage[] = [];
 	let waiting: {resolve(message: HandshakeMessage): void; reject(error: Error): void} | undefined;
 	let failure: Error | undefined;
@@ -76,19 +76,19 @@ function messageReader(socket: net.Socket, decoder: HandshakeDecoder, path: stri
 			waiting = {resolve, reject};
 		});
 	};
-	(next as unknown as {stop(): void}).stop = () => {
+	const stop = (): void => {
 		socket.off('data', onData);
 		socket.removeAllListeners('error');
 		socket.removeAllListeners('close');
 	};
-	return next;
+	return {next, stop};
 }
 
 /** Negotiates on `socket`; returns what was agreed and any bytes that came after it. */
 export async function handshake(socket: net.Socket, options: NbdConnectOptions): Promise<{info: NbdExport; rest: Buffer}> {
 	const exportName = options.exportName ?? '';
 	const decoder = new HandshakeDecoder();
-	const next = messageReader(socket, decoder, options.socket);
+	const {next, stop} = messageReader(socket, decoder, options.socket);
 	const greeting = await next();
 	if (greeting.kind !== 'greeting') {
 		throw new NbdProtocolError('expected the NBD greeting');
@@ -151,8 +151,7 @@ export async function handshake(socket: net.Socket, options: NbdConnectOptions):
 			throw new NbdProtocolError('NBD_OPT_GO succeeded without NBD_INFO_EXPORT');
 		}
 	} else if (final(replies).type === REP.ERR_UNSUP) {
-		// A server older than NBD_OPT_GO: NBD_OPT_EXPORT_NAME, which has no error reply.
-		contexts.clear();
+		// A server older than NBD_OPT_GO: NBD_OPT_EXPORT_NAME, which has no error reply (the contexts stay: same export name).
 		decoder.expectExportReply(noZeroes);
 		socket.write(encodeExportName(exportName));
 		const reply = await next();
@@ -163,7 +162,7 @@ export async function handshake(socket: net.Socket, options: NbdConnectOptions):
 	} else {
 		throw refusal(`the export "${exportName}"`, final(replies));
 	}
-	(next as unknown as {stop(): void}).stop();
+	stop();
 	const maximum = Math.min(blockSize.maximum, DEFAULT_MAX_PAYLOAD);
 	return {
 		info: {
