@@ -42,7 +42,8 @@ mounted('should refuse a mounted DST device without --force, leave its file syst
 				const refused = runCli(['--json', src, device!]);
 				assert.is(refused.code, 1, refused.stderr);
 				assert.equal(stderrLines(refused), [`rblocksync: DST ${device} is mounted on ${point}; use --force to write to it anyway`]);
-				assert.is(refused.json, undefined);
+				assert.is(refused.json?.ok, false, 'a refused run prints its --json summary, not ok');
+				assert.is(refused.json?.error, `DST ${device} is mounted on ${point}; use --force to write to it anyway`);
 				const truncated = runCli(['--truncate', '--copy', src, device!]);
 				assert.is(truncated.code, 1, 'no option but --force gets past the check');
 				// --force with --dry-run gets past the check without writing anything to the mounted file system.

@@ -31,7 +31,10 @@ for (const [label, dstSize] of [['larger', 9 * MiB], ['smaller', 7 * MiB + 5]] a
 			const result = runCli(['--json', src, dst]);
 			assert.is(result.code, 1);
 			assert.equal(stderrLines(result), [`rblocksync: DST ${dst} is ${dstSize} bytes but SRC is ${8 * MiB} bytes; use --truncate to resize DST`]);
-			assert.is(result.json, undefined, 'no summary for a refused run');
+			// A refused run still prints its --json summary: not ok, the error, nothing scanned or written.
+			assert.is(result.json?.ok, false);
+			assert.is(result.json?.error, `DST ${dst} is ${dstSize} bytes but SRC is ${8 * MiB} bytes; use --truncate to resize DST`);
+			assert.is(result.json?.bytesWritten, 0);
 			assert.is(fs.statSync(dst).size, dstSize);
 			assert.is(sha256(dst), before.hash);
 			assert.is(fs.statSync(dst).mtimeMs, before.mtime);
