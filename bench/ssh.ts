@@ -1,6 +1,7 @@
 // Times rblocksync push and pull against `rsync --inplace --no-whole-file -e ssh` (and `ssh host 'cat > file'` for the
 // first copy) over a private sshd on 127.0.0.1 (test/helpers/sshd.ts), with wire bytes, for a first copy, an unchanged
-// DST and a DST with 1% of its blocks changed. Env: BENCH_SIZE_MIB (default 2048), BENCH_DIR (default a temp dir).
+// DST and a DST with 1% of its blocks changed. Env: BENCH_SIZE_MIB (default 2048), BENCH_DIR (default a temp dir),
+// BENCH_BASE (another checkout whose build is timed beside).
 // Images: random data, 25% zero blocks, 10% holes (the same generator as bench/local).
 import {execFileSync, spawnSync} from 'node:child_process';
 import fs from 'node:fs';
@@ -36,8 +37,12 @@ function timed(command: string, args: string[], input?: string): {seconds: numbe
 	return {seconds, stdout: result.stdout};
 }
 
-function rblocksync(args: string[]): {seconds: number; wire: number} {
-	const {seconds, stdout} = timed(process.execPath, [path.join(root, 'dist/cli.js'), '--json', ...args]);
+/** BENCH_BASE=DIR: also time that checkout's build (before/after a change, in the same run). Both use their own uploaded agent. */
+const base = process.env['BENCH_BASE'];
+env['RBLOCKSYNC_REMOTE_AGENT'] = 'upload';
+
+function rblocksync(args: string[], build = root): {seconds: number; wire: number} {
+	const {seconds, stdout} = timed(process.execPath, [path.join(build, 'dist/cli.js'), '--json', ...args]);
 	const summary = JSON.parse(stdout) as {wireBytesSent: number; wireBytesReceived: number};
 	return {seconds, wire: summary.wireBytesSent + summary.wireBytesReceived};
 }
@@ -61,6 +66,13 @@ try {
 	execFileSync('sh', ['-c', `cat '${src}' '${changed}' > /dev/null`]);
 	// Let the upload/first-connection costs not land in the timings.
 	rblocksync(['-q', src, `pve:${dst}`, '--truncate']);
+	if (base) {
+		rblocksync(['-q', src, `pve:${dst}`, '--truncate'], base);
+	}
+	const baseTools = (): Array<[string, () => {seconds: number; wire: number}]> => (base ? [
+		['base push', () => rblocksync([src, `pve:${dst}`, '--truncate'], base)],
+		['base pull', () => rblocksync([`pve:${src}`, dst, '--truncate'], base)],
+	] : []);
 	const fresh = (): void => fs.rmSync(dst, {force: true});
 	const cases: Array<[string, () => void, Array<[string, () => {seconds: number; wire: number}]>]> = [
 		['first copy', fresh, [
@@ -68,18 +80,21 @@ try {
 			['rblocksync pull', () => rblocksync([`pve:${src}`, dst, '--truncate'])],
 			['rsync push', () => rsync(src, `pve:${dst}`)],
 			['ssh cat > file', () => ({...timed(ssh[0]!, [...ssh.slice(1), 'pve', `cat > '${dst}'`], src), wire: size})],
+			...baseTools(),
 		]],
 		['no change', () => execFileSync('cp', ['--sparse=always', src, dst]), [
 			['rblocksync push', () => rblocksync([src, `pve:${dst}`])],
 			['rblocksync pull', () => rblocksync([`pve:${src}`, dst])],
 			['rsync push', () => rsync(src, `pve:${dst}`)],
 			['rsync pull', () => rsync(`pve:${src}`, dst)],
+			...baseTools(),
 		]],
 		['1% changed', () => execFileSync('cp', ['--sparse=always', changed, dst]), [
 			['rblocksync push', () => rblocksync([src, `pve:${dst}`])],
 			['rblocksync pull', () => rblocksync([`pve:${src}`, dst])],
 			['rsync push', () => rsync(src, `pve:${dst}`)],
 			['rsync pull', () => rsync(`pve:${src}`, dst)],
+			...baseTools(),
 		]],
 	];
 	for (const [label, reset, tools] of cases) {
