@@ -2,6 +2,7 @@
 import os from 'node:os';
 import {type Endpoint, parseEndpoint} from './endpoint.js';
 import {UsageError} from './errors.js';
+import {environmentKnobs, type EnvironmentKnobs} from './environment.js';
 import {type Bounds, DEFAULT_BOUNDS} from './remote/bounds.js';
 
 import type {HashName} from './delta/hash.js';
@@ -49,8 +50,8 @@ export type Options = {
 	readonly quiet: boolean;
 	readonly json: boolean;
 	readonly jsonProgress: boolean;
-	/** undefined: choose from the terminal (tui on a TTY, plain otherwise). */
-	readonly progress: ProgressMode | undefined;
+	/** Resolved: --progress, else none with -q/--json/--json-progress, else tui on a terminal and plain otherwise. */
+	readonly progress: ProgressMode;
 	readonly stat: boolean;
 	readonly force: boolean;
 	readonly debug: boolean;
@@ -61,26 +62,17 @@ export type Options = {
 	readonly compress: number;
 	/** How long each step may wait on a host: --timeout sets every bound, else DEFAULT_BOUNDS. */
 	readonly bounds: Bounds;
-	/** From the environment (read here and nowhere else), for tests, benchmarks and bug reports: */
-	/** RBLOCKSYNC_TRACE=1: a timeline of the phases on stderr. */
-	readonly trace: boolean;
-	/** RBLOCKSYNC_LOCAL_THREADS=0: the local role of a remote sync runs in-process, not in a worker thread. */
-	readonly localThreads: boolean;
-	/** RBLOCKSYNC_REMOTE_AGENT=upload: upload the agent even where rblocksync is installed. */
-	readonly uploadAgent: boolean;
-	/** RBLOCKSYNC_SSH_KEEPALIVE_MS: the SSH keepalive interval (15 s; a dead link fails after 3). */
-	readonly keepaliveMs: number;
-};
+} & EnvironmentKnobs;
 
-/** The environment's knobs, as Options holds them. */
-export function environmentKnobs(env: NodeJS.ProcessEnv): Pick<Options, 'trace' | 'localThreads' | 'uploadAgent' | 'keepaliveMs'> {
-	const keepalive = Number(env['RBLOCKSYNC_SSH_KEEPALIVE_MS'] ?? 15_000);
-	return {
-		trace: env['RBLOCKSYNC_TRACE'] === '1',
-		localThreads: env['RBLOCKSYNC_LOCAL_THREADS'] !== '0',
-		uploadAgent: env['RBLOCKSYNC_REMOTE_AGENT'] === 'upload',
-		keepaliveMs: Number.isFinite(keepalive) && keepalive > 0 ? keepalive : 15_000,
-	};
+/** The progress mode in effect: an explicit --progress wins, then --quiet/--json/--json-progress, then the terminal. */
+export function progressMode(flags: {progress: ProgressMode | undefined; quiet: boolean; json: boolean; jsonProgress: boolean}, isTTY: boolean): ProgressMode {
+	if (flags.progress) {
+		return flags.progress;
+	}
+	if (flags.quiet || flags.json || flags.jsonProgress) {
+		return 'none';
+	}
+	return isTTY ? 'tui' : 'plain';
 }
 
 export const DEFAULT_BLOCK_SIZE = 4096;
@@ -107,7 +99,7 @@ export function parseSize(text: string): number {
 }
 
 /** Turns positional arguments and flags into Options, or throws UsageError with a one-line message. */
-export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?: number, env: NodeJS.ProcessEnv = process.env): Options {
+export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?: number, env: NodeJS.ProcessEnv = process.env, stderrIsTTY = process.stderr.isTTY === true): Options {
 	if (input.length !== 2) {
 		throw new UsageError(input.length < 2
 			? 'expected SRC and DST; see rblocksync --help'
@@ -196,7 +188,7 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		quiet: flags.quiet ?? false,
 		json: flags.json ?? false,
 		jsonProgress: flags.jsonProgress ?? false,
-		progress,
+		progress: progressMode({progress, quiet: flags.quiet ?? false, json: flags.json ?? false, jsonProgress: flags.jsonProgress ?? false}, stderrIsTTY),
 		stat: flags.stat ?? false,
 		force: flags.force ?? false,
 		debug: flags.debug ?? false,

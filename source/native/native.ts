@@ -1,5 +1,6 @@
 // The one door to the native helper (native/rblocksync_native.c). Everything else asks nativeOps()
 // and falls back to plain fs calls when it returns undefined.
+import {nativeKnobs} from '../environment.js';
 import {existsSync} from 'node:fs';
 import {createRequire} from 'node:module';
 import {resolve} from 'node:path';
@@ -59,7 +60,7 @@ export function nativeLoadError(): string | undefined {
 
 // RBLOCKSYNC_NATIVE names the only file to try: a wrong override must show, not fall back silently.
 function candidates(): string[] {
-	const override = process.env['RBLOCKSYNC_NATIVE'];
+	const override = nativeKnobs(process.env).path;
 	if (override) {
 		return [resolve(override)];
 	}
@@ -70,7 +71,7 @@ function candidates(): string[] {
 }
 
 function load(): {ops?: NativeOps; error?: string} {
-	if (process.env['RBLOCKSYNC_NO_NATIVE'] === '1') {
+	if (nativeKnobs(process.env).disabled) {
 		return {error: 'native helper disabled by RBLOCKSYNC_NO_NATIVE=1'};
 	}
 	const require = createRequire(import.meta.url);

@@ -27,17 +27,6 @@ export function combineReporters(reporters: ReadonlyArray<Reporter | ClosableRep
 	};
 }
 
-/** The progress mode in effect: an explicit --progress wins, then --quiet/--json/--json-progress, then the terminal. */
-export function progressMode(options: Pick<ReporterOptions, 'progress' | 'quiet' | 'json' | 'jsonProgress'>, isTTY: boolean): 'tui' | 'plain' | 'none' {
-	if (options.progress) {
-		return options.progress;
-	}
-	if (options.quiet || options.json || options.jsonProgress) {
-		return 'none';
-	}
-	return isTTY ? 'tui' : 'plain';
-}
-
 /** Where reporters write; injected so tests can pass fakes. */
 export type ReporterStreams = {
 	stdout: NodeJS.WritableStream;
@@ -52,7 +41,7 @@ export async function createReporter(options: ReporterOptions, signal?: AbortSig
 	const reporters: Array<Reporter | ClosableReporter> = [];
 	const {stderr, stdout} = streams;
 	const isTTY = stderr.isTTY === true;
-	const mode = progressMode(options, isTTY);
+	const mode = options.progress;
 	// The plain summary goes to stderr unless the output there is meant for machines; --stat always wins.
 	const summary = options.stat || (!options.quiet && !options.json && !options.jsonProgress);
 	if (mode === 'tui') {

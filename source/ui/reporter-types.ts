@@ -8,8 +8,8 @@ export type ClosableReporter = Reporter & {
 
 /** What the reporters need of the run's options (Options satisfies it). */
 export type ReporterOptions = {
-	/** undefined: choose from the terminal (tui on a TTY, plain otherwise). */
-	readonly progress: 'tui' | 'plain' | 'none' | undefined;
+	/** As resolveOptions decided it (from the flags and whether stderr is a terminal). */
+	readonly progress: 'tui' | 'plain' | 'none';
 	readonly quiet: boolean;
 	readonly json: boolean;
 	readonly jsonProgress: boolean;

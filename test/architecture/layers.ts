@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /** Modules at the top of source/ that every room may use: they import nothing of ours. */
-export const BASE_FILES = new Set(['errors', 'version']);
+export const BASE_FILES = new Set(['errors', 'version', 'environment']);
 
 /** What each room may import besides itself and the base files. `root` is the rest of source/'s top level (cli, main, run, options...). */
 export const ALLOWED: Record<string, readonly string[]> = {

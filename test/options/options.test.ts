@@ -22,8 +22,21 @@ resolve('should apply the documented defaults', () => {
 	assert.is(options.hash, 'blake3');
 	assert.is(options.compress, 0);
 	assert.is(options.truncate, false);
-	assert.is(options.progress, undefined);
 	assert.equal(options.src, {kind: 'local', path: 'a.img'});
+});
+
+resolve('should choose the progress mode here: tui on a terminal, plain elsewhere, none for -q/--json, --progress first', () => {
+	assert.is(resolveOptions(['a', 'b'], {}, 4, {}, true).progress, 'tui');
+	assert.is(resolveOptions(['a', 'b'], {}, 4, {}, false).progress, 'plain');
+	assert.is(resolveOptions(['a', 'b'], {json: true}, 4, {}, true).progress, 'none');
+	assert.is(resolveOptions(['a', 'b'], {quiet: true, progress: 'plain'}, 4, {}, true).progress, 'plain');
+});
+
+resolve('should read the RBLOCKSYNC_* knobs from the environment it is given', () => {
+	const options = resolveOptions(['a', 'pve:b'], {}, 4, {RBLOCKSYNC_TRACE: '1', RBLOCKSYNC_LOCAL_THREADS: '0', RBLOCKSYNC_REMOTE_AGENT: 'upload', RBLOCKSYNC_SSH_KEEPALIVE_MS: '500'}, false);
+	assert.equal([options.trace, options.localThreads, options.uploadAgent, options.keepaliveMs], [true, false, true, 500]);
+	const plain = resolveOptions(['a', 'pve:b'], {}, 4, {}, false);
+	assert.equal([plain.trace, plain.localThreads, plain.uploadAgent, plain.keepaliveMs], [false, true, false, 15_000]);
 });
 
 resolve('should cap the default worker count at 8', () => {

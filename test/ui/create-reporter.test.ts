@@ -1,7 +1,7 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {createReporter, progressMode} from '../../source/ui/create-reporter.js';
-import {resolveOptions, type RawFlags} from '../../source/options.js';
+import {createReporter} from '../../source/ui/create-reporter.js';
+import {progressMode, resolveOptions, type RawFlags} from '../../source/options.js';
 import {CONTROL, FakeStream} from './helpers/fake-stream.js';
 import {start, summary} from './helpers/views.js';
 
