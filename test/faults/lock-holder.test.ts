@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import {existsSync, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {processes, type Sshd, startSshd} from '../helpers/sshd.js';
+import {belowSshd, type Sshd, startSshd} from '../helpers/sshd.js';
 import {type CliResult, makeImage, runCli} from '../helpers/remote-images.js';
 
 const test = suite('DST lock holder');
@@ -32,18 +32,7 @@ test.after(async () => {
 
 /** The processes below the test sshd (the agents), sshd's own excepted. */
 function agents(): Set<number> {
-	const rows = processes();
-	const below = new Set([sshd.pid]);
-	for (let grew = true; grew;) {
-		grew = false;
-		for (const row of rows) {
-			if (below.has(row.ppid) && !below.has(row.pid)) {
-				below.add(row.pid);
-				grew = true;
-			}
-		}
-	}
-	return new Set(rows.filter(row => below.has(row.pid) && row.pid !== sshd.pid && !row.args.startsWith('sshd')).map(row => row.pid));
+	return new Set(belowSshd(sshd).map(row => row.pid));
 }
 
 /** The pid that took DST's exclusive flock (/proc/locks), when an agent of the test sshd holds one. */

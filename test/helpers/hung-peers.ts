@@ -5,7 +5,7 @@ import {chmodSync, writeFileSync} from 'node:fs';
 import {createServer, type Server, type Socket} from 'node:net';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {processes, type ProcessRow, type Sshd} from './sshd.js';
+import {belowSshd, processes, type ProcessRow, type Sshd} from './sshd.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
@@ -65,21 +65,7 @@ export function installHelloOnlyAgent(sshd: Sshd): void {
 	chmodSync(path, 0o755);
 }
 
-/** Every process below the test sshd but sshd's own (the agents, and whatever they run). */
-export function belowSshd(sshd: Sshd): ProcessRow[] {
-	const rows = processes();
-	const below = new Set([sshd.pid]);
-	for (let grew = true; grew;) {
-		grew = false;
-		for (const row of rows) {
-			if (below.has(row.ppid) && !below.has(row.pid)) {
-				below.add(row.pid);
-				grew = true;
-			}
-		}
-	}
-	return rows.filter(row => below.has(row.pid) && row.pid !== sshd.pid && !row.args.startsWith('sshd'));
-}
+export {belowSshd};
 
 /** Waits up to `ms` for every agent of the test sshd to end; returns those still there (for the failure message). */
 export async function leftBehind(sshd: Sshd, ms = 5000): Promise<ProcessRow[]> {

@@ -1,5 +1,5 @@
 // A real OpenSSH sshd on 127.0.0.1 for end-to-end tests, with a temporary HOME whose ~/.ssh names it.
-// Host aliases (all the same sshd): pve/pve2 see `rblocksync` on PATH (this checkout's CLI); pvenode has only node;
+// Host aliases (all the same sshd): pve/pve2 see `rblocksync` (this checkout's CLI) and QEMU's tools on PATH; pvenode has only node;
 // pvebare has neither; pvenonative runs the agent without the native helper; pvenoisy's agent says hello on stderr first;
 // pveextra (node) and pveextrabare (no node) have `extraBin` first on PATH, empty: tests put fake programs there.
 // PATH (and env) is set per key through authorized_keys environment= (PermitUserEnvironment yes).
@@ -48,6 +48,22 @@ export function processes(): ProcessRow[] {
 		}
 	}
 	return rows;
+}
+
+/** Every process below the test sshd but sshd's own: the agents (meow renames them "rblocksync"), and whatever they run. */
+export function belowSshd(sshd: Pick<Sshd, 'pid'>): ProcessRow[] {
+	const rows = processes();
+	const below = new Set([sshd.pid]);
+	for (let grew = true; grew;) {
+		grew = false;
+		for (const row of rows) {
+			if (below.has(row.ppid) && !below.has(row.pid)) {
+				below.add(row.pid);
+				grew = true;
+			}
+		}
+	}
+	return rows.filter(row => below.has(row.pid) && row.pid !== sshd.pid && !row.args.startsWith('sshd'));
 }
 
 /** Installs openssh-server when missing (root only); throws when sshd cannot be had: CI must fail, not skip. */
@@ -112,6 +128,13 @@ export async function startSshd(): Promise<Sshd> {
 	mkdirSync(installedBin);
 	writeFileSync(join(installedBin, 'rblocksync'), `#!/bin/sh\nexec ${process.execPath} ${join(root, 'dist/cli.js')} "$@"\n`);
 	chmodSync(join(installedBin, 'rblocksync'), 0o755);
+	// QEMU's tools (qemu-utils) for the hosts with rblocksync installed; pvenode (node only) has none of them.
+	for (const tool of ['qemu-img', 'qemu-nbd', 'qemu-io']) {
+		const path = ['/usr/bin', '/bin'].map(d => join(d, tool)).find(p => existsSync(p));
+		if (path) {
+			symlinkSync(path, join(installedBin, tool));
+		}
+	}
 	const noisyBin = join(dir, 'bin-noisy');
 	mkdirSync(noisyBin);
 	writeFileSync(join(noisyBin, 'rblocksync'), `#!/bin/sh\necho "hello from the agent" >&2\nexec ${process.execPath} ${join(root, 'dist/cli.js')} "$@"\n`);

@@ -4,7 +4,7 @@ import {execFileSync, spawnSync} from 'node:child_process';
 import {cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {processes, type Sshd, startSshd} from '../helpers/sshd.js';
+import {belowSshd, type Sshd, startSshd} from '../helpers/sshd.js';
 import {makeImage, runCli} from '../helpers/remote-images.js';
 import {holdLock} from '../helpers/lock.js';
 
@@ -39,18 +39,7 @@ function homeWith(name: string, knownHosts: string, config?: string): NodeJS.Pro
 
 /** Every process below sshd that is not sshd itself: the agents (meow renames them "rblocksync"). */
 function agents(): number[] {
-	const rows = processes();
-	const below = new Set([sshd.pid]);
-	for (let grew = true; grew;) {
-		grew = false;
-		for (const row of rows) {
-			if (below.has(row.ppid) && !below.has(row.pid)) {
-				below.add(row.pid);
-				grew = true;
-			}
-		}
-	}
-	return rows.filter(row => below.has(row.pid) && row.pid !== sshd.pid && !row.args.startsWith('sshd')).map(row => row.pid);
+	return belowSshd(sshd).map(row => row.pid);
 }
 
 function oneLine(stderr: string): void {
