@@ -6,6 +6,8 @@ import {type Counters, emptyCounters} from '../blocks/counters.js';
 import type {Image, Range, WritableImage} from '../image/image.js';
 import {countersTuple, CREDIT_WINDOW, type Message} from '../protocol/messages.js';
 import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
+import {type CachedChunk, chunkFromDigests, type RangeCache, UNKNOWN_SUB} from './digest-cache.js';
+import {SHORT_DIGEST} from '../protocol/messages.js';
 import {DestRules} from './session-rules.js';
 
 export type DestJob = {
@@ -19,8 +21,11 @@ export type DestJob = {
 
 const STATS_INTERVAL_MS = 100;
 
-/** fromZero: DEST's chunk was all zero, so FULL was asked at once and every DATA block is a change (no re-check needed). */
-type Pending = {digest: Buffer; snapshot: ChunkSnapshot; full: boolean; fromZero: boolean; length: number};
+/**
+ * fromZero: DEST's chunk was all zero, so FULL was asked at once and every DATA block is a change (no re-check needed).
+ * cached: DST was not read; the digest cache's record stands for it (`snapshot` is then unused).
+ */
+type Pending = {digest: Buffer; snapshot: ChunkSnapshot; full: boolean; fromZero: boolean; length: number; cached?: CachedChunk};
 
 /** A DEST chunk still in the work (differing): what SOURCE said and our block digests. */
 export class DestRole {
@@ -41,6 +46,11 @@ export class DestRole {
 	/** Every frame from SOURCE is checked here before anything of it is applied. */
 	private readonly rules: DestRules;
 	private readonly send: (message: Message) => void;
+	/** The digest cache: read instead of DST where it knows a chunk, and told what DST holds after each chunk (not in a dry run). */
+	private readonly cache: RangeCache | undefined;
+	/** --copy and EMPTY, with a cache: the full block digests of the chunks being written, for their records. */
+	private readonly building = new Map<number, Buffer>();
+	private readonly digestScratch: Buffer;
 
 	constructor(
 		private readonly image: Image,
@@ -49,8 +59,10 @@ export class DestRole {
 		private readonly hasher: Hasher,
 		job: DestJob,
 		send: (message: Message) => void,
+		cache?: RangeCache,
 	) {
 		this.job = {...job};
+		this.cache = job.dryRun ? undefined : cache;
 		this.rules = new DestRules({...job, geometry});
 		this.send = message => {
 			this.rules.sent(message);
@@ -59,6 +71,7 @@ export class DestRole {
 		this.chunk = new ChunkState(geometry, hasher);
 		this.check = new ChunkState(geometry, hasher);
 		this.scratch = Buffer.allocUnsafe(geometry.chunkSize);
+		this.digestScratch = Buffer.allocUnsafe((geometry.chunkSize / geometry.blockSize) * DIGEST_SIZE);
 		this.plan = createBatchPlan(geometry.chunkSize / geometry.blockSize);
 		this.data = job.start >= image.size ? [] : (image.dataRanges(job.start, Math.min(job.end, image.size)) ?? [{start: job.start, end: job.end}]);
 	}
@@ -86,6 +99,10 @@ export class DestRole {
 				break;
 			case 'want': {
 				const pending = this.pendingAt(message.offset);
+				if (pending.cached) {
+					this.send({type: 'blocks', offset: message.offset, mask: message.mask, digests: this.cachedBlockDigests(pending.cached, message.mask, pending.length)});
+					break;
+				}
 				this.check.restore(pending.snapshot);
 				this.send({type: 'blocks', offset: message.offset, mask: message.mask, digests: this.check.blockDigests(message.mask)});
 				break;
@@ -118,8 +135,21 @@ export class DestRole {
 	}
 
 	private onChunk(offset: number, length: number, digest: Buffer): void {
+		const known = this.cache?.known(offset, length);
+		if (known) {
+			// DST is not read: the cache answers for it. Equal: done; else compared below the chunk with the cache's digests.
+			if (known.chunkDigest?.equals(digest)) {
+				this.cache!.record(offset, length, known);
+				this.complete(offset, length);
+				return;
+			}
+			this.pending.set(offset, {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: false, fromZero: false, length, cached: known});
+			this.send({type: 'subs', offset, digests: known.subs});
+			return;
+		}
 		this.chunk.load(this.image, this.data, offset, length);
 		if (this.chunk.chunkDigest().equals(digest)) {
+			this.cache?.record(offset, length, chunkFromDigests(this.hasher, this.geometry, length, this.chunk.digests));
 			this.complete(offset, length);
 			return;
 		}
@@ -136,11 +166,27 @@ export class DestRole {
 
 	private onChunkEnd(offset: number): void {
 		if (this.job.copy) {
-			this.complete(offset, Math.min(this.geometry.chunkSize, this.job.end - offset));
+			const length = Math.min(this.geometry.chunkSize, this.job.end - offset);
+			if (this.cache) {
+				const digests = this.building.get(offset) ?? this.zeroDigests(length);
+				this.building.delete(offset);
+				this.cache.record(offset, length, chunkFromDigests(this.hasher, this.geometry, length, digests));
+			}
+			this.complete(offset, length);
 			return;
 		}
 		const pending = this.pendingAt(offset);
+		if (pending.cached) {
+			// Written through the cache: the blocks SOURCE found equal by their truncated digests were not read,
+			// so the chunk's full digest is not known; the next run compares it below the chunk again.
+			this.cache!.record(offset, pending.length, pending.cached);
+			this.complete(offset, pending.length);
+			return;
+		}
 		if (this.job.dryRun || pending.fromZero) {
+			if (pending.fromZero) {
+				this.cache?.record(offset, pending.length, chunkFromDigests(this.hasher, this.geometry, pending.length, pending.snapshot.digests));
+			}
 			this.complete(offset, pending.length);
 			return;
 		}
@@ -149,6 +195,7 @@ export class DestRole {
 		const digest = Buffer.allocUnsafe(DIGEST_SIZE);
 		this.hasher.digest(pending.snapshot.digests, pending.snapshot.digests.length, digest, 0);
 		if (digest.equals(pending.digest)) {
+			this.cache?.record(offset, pending.length, chunkFromDigests(this.hasher, this.geometry, pending.length, pending.snapshot.digests));
 			this.complete(offset, pending.length);
 		} else if (!pending.full) {
 			pending.full = true;
@@ -162,9 +209,22 @@ export class DestRole {
 	private apply(offset: number, data: Buffer): void {
 		const {blockSize} = this.geometry;
 		const pending = this.pending.get(this.chunkOf(offset));
+		if (pending?.cached) {
+			this.applyCached(pending.cached, offset, data);
+			return;
+		}
 		const full = pending !== undefined && pending.full && !pending.fromZero;
-		if (pending && !pending.fromZero && !this.job.dryRun) {
+		if (pending && (!pending.fromZero || this.cache) && !this.job.dryRun) {
 			this.hasher.hashBlocks(data, data.length, blockSize, pending.snapshot.digests, ((offset - pending.snapshot.offset) / blockSize) * DIGEST_SIZE);
+		}
+		if (!pending && this.job.copy && this.cache) {
+			const chunk = this.chunkOf(offset);
+			let digests = this.building.get(chunk);
+			if (!digests) {
+				digests = Buffer.from(this.zeroDigests(Math.min(this.geometry.chunkSize, this.job.end - chunk)));
+				this.building.set(chunk, digests);
+			}
+			this.hasher.hashBlocks(data, data.length, blockSize, digests, ((offset - chunk) / blockSize) * DIGEST_SIZE);
 		}
 		if (full) {
 			this.image.read(this.scratch, 0, data.length, offset);
@@ -196,6 +256,48 @@ export class DestRole {
 	private makeZero(offset: number, length: number, scanned: boolean): void {
 		const {blockSize, chunkSize} = this.geometry;
 		const end = offset + length;
+		const inProgress = scanned ? undefined : this.pending.get(this.chunkOf(offset));
+		if (inProgress?.cached) {
+			// Blocks of a chunk compared through the cache: zero those the cache says are not zero, without reading.
+			this.zeroCached(inProgress.cached, this.chunkOf(offset), offset, end);
+			this.maybeFinish();
+			return;
+		}
+		if (scanned && this.cache && !this.job.copy) {
+			for (let at = offset; at < end; at += chunkSize) {
+				const chunkLength = Math.min(chunkSize, end - at);
+				const known = this.cache.known(at, chunkLength);
+				if (known) {
+					this.zeroCached(known, at, at, at + chunkLength);
+				} else {
+					this.zeroWhereData(at, at + chunkLength);
+				}
+			}
+		} else {
+			this.zeroWhereData(offset, end);
+		}
+		if (scanned) {
+			this.counters.bytesScanned += length;
+			for (let at = offset; this.cache && at < end; at += chunkSize) {
+				const chunkLength = Math.min(chunkSize, end - at);
+				this.cache.record(at, chunkLength, chunkFromDigests(this.hasher, this.geometry, chunkLength, this.zeroDigests(chunkLength)));
+			}
+		} else {
+			// Blocks of a chunk in progress that SOURCE says are zero: so will our digests be.
+			const pending = this.pending.get(this.chunkOf(offset));
+			if (pending && !pending.fromZero) {
+				for (let at = offset; at < end; at += blockSize) {
+					const blockLength = Math.min(blockSize, pending.snapshot.offset + pending.length - at);
+					this.chunk.zeroDigest(blockLength).copy(pending.snapshot.digests, ((at - pending.snapshot.offset) / blockSize) * DIGEST_SIZE);
+				}
+			}
+		}
+		this.maybeFinish();
+	}
+
+	/** Zeroes [offset, end) where SEEK_DATA says DST may hold data: all of it with --copy, else the blocks read as non-zero. */
+	private zeroWhereData(offset: number, end: number): void {
+		const {blockSize, chunkSize} = this.geometry;
 		// Only where DST has data (SEEK_DATA) can a block be non-zero. --copy does not read DST: it
 		// zeroes all of that, as the local engine does; otherwise only the blocks read as non-zero.
 		const first = firstRangeEndingAfter(this.data, offset);
@@ -216,19 +318,81 @@ export class DestRole {
 				this.zeroRuns(this.plan, at, batch);
 			}
 		}
-		if (scanned) {
-			this.counters.bytesScanned += length;
-		} else {
-			// Blocks of a chunk in progress that SOURCE says are zero: so will our digests be.
-			const pending = this.pending.get(this.chunkOf(offset));
-			if (pending && !pending.fromZero) {
-				for (let at = offset; at < end; at += blockSize) {
-					const blockLength = Math.min(blockSize, pending.snapshot.offset + pending.length - at);
-					this.chunk.zeroDigest(blockLength).copy(pending.snapshot.digests, ((at - pending.snapshot.offset) / blockSize) * DIGEST_SIZE);
-				}
+	}
+
+	/** Zeroes the blocks of [from, end) (inside the chunk at `chunk`) that the cache's record says are not zero; updates the record. */
+	private zeroCached(cached: CachedChunk, chunk: number, from: number, end: number): void {
+		const {blockSize, subSize} = this.geometry;
+		const chunkEnd = chunk + cached.blocks.length / SHORT_DIGEST * blockSize;
+		let runStart = -1;
+		const flush = (at: number): void => {
+			if (runStart >= 0) {
+				this.zeroRun(runStart, at - runStart);
+				runStart = -1;
+			}
+		};
+		for (let at = from; at < end; at += blockSize) {
+			const blockLength = Math.min(blockSize, end - at, this.job.end - at);
+			const slot = ((at - chunk) / blockSize) * SHORT_DIGEST;
+			const zero = this.chunk.zeroDigest(blockLength);
+			if (zero.compare(cached.blocks, slot, slot + SHORT_DIGEST, 0, SHORT_DIGEST) === 0) {
+				flush(at);
+				continue;
+			}
+			if (runStart < 0) {
+				runStart = at;
+			}
+			zero.copy(cached.blocks, slot, 0, SHORT_DIGEST);
+			UNKNOWN_SUB.copy(cached.subs, Math.floor((at - chunk) / subSize) * SHORT_DIGEST);
+			cached.chunkDigest = null;
+		}
+		flush(Math.min(end, chunkEnd, this.job.end));
+	}
+
+	/** Writes the DATA of a chunk compared through the cache (every block SOURCE sent differs from DST) and updates its record. */
+	private applyCached(cached: CachedChunk, offset: number, data: Buffer): void {
+		const {blockSize, subSize} = this.geometry;
+		const chunk = this.chunkOf(offset);
+		planBatch(this.plan, data, null, data.length, blockSize, {copy: true, dstMayHaveData: true});
+		for (let r = 0; r < this.plan.writeRuns; r++) {
+			const from = this.plan.writeStart[r]! * blockSize;
+			const to = Math.min(data.length, this.plan.writeEnd[r]! * blockSize);
+			this.writable?.write(data, from, to - from, offset + from);
+			this.counters.bytesWritten += to - from;
+			this.counters.blocksChanged += this.plan.writeEnd[r]! - this.plan.writeStart[r]!;
+		}
+		this.zeroRuns(this.plan, offset, data.length);
+		const blocks = this.hasher.hashBlocks(data, data.length, blockSize, this.digestScratch, 0);
+		for (let block = 0; block < blocks; block++) {
+			const at = offset - chunk + block * blockSize;
+			this.digestScratch.copy(cached.blocks, (at / blockSize) * SHORT_DIGEST, block * DIGEST_SIZE, block * DIGEST_SIZE + SHORT_DIGEST);
+			UNKNOWN_SUB.copy(cached.subs, Math.floor(at / subSize) * SHORT_DIGEST);
+		}
+		cached.chunkDigest = null;
+	}
+
+	/** BLOCKS from a cache record: the truncated digests of the sub-chunks in mask. */
+	private cachedBlockDigests(cached: CachedChunk, mask: number, length: number): Buffer {
+		const perSub = this.geometry.subSize / this.geometry.blockSize;
+		const blocks = Math.ceil(length / this.geometry.blockSize);
+		const parts: Buffer[] = [];
+		for (let sub = 0; sub * perSub < blocks; sub++) {
+			if (mask & (1 << sub)) {
+				parts.push(cached.blocks.subarray(sub * perSub * SHORT_DIGEST, Math.min(blocks, (sub + 1) * perSub) * SHORT_DIGEST));
 			}
 		}
-		this.maybeFinish();
+		return Buffer.concat(parts);
+	}
+
+	/** The full digests of a chunk of `length` zero bytes, one per block. */
+	private zeroDigests(length: number): Buffer {
+		const {blockSize} = this.geometry;
+		const blocks = Math.ceil(length / blockSize);
+		const out = Buffer.allocUnsafe(blocks * DIGEST_SIZE);
+		for (let block = 0; block < blocks; block++) {
+			this.chunk.zeroDigest(Math.min(blockSize, length - block * blockSize)).copy(out, block * DIGEST_SIZE);
+		}
+		return out;
 	}
 
 	private zeroRun(position: number, length: number): void {

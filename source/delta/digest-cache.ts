@@ -208,3 +208,35 @@ export function truncateDigests(digests: Buffer, count: number): Buffer {
 	}
 	return out;
 }
+
+/** DEST's digest cache for one worker's range, asked chunk by chunk in the order of the image (so a file can be streamed). */
+export interface RangeCache {
+	/** What the cache says DST holds at the chunk; undefined: no usable cache there, DST is read. */
+	known(offset: number, length: number): CachedChunk | undefined;
+	/** What DST holds at the chunk now that the session is done with it (kept only if the whole run succeeds). */
+	record(offset: number, length: number, chunk: CachedChunk): void;
+}
+
+/** A RangeCache over records in memory (`records`: the consecutive records of recordSpan, or undefined to only build). */
+export class MemoryRangeCache implements RangeCache {
+	readonly records: Buffer;
+	private readonly firstChunk: number;
+
+	constructor(private readonly layout: CacheLayout, start: number, end: number, private readonly usable: Buffer | undefined) {
+		const span = recordSpan(layout, start, end);
+		this.firstChunk = span.firstChunk;
+		this.records = Buffer.alloc(span.length);
+	}
+
+	known(offset: number, length: number): CachedChunk | undefined {
+		return this.usable && readRecord(this.layout, this.usable, this.indexOf(offset), length);
+	}
+
+	record(offset: number, _length: number, chunk: CachedChunk): void {
+		writeRecord(this.layout, this.records, this.indexOf(offset), chunk);
+	}
+
+	private indexOf(offset: number): number {
+		return (recordPosition(this.layout, offset) - HEADER_SIZE) / this.layout.recordSize - this.firstChunk;
+	}
+}

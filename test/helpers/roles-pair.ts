@@ -7,6 +7,7 @@ import {decode, encode, type Message} from '../../source/protocol/messages.js';
 import {geometryFor} from '../../source/delta/chunks.js';
 import {SourceRole} from '../../source/delta/source-role.js';
 import {DestRole} from '../../source/delta/dest-role.js';
+import type {RangeCache} from '../../source/delta/digest-cache.js';
 import {countersFromTuple} from '../../source/protocol/messages.js';
 import type {Counters} from '../../source/engine/progress.js';
 
@@ -18,6 +19,8 @@ export type PairOptions = {
 	hash?: HashName;
 	start?: number;
 	end?: number;
+	/** DEST's digest cache for the range. */
+	cache?: RangeCache;
 	/** Replaces SOURCE's hasher (e.g. to count its calls). */
 	sourceHasher?: (hasher: Hasher) => Hasher;
 };
@@ -62,7 +65,7 @@ export async function syncPair(src: Image, dst: Image, writable: WritableImage |
 			}
 			toSource += bytes.length;
 			deliver(bytes, toSourceDecoder, m => source.handle(m));
-		});
+		}, options.cache);
 		dest.begin();
 		void done;
 	});
