@@ -302,6 +302,15 @@ static napi_value share_fd(napi_env env, napi_callback_info info) {
 #endif
 }
 
+// close(2) of an fd this module made (shareFd): Node warns when fs.closeSync closes, in a worker thread,
+// an fd it did not open there ("closed but not opened in unmanaged mode").
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+	int64_t a[1];
+	if (!get_args(env, info, 1, a)) return NULL;
+	if (close((int)a[0]) < 0) return throw_errno(env, errno, "close");
+	return number(env, 0);
+}
+
 static void export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
 	napi_value fn;
 	napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -316,6 +325,7 @@ static void export_int(napi_env env, napi_value exports, const char *name, int v
 
 NAPI_MODULE_INIT() {
 	export_function(env, exports, "punchHole", punch_hole);
+	export_function(env, exports, "closeFd", close_fd);
 	export_function(env, exports, "seekData", seek_data);
 	export_function(env, exports, "seekHole", seek_hole);
 	export_function(env, exports, "blockDeviceSize", block_device_size);

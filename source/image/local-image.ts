@@ -36,7 +36,8 @@ export class LocalImage implements WritableImage {
 	/** Each warning once per image (the run's reporter also drops repeats across images and workers). */
 	private readonly warned = new Set<string>();
 
-	constructor(fd: number, name: string, kind: 'file' | 'block', size: number, private readonly warn: WarnSink = stderrWarn) {
+	/** `closeFd`: how the fd is closed (fs.closeSync unless the fd came from elsewhere, e.g. the native helper's shareFd). */
+	constructor(fd: number, name: string, kind: 'file' | 'block', size: number, private readonly warn: WarnSink = stderrWarn, private readonly closeFd: (fd: number) => void = fs.closeSync) {
 		this.fd = fd;
 		this.name = name;
 		this.kind = kind;
@@ -184,7 +185,7 @@ export class LocalImage implements WritableImage {
 	close(): void {
 		if (!this.closed) {
 			this.closed = true;
-			fs.closeSync(this.fd);
+			this.closeFd(this.fd);
 		}
 	}
 

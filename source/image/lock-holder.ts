@@ -39,7 +39,7 @@ export function holderEnded(holder: LockHolder): Error {
 export function openOnHolder(path: string, kind: 'file' | 'block', size: number, holder: LockHolder, warn: WarnSink): {image: LocalImage; writable: WritableImage} {
 	const shared = shareHolderFd(path, holder);
 	if (shared !== undefined) {
-		const image = new LocalImage(shared, path, kind, size, warn);
+		const image = new LocalImage(shared, path, kind, size, warn, fd => nativeOps()!.closeFd(fd));
 		return {image, writable: image};
 	}
 	let fd: number;
@@ -80,7 +80,7 @@ function shareHolderFd(path: string, holder: LockHolder): number | undefined {
 		same = got.dev === want.dev && got.ino === want.ino;
 	} finally {
 		if (!same) {
-			fs.closeSync(fd);
+			native.closeFd(fd);
 		}
 	}
 	if (!same) {

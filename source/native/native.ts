@@ -27,6 +27,8 @@ export interface NativeOps {
 	 * there lives as long as either holds it. ESRCH/EBADF when that process or fd is gone; EPERM or ENOSYS where not allowed.
 	 */
 	shareFd(pid: number, fd: number): number;
+	/** close(2) of an fd shareFd made (fs.closeSync warns about those in worker threads). */
+	closeFd(fd: number): void;
 	/**
 	 * BLAKE3 (the official C code, SIMD picked at run time) of input[0, length) as blocks of blockSize
 	 * bytes, the last possibly shorter: one 32-byte digest per block into out from outOffset, blocks
@@ -95,7 +97,7 @@ function load(): {ops?: NativeOps; error?: string} {
 }
 
 function isAddon(value: unknown): value is Addon {
-	const names = ['punchHole', 'seekData', 'seekHole', 'blockDeviceSize', 'zeroOut', 'fadvise', 'lock', 'shareFd', 'blake3Blocks'];
+	const names = ['punchHole', 'seekData', 'seekHole', 'blockDeviceSize', 'zeroOut', 'fadvise', 'lock', 'shareFd', 'closeFd', 'blake3Blocks'];
 	return typeof value === 'object' && value !== null && names.every(name => typeof Reflect.get(value, name) === 'function');
 }
 
@@ -110,6 +112,7 @@ function wrap(addon: Addon): NativeOps {
 		fadvise: (fd, offset, length, kind) => addon.fadvise(fd, offset, length, advice[kind]),
 		lock: (fd, exclusive) => addon.lock(fd, exclusive ? 1 : 0),
 		shareFd: addon.shareFd,
+		closeFd: addon.closeFd,
 		blake3Blocks: addon.blake3Blocks,
 	};
 }

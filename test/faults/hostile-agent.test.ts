@@ -25,12 +25,6 @@ let dir: string;
 let src: string;
 let srcBytes: Buffer;
 const times: string[] = [];
-/**
- * Not this test's subject: a local DEST worker thread closes the fd it got from the lock holder (pidfd_getfd,
- * source/image/lock-holder.ts) with fs.closeSync, and Node warns about an fd its fs did not open in that
- * thread. Left out of the line count until that is fixed where the fd is closed.
- */
-const FD_WARNING = /^(\(node:\d+\) Warning: File descriptor \d+ closed but not opened in unmanaged mode|\(Use `node --trace-warnings \.\.\.` to show where the warning was created\))\n/gm;
 
 test.before(async () => {
 	sshd = await startSshd();
@@ -69,7 +63,6 @@ async function run(mode: string, args: readonly string[], status: number, line: 
 	const started = performance.now();
 	const result = await runCli([...args, '-q'], sshd.env, {timeoutMs: WITHIN * 1000 + 5000});
 	const seconds = (performance.now() - started) / 1000;
-	result.stderr = result.stderr.replace(FD_WARNING, '');
 	times.push(`| ${mode} | ${args.map(a => a.replace(dir, '')).join(' ')} | ${String(result.status)} | ${result.stderr.trim()} | ${seconds.toFixed(2)} s |`);
 	assert.is(result.status, status, result.stderr);
 	assert.is(result.stderr.split('\n').filter(Boolean).length, 1, result.stderr);
