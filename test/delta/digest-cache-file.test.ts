@@ -1,0 +1,107 @@
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {randomBytes} from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {MemoryImage} from '../../source/image/memory-image.js';
+import type {CacheHeader} from '../../source/delta/digest-cache.js';
+import {abandon, cachePaths, commit, defaultCacheDir, FileRangeCache, fileIdentity, takeOver, type TakeOver} from '../../source/delta/digest-cache-file.js';
+import {syncPair} from '../helpers/roles-pair.js';
+
+const test = suite('digest cache files');
+const MiB = 1024 * 1024;
+
+function setUp(): {dir: string; dstFile: string; header: () => CacheHeader} {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rbs-cache-'));
+	const dstFile = path.join(dir, 'dst.img');
+	fs.writeFileSync(dstFile, Buffer.alloc(16));
+	const header = (): CacheHeader => ({hash: 'blake3', blockSize: 4096, size: 5 * MiB + 999, dstIdentity: fileIdentity(fs.statSync(dstFile, {bigint: true})), srcStamp: 'src-stamp'});
+	return {dir, dstFile, header};
+}
+
+function taken(result: TakeOver | string): TakeOver {
+	assert.type(result, 'object', String(result));
+	return result as TakeOver;
+}
+
+test('should keep the cache directory per user: ~/.cache/rblocksync/digests, /var/lib/rblocksync/digests for root', () => {
+	assert.is(defaultCacheDir(1000, '/home/ana'), '/home/ana/.cache/rblocksync/digests');
+	assert.is(defaultCacheDir(0, '/root'), '/var/lib/rblocksync/digests');
+});
+
+test('should build a cache, put it in place only at commit, then use it and read nothing of DST', async () => {
+	const {dir, dstFile, header} = setUp();
+	const paths = cachePaths(path.join(dir, 'cache'), fs.statSync(dstFile, {bigint: true}));
+	const size = header().size;
+	const content = randomBytes(size);
+	const first = taken(takeOver(paths, header()));
+	assert.is(first.status, 'built');
+	assert.not.ok(fs.existsSync(paths.final));
+	const dst = MemoryImage.from('dst', randomBytes(size));
+	const building = new FileRangeCache(first.layout, paths, first.usable);
+	await syncPair(MemoryImage.from('src', content), dst, dst, {cache: building});
+	building.close();
+	assert.not.ok(fs.existsSync(paths.final), 'no cache before the commit');
+	commit(paths, header());
+	assert.is(fs.statSync(paths.final).size, first.layout.fileSize);
+	assert.ok(fs.statSync(paths.final).size <= Math.ceil(size / MiB) * MiB * 0.0025 + 4096);
+
+	const second = taken(takeOver(paths, header()));
+	assert.is(second.status, 'used');
+	assert.is(second.srcStamp, 'src-stamp');
+	assert.not.ok(fs.existsSync(paths.final), 'taken out of use before the first write');
+	let read = 0;
+	const counted = Object.assign(Object.create(dst) as MemoryImage, {read: (...args: Parameters<MemoryImage['read']>) => {
+		read += args[2];
+		dst.read(...args);
+	}});
+	const next = Buffer.from(content);
+	randomBytes(3 * 4096).copy(next, MiB + 8192);
+	const using = new FileRangeCache(second.layout, paths, second.usable);
+	await syncPair(MemoryImage.from('src', next), counted, dst, {cache: using});
+	using.close();
+	commit(paths, header());
+	assert.ok(dst.content.equals(next));
+	assert.is(read, 0);
+	assert.is(taken(takeOver(paths, header())).status, 'used');
+});
+
+test('should say why a cache is stale: DST written behind its back, another hash or block size, a damaged file, an unfinished run', () => {
+	const {dir, dstFile, header} = setUp();
+	const paths = cachePaths(path.join(dir, 'cache'), fs.statSync(dstFile, {bigint: true}));
+	const build = (): void => {
+		taken(takeOver(paths, header()));
+		commit(paths, header());
+	};
+	build();
+	assert.is(taken(takeOver(paths, {...header(), hash: 'sha256'})).status, 'stale: made with blake3, this run uses sha256');
+	build();
+	assert.is(taken(takeOver(paths, {...header(), blockSize: 8192})).status, 'stale: made with block size 4096, this run uses 8192');
+	build();
+	const fd = fs.openSync(dstFile, 'r+');
+	fs.writeSync(fd, Buffer.from('x'), 0, 1, 3);
+	fs.closeSync(fd);
+	assert.is(taken(takeOver(paths, header())).status, 'stale: DST changed since the cache was made (another file, or written by someone else)');
+	build();
+	fs.truncateSync(paths.final, 5000);
+	assert.is(taken(takeOver(paths, header())).status, 'stale: the cache file is truncated or damaged');
+	// A run killed after taking the cache over: the next one finds no cache, and says why.
+	build();
+	taken(takeOver(paths, header()));
+	assert.is(taken(takeOver(paths, header())).status, 'stale: the run that was writing it did not finish');
+	abandon(paths);
+	assert.equal(fs.readdirSync(path.dirname(paths.final)), []);
+	assert.is(takeOver(paths, {...header(), blockSize: 512}), 'block size 512 needs 1.58% of the image, more than 0.25%');
+});
+
+test('should name the cache after DST: another file of the same size does not find it', () => {
+	const {dir, dstFile} = setUp();
+	const other = path.join(dir, 'other.img');
+	fs.writeFileSync(other, Buffer.alloc(16));
+	const a = cachePaths(dir, fs.statSync(dstFile, {bigint: true}));
+	const b = cachePaths(dir, fs.statSync(other, {bigint: true}));
+	assert.is.not(a.final, b.final);
+});
+
+test.run();
