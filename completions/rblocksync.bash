@@ -20,7 +20,7 @@ _rblocksync() {
 _rblocksync_complete() {
 	local cur="$1" prev="$2"
 
-	local long="--truncate --block-size --workers --dry-run --check --verify --copy --hash --compress --compress=
+	local long="--truncate --block-size --workers --dry-run --src-format --dst-format --format --check --verify --copy --no-cache --hash --compress --compress=
 		--port --identity --accept-new-host-key --timeout --force --progress --json --json-progress --stat
 		--quiet --debug --help --version"
 
@@ -31,6 +31,10 @@ _rblocksync_complete() {
 		;;
 	--progress)
 		COMPREPLY=($(compgen -W "tui plain none" -- "$cur"))
+		return 0
+		;;
+	--src-format | --dst-format | --format)
+		COMPREPLY=($(compgen -W "raw qcow2 vmdk vdi vhdx qed vpc" -- "$cur"))
 		return 0
 		;;
 	-b | --block-size)

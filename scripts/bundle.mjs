@@ -2,7 +2,7 @@
 // Bundles the compiled program into single files under dist/bundle/ (for the Debian package and the
 // remote agent): rblocksync.mjs (the CLI; ink and react are bundled but only evaluated for the TUI),
 // rblocksync-agent.mjs (the remote side: must not contain ink or react), rblocksync-worker.mjs (the
-// engine's worker threads), and the native helper beside them.
+// engine's worker threads), rblocksync-nbd-worker.mjs (an NBD image's client thread), and the native helper beside them.
 import {build} from 'esbuild';
 import {copyFileSync, existsSync, mkdirSync, readFileSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
@@ -30,6 +30,8 @@ await build({...common, entryPoints: [join(root, 'dist/cli.js')], outfile: join(
 await build({...common, entryPoints: [join(root, 'dist/agent/entry.js')], outfile: join(out, 'rblocksync-agent.mjs')});
 // The engine's worker threads load this file from beside the bundle (see source/engine/local-backend.ts).
 await build({...common, entryPoints: [join(root, 'dist/engine/worker.js')], outfile: join(out, 'rblocksync-worker.mjs')});
+// An NbdImage's client thread (a formatted endpoint: qcow2 through qemu-nbd) loads this file from beside the bundle (source/image/nbd-image.ts).
+await build({...common, entryPoints: [join(root, 'dist/image/nbd-worker.js')], outfile: join(out, 'rblocksync-nbd-worker.mjs')});
 
 const agent = readFileSync(join(out, 'rblocksync-agent.mjs'), 'utf8');
 if (/from ["']react["']|react-reconciler|createElement\(Box/.test(agent)) {

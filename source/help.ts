@@ -13,9 +13,13 @@ export const helpText = `
     -b, --block-size BYTES  Block size, a power of two from 512 to 16M (default 4096)
     -w, --workers N         Parallel workers over ranges of the image (default: CPUs, at most 8)
     -n, --dry-run           Compare and report; write nothing, create nothing
+    --src-format FMT        SRC's format: raw, qcow2 or any qemu-img knows (the disk inside, via qemu-nbd)
+    --dst-format FMT        DST's format, as --src-format (a missing qcow2 is created with --truncate)
+    --format FMT            Both formats at once
     --check                 Compare only (a dry run): exit 0 if DST equals SRC, 4 if it differs
     --verify                Re-read both sides after the sync and compare them
     --copy                  Do not read DST: write every non-zero block, zero the rest
+    --no-cache              Keep no digest cache of DST (kept on DST's host, the next sync need not read DST)
     --hash NAME             blake3 or sha256, for remote comparison (default blake3)
     -z, --compress[=LEVEL]  Compress changed blocks on the wire, zlib level 1-9 (default off; 1 if no level)
     -p, --port PORT         SSH port for remote endpoints
@@ -44,6 +48,7 @@ export const helpText = `
     $ rblocksync root@pve:/dev/pve/vm-100-disk-0 vm100.img --truncate
     $ rblocksync vm100.img root@kvm2:/var/lib/libvirt/images/vm100.img
     $ rblocksync pve1:/dev/pve/vm-100-disk-0 pve2:/dev/pve/vm-100-disk-0
+    $ rblocksync --src-format qcow2 vm.qcow2 root@pve:/dev/pve/vm-100-disk-0
     $ rblocksync --dry-run disk.img /dev/sdb
     $ rblocksync --check --quiet disk.img /dev/sdb    # exit 0: in sync, 4: differs
 `;

@@ -19,6 +19,7 @@ export type RawFlags = {
 	check?: boolean;
 	verify?: boolean;
 	copy?: boolean;
+	cache?: boolean;
 	hash?: string;
 	quiet?: boolean;
 	json?: boolean;
@@ -32,6 +33,9 @@ export type RawFlags = {
 	acceptNewHostKey?: boolean;
 	compress?: string;
 	timeout?: string;
+	format?: string;
+	srcFormat?: string;
+	dstFormat?: string;
 };
 
 export type Options = {
@@ -46,6 +50,8 @@ export type Options = {
 	readonly check: boolean;
 	readonly verify: boolean;
 	readonly copy: boolean;
+	/** DEST keeps a digest cache of DST on DST's host and uses it instead of reading DST (off: --no-cache). */
+	readonly cache: boolean;
 	readonly hash: HashName;
 	readonly quiet: boolean;
 	readonly json: boolean;
@@ -62,6 +68,9 @@ export type Options = {
 	readonly compress: number;
 	/** How long each step may wait on a host: --timeout sets every bound, else DEFAULT_BOUNDS. */
 	readonly bounds: Bounds;
+	/** --src-format/--dst-format (--format sets both): undefined when not given, when an image holding a format header is refused. */
+	readonly srcFormat: string | undefined;
+	readonly dstFormat: string | undefined;
 } & EnvironmentKnobs;
 
 /** The progress mode in effect: an explicit --progress wins, then --quiet/--json/--json-progress, then the terminal. */
@@ -170,6 +179,9 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		bounds = {connectMs: timeout * 1000, replyMs: timeout * 1000, stallMs: timeout * 1000};
 	}
 
+	const srcFormat = format('--src-format', flags.srcFormat) ?? format('--format', flags.format);
+	const dstFormat = format('--dst-format', flags.dstFormat) ?? format('--format', flags.format);
+
 	if (src.kind === 'local' && dst.kind === 'local' && (port !== undefined || flags.identity !== undefined)) {
 		throw new UsageError('--port and --identity apply to remote endpoints; SRC and DST are both local');
 	}
@@ -184,6 +196,7 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		check: flags.check ?? false,
 		verify: flags.verify ?? false,
 		copy: flags.copy ?? false,
+		cache: flags.cache ?? true,
 		hash,
 		quiet: flags.quiet ?? false,
 		json: flags.json ?? false,
@@ -197,8 +210,18 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		acceptNewHostKey: flags.acceptNewHostKey ?? false,
 		compress,
 		bounds,
+		srcFormat,
+		dstFormat,
 		...environmentKnobs(env),
 	};
+}
+
+/** A format name as qemu-img spells them (raw, qcow2, vmdk, ...); whether the host knows it is the host's to say. */
+function format(option: string, value: string | undefined): string | undefined {
+	if (value !== undefined && !/^[a-z][a-z0-9_-]*$/.test(value)) {
+		throw new UsageError(`${option} must be a format name such as raw or qcow2 (see qemu-img --help); got ${value}`);
+	}
+	return value;
 }
 
 function endpoint(name: 'SRC' | 'DST', spec: string): Endpoint {

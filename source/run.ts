@@ -7,7 +7,10 @@ import type {Direction, Reporter, Summary} from './engine/progress.js';
 export async function run(options: Options, reporter: Reporter, signal: AbortSignal): Promise<Summary> {
 	const {runSync} = await import('./engine/run-sync.js');
 	const names = {src: formatEndpoint(options.src), dst: formatEndpoint(options.dst), direction: directionOf(options)};
-	if (options.src.kind === 'local' && options.dst.kind === 'local') {
+	// A formatted endpoint (qcow2, ...) is an NBD export, not an fd the byte-comparison threads can read: such a
+	// local run takes the digest protocol over worker threads, each role connecting to its image's qemu-nbd.
+	const served = [options.srcFormat, options.dstFormat].some(format => format !== undefined && format !== 'raw');
+	if (options.src.kind === 'local' && options.dst.kind === 'local' && !served) {
 		const {LocalBackend} = await import('./engine/local-backend.js');
 		return runSync(new LocalBackend(options.src.path, options.dst.path, options), {...options, names}, reporter, signal);
 	}

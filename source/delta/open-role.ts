@@ -1,7 +1,8 @@
 // Opens the image an OPEN message names, with the local engine's precondition checks, on whichever host runs the role.
 import fs from 'node:fs';
 import {describeSystemError, RblocksyncError, TransferError, UsageError} from '../errors.js';
-import {openDestination, type OpenedSource, openSource, planDestination, type SourceIdentity} from '../image/preflight.js';
+import {emptyImage, openDestination, type OpenedSource, openSource, planDestination, refuseFormatHeader, type SourceIdentity} from '../image/preflight.js';
+import {openServedSource, openServedWorker, prepareServedDestination, servedFormat} from '../image/formatted-image.js';
 import {sourceChange, sourceChangedMessage} from '../image/source-version.js';
 import {LocalImage, type WarnSink} from '../image/local-image.js';
 import {holderToken, openOnHolder, parseHolder} from '../image/lock-holder.js';
@@ -35,6 +36,12 @@ export type RoleOpener = (open: OpenMessage, host: RoleHost) => OpenedRole | und
 export function openRole(open: OpenMessage, host: RoleHost): OpenedRole | undefined {
 	const {prepare, ...options} = openFlags(open.flags);
 	const {bootId, warn} = host;
+	if (servedFormat(open.format)) {
+		return openServed(open, open.format, bootId, warn);
+	}
+	if (open.format === undefined && (prepare || open.role === Role.source)) {
+		refuseFormatHeader(open.role === Role.source ? 'SRC' : 'DST', open.path);
+	}
 	if (open.role === Role.source) {
 		const source = openSource(open.path, warn);
 		const {dev, ino, rdev, kind} = source.identity;
@@ -68,6 +75,43 @@ export function openRole(open: OpenMessage, host: RoleHost): OpenedRole | undefi
 	}
 	const image = new LocalImage(fd, open.path, plan.kind, plan.size, warn);
 	return {image, writable: image, reply};
+}
+
+/**
+ * A formatted image (qcow2, ...): the preparing agent starts qemu-nbd and names its socket in OPENED's
+ * server; each worker connects to the socket its OPEN's holder names (image/formatted-image.ts).
+ */
+function openServed(open: OpenMessage, format: string, bootId: string | undefined, warn: WarnSink): OpenedRole {
+	const {prepare, ...options} = openFlags(open.flags);
+	const whole = open.start === 0 && open.end >= open.srcSize;
+	if (open.role === Role.source) {
+		if (!prepare) {
+			const image = openServedWorker('SRC', open.path, serverOf(open, 'SRC'), false, whole);
+			return {image, writable: undefined, reply: {type: 'opened', size: image.size, kind: ImageKindCode.block, dstExtraBytes: 0, identity: ''}};
+		}
+		const {source, image} = openServedSource(open.path, format, warn);
+		const {dev, ino, rdev, kind} = source.identity;
+		const identity = bootId === undefined ? '' : `${bootId}:${dev}:${ino}:${rdev}:${kind}`;
+		const reply = {type: 'opened', size: image.size, kind: ImageKindCode.block, dstExtraBytes: 0, identity, server: image.socket} as const;
+		return {image, writable: undefined, reply, source, ...(source.warning ? {warning: source.warning} : {})};
+	}
+	const reply = {type: 'opened', size: open.srcSize, kind: ImageKindCode.block, dstExtraBytes: 0, identity: ''} as const;
+	if (prepare) {
+		const prepared = prepareServedDestination(open.path, format, open.srcSize, parseIdentity(open.srcIdentity, bootId), options);
+		return {image: prepared.image, writable: undefined, reply: prepared.served ? {...reply, server: prepared.served.socket} : reply};
+	}
+	if (options.dryRun && !open.holder) {
+		return {image: emptyImage(open.path), writable: undefined, reply}; // A missing DST, which a dry run does not create.
+	}
+	const image = openServedWorker('DST', open.path, serverOf(open, 'DST'), !options.dryRun, whole);
+	return {image, writable: options.dryRun ? undefined : image, reply};
+}
+
+function serverOf(open: OpenMessage, role: 'SRC' | 'DST'): string {
+	if (!open.holder) {
+		throw new UsageError(`${role} ${open.path}: this worker's OPEN names no NBD server for its ${open.format} image`);
+	}
+	return open.holder;
 }
 
 /**

@@ -7,7 +7,7 @@ import {batchBytesFor} from '../blocks/blocks.js';
 import {describeSystemError, TransferError} from '../errors.js';
 import type {Image, WritableImage} from '../image/image.js';
 import {LocalImage} from '../image/local-image.js';
-import {type DestinationPlan, openDestination, type OpenedSource, openSource, planDestination, syncCreatedEntry} from '../image/preflight.js';
+import {type DestinationPlan, openDestination, type OpenedSource, openSource, planDestination, refuseFormatHeader, syncCreatedEntry} from '../image/preflight.js';
 import {sourceChange, sourceChangedMessage} from '../image/source-version.js';
 import type {Phase, PrepareHooks, Prepared, RangeHooks, SyncBackend} from './backend.js';
 import {throwIfStoppedBeforeDst} from './run-sync.js';
@@ -20,6 +20,9 @@ export type LocalOptions = {
 	readonly dryRun: boolean;
 	readonly copy: boolean;
 	readonly force: boolean;
+	/** undefined: not given, so an image holding a format header is refused; else raw (the only format read here). */
+	readonly srcFormat?: string | undefined;
+	readonly dstFormat?: string | undefined;
 };
 
 /** The compiled worker entry beside this module (dist/engine/worker.js, or the bundle's worker file). */
@@ -49,6 +52,12 @@ export class LocalBackend implements SyncBackend {
 	constructor(private readonly srcPath: string, private readonly dstPath: string, private readonly options: LocalOptions) {}
 
 	async prepare(hooks: PrepareHooks): Promise<Prepared> {
+		if (this.options.srcFormat === undefined) {
+			refuseFormatHeader('SRC', this.srcPath);
+		}
+		if (this.options.dstFormat === undefined) {
+			refuseFormatHeader('DST', this.dstPath);
+		}
 		this.source = openSource(this.srcPath, hooks.warn);
 		if (this.source.warning) {
 			hooks.warn(this.source.warning);

@@ -6,6 +6,34 @@ import {deviceInUse, deviceNumber} from './device.js';
 import {nativeOps} from '../native/native.js';
 import {type SourceVersion, sourceVersion} from './source-version.js';
 import type {Image, Range, WritableImage} from './image.js';
+import {HEADER_BYTES, headerFormat, headerRefusal} from './format-header.js';
+
+/**
+ * Safety by default: an image given without a format (--src-format/--dst-format) whose first bytes are a
+ * qcow2, vmdk, vhdx, vdi or qed header is refused (UsageError), since its bytes are a container, not a disk.
+ * `path` is read (DST: when it exists); nothing is written.
+ */
+export function refuseFormatHeader(role: 'SRC' | 'DST', path: string): void {
+	let fd: number;
+	try {
+		fd = fs.openSync(path, 'r');
+	} catch {
+		return; // Missing or unreadable: the open that follows says so.
+	}
+	const head = Buffer.alloc(HEADER_BYTES);
+	let got = 0;
+	try {
+		got = fs.readSync(fd, head, 0, HEADER_BYTES, 0);
+	} catch {
+		return;
+	} finally {
+		fs.closeSync(fd);
+	}
+	const format = headerFormat(head.subarray(0, got));
+	if (format !== undefined) {
+		throw new UsageError(headerRefusal(role, path, format));
+	}
+}
 
 /** Identity of a SRC, to refuse syncing a file onto itself. */
 export type SourceIdentity = {readonly dev: number; readonly ino: number; readonly rdev: number; readonly kind: 'file' | 'block'};
@@ -146,7 +174,7 @@ const DEVICE_LOCK_PATIENCE_MS = 3000;
  * few seconds first, since systemd-udevd holds a shared lock on a device while it probes it. A
  * filesystem without flock, or no native helper, goes on unlocked.
  */
-function lockOrThrow(fd: number, role: 'SRC' | 'DST', path: string, kind: 'file' | 'block', exclusive: boolean): void {
+export function lockOrThrow(fd: number, role: 'SRC' | 'DST', path: string, kind: 'file' | 'block', exclusive: boolean): void {
 	const native = nativeOps();
 	const deadline = Date.now() + (kind === 'block' ? DEVICE_LOCK_PATIENCE_MS : 0);
 	for (;;) {
@@ -187,7 +215,7 @@ export function syncCreatedEntry(plan: DestinationPlan): void {
 	}
 }
 
-function checkCreatable(path: string, dryRun: boolean): void {
+export function checkCreatable(path: string, dryRun: boolean): void {
 	const dir = parentOf(path);
 	try {
 		fs.accessSync(dir, dryRun ? fs.constants.F_OK : fs.constants.W_OK);
@@ -196,7 +224,7 @@ function checkCreatable(path: string, dryRun: boolean): void {
 	}
 }
 
-function statOrThrow(role: 'SRC' | 'DST', path: string): fs.Stats {
+export function statOrThrow(role: 'SRC' | 'DST', path: string): fs.Stats {
 	try {
 		return fs.statSync(path);
 	} catch (error) {
@@ -204,7 +232,7 @@ function statOrThrow(role: 'SRC' | 'DST', path: string): fs.Stats {
 	}
 }
 
-function imageKind(role: 'SRC' | 'DST', path: string, stat: fs.Stats): 'file' | 'block' {
+export function imageKind(role: 'SRC' | 'DST', path: string, stat: fs.Stats): 'file' | 'block' {
 	if (stat.isFile()) {
 		return 'file';
 	}
@@ -224,7 +252,7 @@ function withFd<T>(path: string, use: (fd: number) => T): T {
 }
 
 /** A missing DST seen by a dry run: size 0, reads as zeros. */
-function emptyImage(name: string): Image {
+export function emptyImage(name: string): Image {
 	return {
 		name,
 		kind: 'file',

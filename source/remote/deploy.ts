@@ -19,6 +19,8 @@ export type AgentPlan = {
 const AGENT_NAME = 'rblocksync-agent.mjs';
 const NATIVE_NAME = 'rblocksync_native.node';
 const WASM_NAME = 'blake3.wasm';
+/** An NbdImage's client thread (a formatted endpoint), loaded from beside the agent. */
+const NBD_WORKER_NAME = 'rblocksync-nbd-worker.mjs';
 const UNAME_ARCH: Record<string, string> = {x64: 'x86_64', arm64: 'aarch64', ia32: 'i686', arm: 'armv7l', ppc64: 'ppc64le', s390x: 's390x'};
 
 type BundleFile = {readonly name: string; readonly content: Buffer; readonly sha256: string};
@@ -46,7 +48,11 @@ export function localBundles(): Bundles | undefined {
 		if (!existsSync(agentPath) || !existsSync(wasmPath)) {
 			continue;
 		}
-		const base = [[AGENT_NAME, readFileSync(agentPath)], [WASM_NAME, readFileSync(wasmPath)]] as const;
+		const nbdWorkerPath = fileURLToPath(new URL(NBD_WORKER_NAME, dir));
+		const base: Array<readonly [string, Buffer]> = [[AGENT_NAME, readFileSync(agentPath)], [WASM_NAME, readFileSync(wasmPath)]];
+		if (existsSync(nbdWorkerPath)) {
+			base.push([NBD_WORKER_NAME, readFileSync(nbdWorkerPath)]);
+		}
 		const nativePath = [new URL(NATIVE_NAME, dir), new URL(`../../build/Release/${NATIVE_NAME}`, import.meta.url)].map(u => fileURLToPath(u)).find(p => existsSync(p));
 		const arch = process.platform === 'linux' ? UNAME_ARCH[process.arch] : undefined;
 		const native = nativePath && arch ? makeBundle([...base, [NATIVE_NAME, readFileSync(nativePath)]]) : undefined;

@@ -33,10 +33,15 @@ export type RemoteOptions = {
 	readonly copy: boolean;
 	readonly force: boolean;
 	readonly hash: string;
+	/** DEST keeps a digest cache of DST on DST's host (not --no-cache); absent: none. */
+	readonly cache?: boolean;
 	readonly compress: number;
 	readonly port: number | undefined;
 	readonly identity: string | undefined;
 	readonly acceptNewHostKey: boolean;
+	/** --src-format/--dst-format: undefined when not given (an image holding a format header is then refused). */
+	readonly srcFormat?: string | undefined;
+	readonly dstFormat?: string | undefined;
 	/** A timeline of the phases on stderr (RBLOCKSYNC_TRACE=1). */
 	readonly trace: boolean;
 	/** Local roles in worker threads (false: in-process, RBLOCKSYNC_LOCAL_THREADS=0). */
@@ -64,6 +69,9 @@ export class RemoteBackend implements SyncBackend {
 	private srcHolder: {link: Link; held: Held} | undefined;
 	/** DST's preparing agent, "bootid:pid:fd" in its OPENED: the DEST workers write through its open file description. */
 	private dstHolderToken = '';
+	/** The NBD sockets the preparing agents serve a formatted SRC and DST on (their OPENED's server): each worker's holder. */
+	private srcServer = '';
+	private dstServer = '';
 	/** Set when DST's preparing agent ended before close(): every session stops (lockWatch) and the run fails with it. */
 	private lockLost: TransferError | undefined;
 	private readonly lockWatch = new AbortController();
@@ -72,6 +80,8 @@ export class RemoteBackend implements SyncBackend {
 	private readonly teardown = new AbortController();
 	/** DST's preparing agent once its prepare step began: after its HELLO, OPEN went out and may have created or resized DST. */
 	private dstPreparing: Link | undefined;
+	/** DEST's digest cache as its preparing agent found it (its CACHE frame); undefined without --cache or in a dry run. */
+	private cacheStatus: string | undefined;
 	private size = 0;
 	private warn: (message: string) => void = () => {};
 	private readonly started = performance.now();
@@ -110,6 +120,7 @@ export class RemoteBackend implements SyncBackend {
 		const source = await openLink(srcProbe, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
 		this.size = source.opened.size;
 		this.srcIdentity = source.opened.identity;
+		this.srcServer = source.opened.server ?? '';
 		this.srcHolder = {link: srcProbe, held: source.held};
 		this.trace('SRC opened');
 		throwIfStoppedBeforeDst(hooks.signal);
@@ -125,12 +136,14 @@ export class RemoteBackend implements SyncBackend {
 		this.dstPreparing = dstProbe;
 		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
 		this.dstHolderToken = dest.opened.identity;
+		this.cacheStatus = this.wantsCache() ? dest.cache ?? 'off: the agent on DST\'s host keeps no digest cache' : undefined;
+		this.dstServer = dest.opened.server ?? '';
 		this.watchLockHolder(dstProbe, dest.held);
 		if (options.dst.kind === 'remote' && !canPunch(dest.caps) && dest.opened.kind === ImageKindCode.file) {
 			this.warn(`${options.dst.host}: holes will be written as zeros: native helper unavailable`);
 		}
 		this.trace('DST prepared');
-		const direction: Direction = options.src.kind === 'local' ? 'push' : options.dst.kind === 'local' ? 'pull' : 'relay';
+		const direction: Direction = options.src.kind === 'local' ? (options.dst.kind === 'local' ? 'local' : 'push') : options.dst.kind === 'local' ? 'pull' : 'relay';
 		return {src: options.srcName, dst: options.dstName, direction, size: this.size, dstExtraBytes: dest.opened.dstExtraBytes};
 	}
 
@@ -219,6 +232,28 @@ export class RemoteBackend implements SyncBackend {
 		}
 	}
 
+	/** A second prepare OPEN with the cache flag to DST's preparing agent: it commits the digest cache its workers wrote. */
+	async finishSync(): Promise<string | undefined> {
+		const status = this.cacheStatus;
+		const link = this.dstPreparing;
+		if (status === undefined || status.startsWith('off') || !link) {
+			return status;
+		}
+		try {
+			const reply = await openLink(link, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
+			this.watchLockHolder(link, reply.held);
+			return reply.cache ?? status;
+		} catch (error) {
+			const reason = error instanceof Error ? error.message : String(error);
+			this.warn(`DST ${this.options.dst.path}: its digest cache was not kept: ${reason}`);
+			return `off: ${reason}`;
+		}
+	}
+
+	private wantsCache(): boolean {
+		return this.options.cache === true && !this.options.dryRun;
+	}
+
 	/** Nothing here: each role drops its own range from its host's page cache at OPEN (the dropCache flag). */
 	async beforeVerify(): Promise<void> {}
 
@@ -246,15 +281,19 @@ export class RemoteBackend implements SyncBackend {
 	private openMessage(role: Role, phase: Phase, prepare: boolean, range: Range): Message {
 		const {options} = this;
 		const endpoint = role === Role.source ? options.src : options.dst;
+		const format = role === Role.source ? options.srcFormat : options.dstFormat;
+		const server = role === Role.source ? this.srcServer : this.dstServer;
+		const holder = prepare ? '' : server || (role === Role.dest ? this.dstHolderToken : '');
 		const flags = openFlagBits({
 			truncate: options.truncate, dryRun: options.dryRun || phase === 'verify', copy: options.copy && phase === 'sync', force: options.force, prepare,
-			dropCache: phase === 'verify',
+			dropCache: phase === 'verify', cache: role === Role.dest && phase === 'sync' && this.wantsCache(),
 		});
 		return {
 			type: 'open', role, flags, blockSize: options.blockSize, compress: options.compress,
 			srcSize: this.size, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
 			srcIdentity: role === Role.dest ? this.srcIdentity : '',
-			...(role === Role.dest && !prepare && this.dstHolderToken ? {holder: this.dstHolderToken} : {}),
+			...(holder ? {holder} : {}),
+			...(format === undefined ? {} : {format}),
 		};
 	}
 

@@ -90,4 +90,21 @@ resolve('should take -z without a level as level 1', () => {
 	assert.is(resolveOptions(['h:/a', 'b'], {compress: '6'}).compress, 6);
 });
 
+resolve('should take --src-format and --dst-format, --format for both, each side overriding it', () => {
+	const none = resolveOptions(['a', 'b'], {}, 4);
+	assert.is(none.srcFormat, undefined);
+	assert.is(none.dstFormat, undefined);
+	const both = resolveOptions(['a', 'b'], {format: 'qcow2'}, 4);
+	assert.equal([both.srcFormat, both.dstFormat], ['qcow2', 'qcow2']);
+	const mixed = resolveOptions(['a', 'b'], {format: 'qcow2', dstFormat: 'raw'}, 4);
+	assert.equal([mixed.srcFormat, mixed.dstFormat], ['qcow2', 'raw']);
+	assert.is(resolveOptions(['a', 'b'], {srcFormat: 'vmdk'}, 4).dstFormat, undefined);
+});
+
+resolve('should refuse a format that is not a name', () => {
+	assert.is(message(['a', 'b'], {srcFormat: 'QCOW2'}), '--src-format must be a format name such as raw or qcow2 (see qemu-img --help); got QCOW2');
+	assert.is(message(['a', 'b'], {format: 'raw,x'}), '--format must be a format name such as raw or qcow2 (see qemu-img --help); got raw,x');
+	assert.is(message(['a', 'b'], {dstFormat: ''}), '--dst-format must be a format name such as raw or qcow2 (see qemu-img --help); got ');
+});
+
 resolve.run();

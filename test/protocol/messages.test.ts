@@ -10,9 +10,13 @@ const samples: Message[] = [
 	{type: 'hello', protocol: 1, caps: 1, program: '0.1.0', hashes: 'blake3,sha256'},
 	{type: 'open', role: Role.dest, flags: 17, blockSize: 4096, compress: 1, srcSize: 2 ** 40 + 3, start: 0, end: 2 ** 40 + 3, hash: 'blake3', path: '/tmp/a b;$(touch x)', srcIdentity: 'c3d6a1e0-7f2b-4d3e-9a1b-2c3d4e5f6a7b:2049:12:0:file'},
 	{type: 'open', role: Role.dest, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 4096, end: 8192, hash: 'blake3', path: '/dev/x', srcIdentity: '', holder: 'c3d6a1e0-7f2b-4d3e-9a1b-2c3d4e5f6a7b:4242:23'},
+	{type: 'open', role: Role.source, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: 'vm.qcow2', srcIdentity: '', format: 'qcow2'},
+	{type: 'open', role: Role.source, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: 'vm.qcow2', srcIdentity: '', holder: '/tmp/rblocksync-nbd-x/nbd.sock', format: 'qcow2'},
 	{type: 'opened', size: 123, kind: 2, dstExtraBytes: 4096, identity: ''},
+	{type: 'opened', size: 123, kind: 2, dstExtraBytes: 0, identity: 'b:1:2:0:file', server: '/tmp/rblocksync-nbd-x/nbd.sock'},
 	{type: 'error', kind: 1, message: 'open /x: ENOENT (no such file or directory)'},
 	{type: 'warn', message: 'holes will be written as zeros: native helper unavailable'},
+	{type: 'cache', status: 'stale: made with blake3, this run uses sha256'},
 	{type: 'credit', granted: 4_000_000_000},
 	{type: 'chunk', offset: 1 << 20, length: 1 << 20, digest},
 	{type: 'zero', offset: 0, length: 2 ** 45},
@@ -71,11 +75,20 @@ test('should refuse garbage payloads without crashing', () => {
 	}
 });
 
-test('should round-trip OPEN flags, drop cache (bit 5) included, and ignore bits it does not know', () => {
-	const all = {truncate: true, dryRun: true, copy: true, force: true, prepare: true, dropCache: true};
-	assert.is(openFlagBits(all), 63);
-	assert.equal(openFlags(63), all);
-	assert.equal(openFlags(OpenFlag.dropCache | 128), {truncate: false, dryRun: false, copy: false, force: false, prepare: false, dropCache: true});
+test('should round-trip OPEN flags, drop cache (bit 5) and cache (bit 6) included, and ignore bits it does not know', () => {
+	const all = {truncate: true, dryRun: true, copy: true, force: true, prepare: true, dropCache: true, cache: true};
+	assert.is(openFlagBits(all), 127);
+	assert.equal(openFlags(127), all);
+	assert.equal(openFlags(OpenFlag.dropCache | 128), {truncate: false, dryRun: false, copy: false, force: false, prepare: false, dropCache: true, cache: false});
+});
+
+test('should keep OPEN and OPENED without a format or server byte for byte what older agents read', () => {
+	const open: Message = {type: 'open', role: Role.dest, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: '/dev/x', srcIdentity: ''};
+	const formatted = encode({...open, format: 'qcow2'});
+	// The format follows an empty holder, so an older agent's decoder (one optional string) refuses the frame rather than ignoring the format.
+	assert.is(formatted.length, encode(open).length + 2 + 2 + 'qcow2'.length);
+	const opened: Message = {type: 'opened', size: 1, kind: 1, dstExtraBytes: 0, identity: 'x'};
+	assert.is(encode({...opened, server: 's'}).length, encode(opened).length + 3);
 });
 
 test.run();

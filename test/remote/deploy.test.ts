@@ -22,7 +22,7 @@ const cache = join(userInfo().homedir, '.cache/rblocksync');
 
 /** The bundle this build uploads to a host of this architecture (the test host), as deploy.ts forms it. */
 function builtBundle(): ReturnType<typeof makeBundle> {
-	const names = ['rblocksync-agent.mjs', 'blake3.wasm', 'rblocksync_native.node'];
+	const names = ['rblocksync-agent.mjs', 'blake3.wasm', 'rblocksync-nbd-worker.mjs', 'rblocksync_native.node'];
 	return makeBundle(names.map(name => join(root, 'dist/bundle', name)).filter(path => existsSync(path)).map(path => [path.slice(path.lastIndexOf('/') + 1), readFileSync(path)] as const));
 }
 

@@ -1,0 +1,167 @@
+// An endpoint given with a format other than raw (--src-format/--dst-format): the disk inside the file, served
+// by a qemu-nbd this host starts for the run and read or written as an NbdImage. The run's preparing agent
+// owns the server (and the container's lock); its workers connect to the socket it names.
+import fs from 'node:fs';
+import {describeSystemError, UsageError} from '../errors.js';
+import type {WarnSink} from './local-image.js';
+import type {Image, Range, WritableImage} from './image.js';
+import {NbdImage} from './nbd-image.js';
+import {TFLAG} from '../nbd/protocol.js';
+import {checkCreatable, emptyImage, imageKind, lockOrThrow, type OpenedSource, openSource, type SourceIdentity, statOrThrow} from './preflight.js';
+import {checkFormat, createImage, type QemuServer, resizeImage, startServer, virtualSize} from './qemu-server.js';
+
+/** True for a format served through qemu-nbd; raw (and no format) is read as the bytes it is. */
+export function servedFormat(format: string | undefined): format is string {
+	return format !== undefined && format !== '' && format !== 'raw';
+}
+
+/** The preparing agent's image: the export, and on close() the server stopped and the container's fd (its lock) closed. */
+export class ServedImage implements WritableImage {
+	readonly kind = 'block' as const;
+	readonly name: string;
+	readonly size: number;
+
+	/** `release`: after the server stops, closes what holds the container's lock. */
+	constructor(private readonly nbd: NbdImage, private readonly server: QemuServer, private readonly release: () => void) {
+		this.name = nbd.name;
+		this.size = nbd.size;
+	}
+
+	/** What the workers connect to (OPENED's server, their OPEN's holder). */
+	get socket(): string {
+		return this.server.socket;
+	}
+
+	read(buffer: Buffer, offset: number, length: number, position: number): void {
+		this.nbd.read(buffer, offset, length, position);
+	}
+
+	write(buffer: Buffer, offset: number, length: number, position: number): void {
+		this.nbd.write(buffer, offset, length, position);
+	}
+
+	zero(position: number, length: number): void {
+		this.nbd.zero(position, length);
+	}
+
+	sync(): void {
+		this.nbd.sync();
+	}
+
+	dataRanges(start: number, end: number): Range[] | undefined {
+		return this.nbd.dataRanges(start, end);
+	}
+
+	close(): void {
+		try {
+			this.nbd.close();
+		} finally {
+			this.server.stop();
+			this.release();
+		}
+	}
+}
+
+function serve(role: 'SRC' | 'DST', path: string, format: string, readOnly: boolean, release: () => void): ServedImage {
+	const server = startServer(role, path, {format, readOnly});
+	try {
+		const nbd = NbdImage.open({socket: server.socket, name: path, writable: !readOnly});
+		return new ServedImage(nbd, server, release);
+	} catch (error) {
+		server.stop();
+		throw new UsageError(`${role} ${path}: ${error instanceof Error ? error.message : String(error)}`, {cause: error});
+	}
+}
+
+/** SRC at prepare: the container opened and locked as any SRC (its identity and version), the disk served read-only. */
+export function openServedSource(path: string, format: string, warn?: WarnSink): {source: OpenedSource; image: ServedImage} {
+	checkFormat('SRC', path, format);
+	const source = openSource(path, warn);
+	try {
+		return {source, image: serve('SRC', path, format, true, () => source.image.close())};
+	} catch (error) {
+		source.image.close();
+		throw error;
+	}
+}
+
+export type ServedDestination = {readonly image: Image; readonly served: ServedImage | undefined; readonly kind: 'file' | 'block'};
+
+/**
+ * DST at prepare: checked as a local DST is (the same file as SRC, --truncate), then locked, created
+ * (qemu-img create at SRC's virtual size) or resized when --truncate says so, and served: writable, or
+ * read-only in a dry run, which creates nothing (a missing DST reads as empty).
+ */
+export function prepareServedDestination(path: string, format: string, srcSize: number, src: SourceIdentity | undefined, options: {truncate: boolean; dryRun: boolean}): ServedDestination {
+	checkFormat('DST', path, format);
+	let exists = true;
+	try {
+		fs.statSync(path);
+	} catch (error) {
+		if ((error as {code?: string}).code !== 'ENOENT') {
+			throw new UsageError(`DST ${path}: ${describeSystemError(error)}`, {cause: error});
+		}
+		exists = false;
+	}
+	if (!exists) {
+		if (!options.truncate) {
+			throw new UsageError(`DST ${path} does not exist; use --truncate to create it`);
+		}
+		checkCreatable(path, options.dryRun);
+		if (options.dryRun) {
+			return {image: emptyImage(path), served: undefined, kind: 'file'};
+		}
+		createImage(path, format, srcSize);
+	}
+	const stat = statOrThrow('DST', path);
+	const kind = imageKind('DST', path, stat);
+	if (src && src.dev === stat.dev && src.ino === stat.ino) {
+		throw new UsageError(`SRC and DST are the same ${kind === 'block' ? 'device' : 'file'}: ${path}`);
+	}
+	let fd: number;
+	try {
+		fd = fs.openSync(path, 'r');
+	} catch (error) {
+		throw new UsageError(`DST ${path}: ${describeSystemError(error)}`, {cause: error});
+	}
+	try {
+		lockOrThrow(fd, 'DST', path, kind, !options.dryRun);
+		const size = virtualSize(path, format, 'DST');
+		if (size !== srcSize) {
+			if (!options.truncate) {
+				throw new UsageError(`DST ${path} holds a ${size}-byte ${format} disk but SRC is ${srcSize} bytes; use --truncate to resize DST`);
+			}
+			if (!options.dryRun) {
+				resizeImage(path, format, srcSize);
+			}
+		}
+		const served = serve('DST', path, format, options.dryRun, () => fs.closeSync(fd));
+		return {image: served, served, kind};
+	} catch (error) {
+		try {
+			fs.closeSync(fd);
+		} catch {
+			// Closed by the refusal already (a lock held elsewhere).
+		}
+		throw error;
+	}
+}
+
+/**
+ * A worker's connection to the server its run's preparing agent started (`socket`, from that agent's OPENED).
+ * `whole`: this worker's range is the whole image; several writing workers need a server that allows several
+ * writing connections (NBD_FLAG_CAN_MULTI_CONN: a flush on one covers the writes of all).
+ */
+export function openServedWorker(role: 'SRC' | 'DST', path: string, socket: string, writable: boolean, whole: boolean): NbdImage {
+	let image: NbdImage;
+	try {
+		image = NbdImage.open({socket, name: path, writable});
+	} catch (error) {
+		throw new UsageError(`${role} ${path}: ${error instanceof Error ? error.message : String(error)}`, {cause: error});
+	}
+	if (writable && !whole && (image.export.flags & TFLAG.CAN_MULTI_CONN) === 0) {
+		image.close();
+		throw new UsageError(`DST ${path}: its NBD server does not allow several writing connections (no multi-conn); run with --workers 1`);
+	}
+	return image;
+}
