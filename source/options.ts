@@ -19,7 +19,6 @@ export type RawFlags = {
 	check?: boolean;
 	verify?: boolean;
 	copy?: boolean;
-	cache?: boolean;
 	hash?: string;
 	quiet?: boolean;
 	json?: boolean;
@@ -50,8 +49,6 @@ export type Options = {
 	readonly check: boolean;
 	readonly verify: boolean;
 	readonly copy: boolean;
-	/** DEST keeps a digest cache of DST on DST's host and uses it instead of reading DST (off: --no-cache). */
-	readonly cache: boolean;
 	readonly hash: HashName;
 	readonly quiet: boolean;
 	readonly json: boolean;
@@ -196,7 +193,6 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		check: flags.check ?? false,
 		verify: flags.verify ?? false,
 		copy: flags.copy ?? false,
-		cache: flags.cache ?? true,
 		hash,
 		quiet: flags.quiet ?? false,
 		json: flags.json ?? false,
