@@ -78,6 +78,26 @@ test('should refuse a remote SRC holding a qcow2 header without --src-format, na
 	assert.not.ok(fs.existsSync(at('refused.raw')));
 });
 
+test('should serve a remote qcow2 through the uploaded agent (its NBD worker file uploaded beside it)', async context => {
+	if (problem) {
+		return skip(context, problem);
+	}
+	// pveextra has node and what is in extraBin, not rblocksync: the agent bundle is uploaded.
+	for (const tool of ['qemu-img', 'qemu-nbd']) {
+		fs.symlinkSync(`/usr/bin/${tool}`, path.join(sshd.extraBin, tool));
+	}
+	try {
+		makeQcow2(at('upload-src.qcow2'), 8 * MiB, ['write -P 0x55 2M 1M']);
+		const result = await runCli(['--src-format', 'qcow2', '--truncate', '-q', `pveextra:${at('upload-src.qcow2')}`, at('upload-dst.raw')], {...sshd.env, RBLOCKSYNC_REMOTE_AGENT: 'upload'});
+		assert.is(result.status, 0, result.stderr);
+		assert.is(compareImages(at('upload-src.qcow2'), 'qcow2', at('upload-dst.raw'), 'raw'), undefined);
+	} finally {
+		for (const tool of ['qemu-img', 'qemu-nbd']) {
+			fs.rmSync(path.join(sshd.extraBin, tool), {force: true});
+		}
+	}
+});
+
 test('should name the package when the remote host has no qemu-nbd (exit 1, DST not created)', async context => {
 	if (problem) {
 		return skip(context, problem);
