@@ -7,7 +7,8 @@
 // session) and, from the growth between RTTs, how many sequential round trips it costs.
 // Env: BENCH_SIZE_MIB (256), BENCH_RTTS (ms, "0,20,80"), BENCH_RATES (Mbit/s, 0 = unlimited, "0,100"),
 // BENCH_CASES ("changed,first"), BENCH_TOOLS (comma-separated substrings of tool names; default all),
-// BENCH_DIR (default a temp dir, removed after).
+// BENCH_REPEAT (1: runs of each tool, alternated A B A B; the tables show the median run, the setup table the median
+// setup), BENCH_DIR (default a temp dir, removed after).
 // Images: bench/images.mjs (random data, 25% zero blocks, 10% holes; CHANGED has 1% of its blocks rewritten).
 import {execFileSync, spawn} from 'node:child_process';
 import fs from 'node:fs';
@@ -26,6 +27,7 @@ const rtts = list('BENCH_RTTS', '0,20,80').map(Number);
 const rates = list('BENCH_RATES', '0,100').map(Number);
 const caseNames = list('BENCH_CASES', 'changed,first');
 const toolFilter = process.env['BENCH_TOOLS'] ? list('BENCH_TOOLS', '') : undefined;
+const repeat = Math.max(1, Number(process.env['BENCH_REPEAT'] ?? 1));
 const dir = process.env['BENCH_DIR'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rbs-bench-wan-'));
 const BDSYNC = '/tmp/peers/bin/bdsync';
 const size = sizeMiB * 1024 * 1024;
@@ -51,10 +53,10 @@ async function run(command: string, args: string[], stdinFile?: string): Promise
 	let stderr = '';
 	let pending = '';
 	const trace: TraceLine[] = [];
-	child.stdout.on('data', (chunk: Buffer) => {
+	child.stdout!.on('data', (chunk: Buffer) => {
 		stdout += chunk.toString();
 	});
-	child.stderr.on('data', (chunk: Buffer) => {
+	child.stderr!.on('data', (chunk: Buffer) => {
 		const wall = (performance.now() - started) / 1000;
 		pending += chunk.toString();
 		const lines = pending.split('\n');
@@ -145,7 +147,7 @@ try {
 				if (!chosen) {
 					throw new Error(`BENCH_CASES: unknown case ${name} (changed, first)`);
 				}
-				for (const tool of chosen.tools.filter(t => wanted(t.name))) {
+				for (const tool of Array.from({length: repeat}, () => chosen.tools.filter(t => wanted(t.name))).flat()) {
 					chosen.reset();
 					execFileSync('sync');
 					const before = proxy.bytes.up + proxy.bytes.down;
@@ -172,13 +174,20 @@ try {
 }
 
 const rateName = (rate: number): string => (rate ? `${rate} Mbit/s` : 'unlimited');
+const sameRow = (a: Result, b: Result): boolean => a.label === b.label && a.rtt === b.rtt && a.rate === b.rate && a.tool === b.tool;
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
+/** One row per case, link and tool: the run of median time. */
+const medians = results.filter((r, i) => results.findIndex(x => sameRow(x, r)) === i).map(r => {
+	const runs = results.filter(x => sameRow(x, r)).sort((a, b) => a.seconds - b.seconds);
+	return {...runs[Math.floor((runs.length - 1) / 2)]!, spread: runs.length > 1 ? `${runs[0]!.seconds.toFixed(2)}-${runs.at(-1)!.seconds.toFixed(2)}` : ''};
+});
 console.log(`\nimage ${sizeMiB} MiB through a delay proxy to an sshd on 127.0.0.1, warm page cache, ${os.cpus().length} CPUs`);
 console.log('case         RTT  rate       tool                  seconds  vs rsync    wire bytes  wire/image  wire Mbit/s');
-for (const r of results) {
+for (const r of medians) {
 	const peerName = Object.values(cases).find(c => c.label === r.label)?.tools.find(t => t.name === r.tool)?.rsyncPeer;
-	const peer = results.find(x => x.label === r.label && x.rtt === r.rtt && x.rate === r.rate && x.tool === peerName);
+	const peer = medians.find(x => x.label === r.label && x.rtt === r.rtt && x.rate === r.rate && x.tool === peerName);
 	const ratio = peer ? `${(peer.seconds / r.seconds).toFixed(2)}x` : '-';
-	console.log(`${r.label.padEnd(12)} ${String(r.rtt).padStart(3)}  ${rateName(r.rate).padEnd(10)} ${r.tool.padEnd(20)} ${r.seconds.toFixed(2).padStart(8)}  ${ratio.padStart(8)}  ${String(r.wire).padStart(12)}  ${((r.wire / size) * 100).toFixed(2).padStart(9)}%  ${(r.wire * 8 / r.seconds / 1e6).toFixed(1).padStart(11)}`);
+	console.log(`${r.label.padEnd(12)} ${String(r.rtt).padStart(3)}  ${rateName(r.rate).padEnd(10)} ${r.tool.padEnd(20)} ${r.seconds.toFixed(2).padStart(8)}  ${ratio.padStart(8)}  ${String(r.wire).padStart(12)}  ${((r.wire / size) * 100).toFixed(2).padStart(9)}%  ${(r.wire * 8 / r.seconds / 1e6).toFixed(1).padStart(11)}${r.spread ? `  (${r.spread})` : ''}`);
 }
 console.log('(vs rsync: rsync\'s time over this one, in the same case, link and direction (a first copy: rsync push); >1 is faster)');
 
@@ -203,19 +212,47 @@ for (const rate of rates) {
 	for (const label of [...new Set(results.map(r => r.label))]) {
 		for (const tool of [...new Set(results.filter(r => r.tool.startsWith('rblocksync')).map(r => r.tool))]) {
 			row(`${label.padEnd(12)} ${rateName(rate).padEnd(10)} ${tool}`, rtts.map(rtt => {
-				const r = results.find(x => x.label === label && x.rate === rate && x.rtt === rtt && x.tool === tool);
-				const first = r && firstData(r.trace);
-				return first && {wall: first.wall, trace: first.trace};
+				const firsts = results.filter(x => x.label === label && x.rate === rate && x.rtt === rtt && x.tool === tool).map(x => firstData(x.trace)).filter(t => t !== undefined);
+				return firsts.length ? {wall: median(firsts.map(t => t.wall)), trace: median(firsts.map(t => t.trace))} : undefined;
 			}));
 		}
 	}
 }
 
-const slowest = Math.max(...rtts);
-for (const r of results.filter(x => x.rtt === slowest && x.tool === 'rblocksync push' && x.label === '1% changed')) {
-	console.log(`\ntimeline of rblocksync push, 1% changed, RTT ${r.rtt} ms, ${rateName(r.rate)} (seconds from spawn, trace clock, phase):`);
-	for (const t of r.trace) {
-		console.log(`  ${t.wall.toFixed(3).padStart(7)}  ${t.trace.toFixed(3).padStart(7)}  ${t.what}`);
+/** Each phase of a run once (its first line: "worker 0 opened" and "worker 1 opened" are one phase, "worker opened"). */
+function phases(trace: TraceLine[]): Map<string, number> {
+	const seen = new Map<string, number>();
+	for (const t of trace) {
+		const name = t.what.replace(/^worker \d+ /, 'worker ');
+		if (!seen.has(name)) {
+			seen.set(name, t.wall);
+		}
 	}
-	console.log(`  ${r.seconds.toFixed(3).padStart(7)}           exit`);
+	return seen;
+}
+
+// The phases of rblocksync push (1% changed) side by side: each step's growth over RTT 0, in round trips.
+for (const rate of rates) {
+	const runs = rtts.map(rtt => medians.find(x => x.rtt === rtt && x.rate === rate && x.tool === 'rblocksync push' && x.label === '1% changed'));
+	const base = runs[rtts.indexOf(0)];
+	if (!base || runs.some(r => !r)) {
+		continue;
+	}
+	const maps = runs.map(r => phases(r!.trace).set('exit', r!.seconds));
+	console.log(`\nphases of rblocksync push, 1% changed, ${rateName(rate)}: seconds from spawn at each RTT; then each step's growth over RTT 0 in round trips`);
+	console.log(`${'phase'.padEnd(22)}${rtts.map(rtt => `RTT ${rtt}`.padStart(9)).join('')}  ${rtts.filter(rtt => rtt > 0).map(rtt => `step RTs@${rtt}`.padStart(12)).join('')}`);
+	let previous: string | undefined;
+	for (const name of maps[0]!.keys()) {
+		const at = maps.map(m => m.get(name));
+		const step = (i: number): number | undefined => {
+			const now = at[i];
+			const before = previous === undefined ? 0 : maps[i]!.get(previous);
+			const baseNow = at[rtts.indexOf(0)];
+			const baseBefore = previous === undefined ? 0 : maps[rtts.indexOf(0)]!.get(previous);
+			return now === undefined || before === undefined || baseNow === undefined || baseBefore === undefined ? undefined : ((now - before) - (baseNow - baseBefore)) / (rtts[i]! / 1000);
+		};
+		const steps = rtts.map((rtt, i) => (rtt > 0 ? step(i) : undefined)).filter((_, i) => rtts[i]! > 0);
+		console.log(`${name.padEnd(22)}${at.map(t => (t === undefined ? '-' : t.toFixed(3)).padStart(9)).join('')}  ${steps.map(v => (v === undefined ? '-' : v.toFixed(1)).padStart(12)).join('')}`);
+		previous = name;
+	}
 }
