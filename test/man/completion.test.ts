@@ -40,6 +40,12 @@ completion('should complete the values of --hash and --progress', () => {
 	assert.equal(complete('rblocksync --progress p'), ['plain']);
 });
 
+completion('should complete the formats of --src-format, --dst-format and --format', () => {
+	assert.equal(complete('rblocksync --src-format q'), ['qcow2', 'qed']);
+	assert.equal(complete('rblocksync --dst-format r'), ['raw']);
+	assert.equal(complete('rblocksync --format v'), ['vmdk', 'vdi', 'vhdx', 'vpc']);
+});
+
 completion('should complete a --compress level after the equals sign only', () => {
 	assert.equal(complete('rblocksync --compress=3'), ['3']);
 });
