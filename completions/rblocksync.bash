@@ -20,7 +20,7 @@ _rblocksync() {
 _rblocksync_complete() {
 	local cur="$1" prev="$2"
 
-	local long="--truncate --block-size --workers --dry-run --src-format --dst-format --format --check --verify --copy --hash --compress --compress=
+	local long="--truncate --block-size --workers --dry-run --src-format --dst-format --format --check --verify --copy --no-cache --hash --compress --compress=
 		--port --identity --accept-new-host-key --timeout --force --progress --json --json-progress --stat
 		--quiet --debug --help --version"
 

@@ -2,7 +2,7 @@
 // where meow would print two lines and exit 2), and -z/--compress take an optional level that never swallows SRC.
 import {UsageError} from './errors.js';
 
-type FlagSpec = {readonly type: 'boolean' | 'string'; readonly shortFlag?: string};
+type FlagSpec = {readonly type: 'boolean' | 'string'; readonly shortFlag?: string; readonly default?: boolean};
 
 /** Every flag rblocksync accepts, as meow takes them; `agent` is internal (how SSH starts a remote worker). */
 export const cliFlags = {
@@ -13,6 +13,8 @@ export const cliFlags = {
 	check: {type: 'boolean'},
 	verify: {type: 'boolean'},
 	copy: {type: 'boolean'},
+	// --no-cache turns it off (meow's negation of a boolean flag).
+	cache: {type: 'boolean', default: true},
 	hash: {type: 'string'},
 	compress: {type: 'string', shortFlag: 'z'},
 	port: {type: 'string', shortFlag: 'p'},

@@ -19,6 +19,7 @@ export const helpText = `
     --check                 Compare only (a dry run): exit 0 if DST equals SRC, 4 if it differs
     --verify                Re-read both sides after the sync and compare them
     --copy                  Do not read DST: write every non-zero block, zero the rest
+    --no-cache              Keep no digest cache of DST (kept on DST's host, the next sync need not read DST)
     --hash NAME             blake3 or sha256, for remote comparison (default blake3)
     -z, --compress[=LEVEL]  Compress changed blocks on the wire, zlib level 1-9 (default off; 1 if no level)
     -p, --port PORT         SSH port for remote endpoints

@@ -19,6 +19,7 @@ export type RawFlags = {
 	check?: boolean;
 	verify?: boolean;
 	copy?: boolean;
+	cache?: boolean;
 	hash?: string;
 	quiet?: boolean;
 	json?: boolean;
@@ -49,6 +50,8 @@ export type Options = {
 	readonly check: boolean;
 	readonly verify: boolean;
 	readonly copy: boolean;
+	/** DEST keeps a digest cache of DST on DST's host and uses it instead of reading DST (off: --no-cache). */
+	readonly cache: boolean;
 	readonly hash: HashName;
 	readonly quiet: boolean;
 	readonly json: boolean;
@@ -193,6 +196,7 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		check: flags.check ?? false,
 		verify: flags.verify ?? false,
 		copy: flags.copy ?? false,
+		cache: flags.cache ?? true,
 		hash,
 		quiet: flags.quiet ?? false,
 		json: flags.json ?? false,

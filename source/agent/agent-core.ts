@@ -10,6 +10,8 @@ import {SourceRole} from '../delta/source-role.js';
 import {DestRole} from '../delta/dest-role.js';
 import {checkSource, dropCacheFor, errorMessage, type OpenedRole, openRole, readBootId, type RoleHost, type RoleOpener} from '../delta/open-role.js';
 import type {Image} from '../image/image.js';
+import {commitCache, dropCache, type HeldCache, prepareCache, workerCache} from '../delta/dest-cache.js';
+import type {FileRangeCache} from '../delta/digest-cache-file.js';
 
 /** Hash names this build can use, for HELLO. */
 export const HASHES = 'blake3,sha256';
@@ -32,6 +34,10 @@ export class AgentCore {
 	private image: Image | undefined;
 	/** What a prepare OPEN opened, kept open for its lock until the agent ends (and, for SRC, to check it at the end). */
 	private held: {role: Role; opened: OpenedRole} | undefined;
+	/** DST's preparing agent: the digest cache it took over, committed at the driver's second prepare OPEN. */
+	private heldCache: HeldCache | undefined;
+	/** A DEST worker's range of the digest cache. */
+	private rangeCache: FileRangeCache | undefined;
 
 	private readonly host: RoleHost;
 
@@ -107,6 +113,15 @@ export class AgentCore {
 			const flags = openFlags(open.flags);
 			if (flags.prepare && this.held) {
 				// A second prepare OPEN: the driver's check, after every worker's range, that SRC did not change.
+				if (this.held.role === Role.dest && open.role === Role.dest && flags.cache && this.heldCache) {
+					// After a successful run: DST's digest cache is put in place, bound to DST as it is now.
+					commitCache(this.heldCache, this.held.opened.image);
+					this.send({type: 'cache', status: this.heldCache.status});
+					this.send(this.held.opened.reply);
+					this.state = 'open';
+					this.flushQueue();
+					return;
+				}
 				if (this.held.role !== Role.source || open.role !== Role.source) {
 					throw new Error('a second prepare OPEN only checks the SRC this agent holds');
 				}
@@ -122,6 +137,12 @@ export class AgentCore {
 			}
 			if (opened.warning) {
 				this.send({type: 'warn', message: opened.warning});
+			}
+			if (flags.prepare && open.role === Role.dest && flags.cache && !flags.dryRun) {
+				// Before any worker writes: the old cache is taken out of use; CACHE says whether it stands for DST.
+				const cache = prepareCache(open, opened.image);
+				this.heldCache = cache.held;
+				this.send({type: 'cache', status: cache.status});
 			}
 			this.send(opened.reply);
 			if (flags.prepare) {
@@ -142,12 +163,13 @@ export class AgentCore {
 				role.onError = error => this.fail(error);
 				this.role = role;
 			} else {
+				this.rangeCache = flags.cache && !flags.dryRun ? workerCache(open, opened.image) : undefined;
 				const role = new DestRole(opened.image, opened.writable, geometry, hasher, job, m => {
 					this.send(m);
 					if (m.type === 'done') {
 						this.close(true);
 					}
-				});
+				}, this.rangeCache);
 				this.role = role;
 				this.state = 'session';
 				role.begin();
@@ -191,6 +213,12 @@ export class AgentCore {
 			return;
 		}
 		this.state = 'finished';
+		try {
+			this.rangeCache?.close();
+		} catch {
+			// A worker's records that did not reach the file: the run fails or its records are incomplete either way.
+		}
+		dropCache(this.heldCache);
 		for (const image of [this.image, this.held?.opened.image]) {
 			try {
 				image?.close();

@@ -47,6 +47,11 @@ export interface SyncBackend {
 	 * this error then replaces that one). `failed`: a range failed; a check that cannot run is then not reported.
 	 */
 	checkSource(failed: boolean): Promise<void>;
+	/**
+	 * After a successful sync phase (checkSource passed; not in a dry run): puts DEST's digest cache in place, bound
+	 * to DST as it is now; returns the cache's status for the summary (undefined: no cache in this backend).
+	 */
+	finishSync?(): Promise<string | undefined>;
 	/** Before the verify phase: drop both images from the page caches, wherever they are. */
 	beforeVerify(warn: (message: string) => void): Promise<void>;
 	/** Called before each progress report with the phase's states (e.g. to fill in wire bytes). */

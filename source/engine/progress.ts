@@ -42,6 +42,8 @@ export type Summary = Counters & {
 	verified: boolean | null;
 	/** Bytes of a DST block device beyond SRC's size, left as they were. */
 	dstExtraBytes: number;
+	/** DEST's digest cache: "used", "built", "stale: <reason>", "off: <reason>"; absent when the backend keeps none. */
+	cache?: string;
 	seconds: number;
 	ok: boolean;
 	/** The one-line error when ok is false. */

@@ -105,6 +105,10 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 		};
 
 		await runPhase('sync');
+		const cache = options.dryRun ? undefined : await backend.finishSync?.();
+		if (cache !== undefined) {
+			begun.cache = cache;
+		}
 		if (options.verify) {
 			await backend.beforeVerify(warn);
 			reporter.start({...start, phase: 'verify'});

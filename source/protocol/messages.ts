@@ -10,7 +10,7 @@ export const Role = {source: 1, dest: 2} as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
 /** OPEN flags. */
-export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16, dropCache: 32} as const;
+export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16, dropCache: 32, cache: 64} as const;
 /** HELLO capability bits. */
 export const Capability = {holes: 1} as const;
 
@@ -19,7 +19,7 @@ export const ImageKindCode = {file: 1, block: 2, memory: 3} as const;
 export const ErrorKind = {precondition: 1, io: 2, protocol: 3} as const;
 
 /** Decodes OPEN's flag bits: the one place they are read. */
-export function openFlags(bits: number): {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean; dropCache: boolean} {
+export function openFlags(bits: number): {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean; dropCache: boolean; cache: boolean} {
 	return {
 		truncate: (bits & OpenFlag.truncate) !== 0,
 		dryRun: (bits & OpenFlag.dryRun) !== 0,
@@ -27,13 +27,15 @@ export function openFlags(bits: number): {truncate: boolean; dryRun: boolean; co
 		force: (bits & OpenFlag.force) !== 0,
 		prepare: (bits & OpenFlag.prepare) !== 0,
 		dropCache: (bits & OpenFlag.dropCache) !== 0,
+		cache: (bits & OpenFlag.cache) !== 0,
 	};
 }
 
 /** The inverse of openFlags. */
-export function openFlagBits(flags: {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean; dropCache?: boolean}): number {
+export function openFlagBits(flags: {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean; dropCache?: boolean; cache?: boolean}): number {
 	return (flags.truncate ? OpenFlag.truncate : 0) | (flags.dryRun ? OpenFlag.dryRun : 0) | (flags.copy ? OpenFlag.copy : 0)
-		| (flags.force ? OpenFlag.force : 0) | (flags.prepare ? OpenFlag.prepare : 0) | (flags.dropCache ? OpenFlag.dropCache : 0);
+		| (flags.force ? OpenFlag.force : 0) | (flags.prepare ? OpenFlag.prepare : 0) | (flags.dropCache ? OpenFlag.dropCache : 0)
+		| (flags.cache ? OpenFlag.cache : 0);
 }
 
 export type CountersTuple = readonly [number, number, number, number, number, number, number, number];
@@ -48,6 +50,8 @@ export type Message =
 	// server: the NBD socket a preparing agent serves a formatted image on, for the run's workers; absent on the wire when unset.
 	| {type: 'opened'; size: number; kind: number; dstExtraBytes: number; identity: string; server?: string}
 	| {type: 'error'; kind: number; message: string}
+	// DEST's preparing agent, asked for its digest cache (OPEN's cache flag), before OPENED: "used", "built", "stale: <reason>", "off: <reason>".
+	| {type: 'cache'; status: string}
 	| {type: 'warn'; message: string}
 	| {type: 'credit'; granted: number}
 	| {type: 'chunk'; offset: number; length: number; digest: Buffer}
@@ -69,7 +73,7 @@ export type MessageType = Message['type'];
 
 /** Frame type byte of each message. */
 export const TYPE_CODE: Record<MessageType, number> = {
-	hello: 0x01, open: 0x02, opened: 0x03, error: 0x04, warn: 0x05,
+	hello: 0x01, open: 0x02, opened: 0x03, error: 0x04, warn: 0x05, cache: 0x06,
 	credit: 0x10, chunk: 0x11, zero: 0x12, subs: 0x13, want: 0x14, blocks: 0x15, data: 0x16,
 	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e,
 };
@@ -77,7 +81,7 @@ const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([n
 
 /** Each frame's name in doc/protocol.md (CHUNK_END), for messages about it. */
 export const FRAME_NAME: Record<MessageType, string> = {
-	hello: 'HELLO', open: 'OPEN', opened: 'OPENED', error: 'ERROR', warn: 'WARN',
+	hello: 'HELLO', open: 'OPEN', opened: 'OPENED', error: 'ERROR', warn: 'WARN', cache: 'CACHE',
 	credit: 'CREDIT', chunk: 'CHUNK', zero: 'ZERO', subs: 'SUBS', want: 'WANT', blocks: 'BLOCKS', data: 'DATA',
 	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY',
 };
@@ -235,6 +239,7 @@ export function encode(message: Message): Buffer {
 			break;
 		case 'error': w.u8(message.kind).string(message.message); break;
 		case 'warn': w.string(message.message); break;
+		case 'cache': w.string(message.status); break;
 		case 'credit': w.u32(message.granted); break;
 		case 'chunk': w.u64(message.offset).u32(message.length).bytes(message.digest); break;
 		case 'zero': case 'diff': w.u64(message.offset).u64(message.length); break;
@@ -266,6 +271,7 @@ export function decode(frame: Frame): Message {
 		case 'opened': message = {type, size: r.u64(), kind: r.u8(), dstExtraBytes: r.u64(), identity: r.string(), ...optionalStrings(r, 'server')}; break;
 		case 'error': message = {type, kind: r.u8(), message: r.string()}; break;
 		case 'warn': message = {type, message: r.string()}; break;
+		case 'cache': message = {type, status: r.string()}; break;
 		case 'credit': message = {type, granted: r.u32()}; break;
 		case 'chunk': message = {type, offset: r.u64(), length: r.u32(), digest: r.bytes(32)}; break;
 		case 'zero': case 'diff': message = {type, offset: r.u64(), length: r.u64()}; break;

@@ -33,6 +33,8 @@ export type RemoteOptions = {
 	readonly copy: boolean;
 	readonly force: boolean;
 	readonly hash: string;
+	/** DEST keeps a digest cache of DST on DST's host (not --no-cache); absent: none. */
+	readonly cache?: boolean;
 	readonly compress: number;
 	readonly port: number | undefined;
 	readonly identity: string | undefined;
@@ -78,6 +80,8 @@ export class RemoteBackend implements SyncBackend {
 	private readonly teardown = new AbortController();
 	/** DST's preparing agent once its prepare step began: after its HELLO, OPEN went out and may have created or resized DST. */
 	private dstPreparing: Link | undefined;
+	/** DEST's digest cache as its preparing agent found it (its CACHE frame); undefined without --cache or in a dry run. */
+	private cacheStatus: string | undefined;
 	private size = 0;
 	private warn: (message: string) => void = () => {};
 	private readonly started = performance.now();
@@ -132,6 +136,7 @@ export class RemoteBackend implements SyncBackend {
 		this.dstPreparing = dstProbe;
 		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
 		this.dstHolderToken = dest.opened.identity;
+		this.cacheStatus = this.wantsCache() ? dest.cache ?? 'off: the agent on DST\'s host keeps no digest cache' : undefined;
 		this.dstServer = dest.opened.server ?? '';
 		this.watchLockHolder(dstProbe, dest.held);
 		if (options.dst.kind === 'remote' && !canPunch(dest.caps) && dest.opened.kind === ImageKindCode.file) {
@@ -227,6 +232,28 @@ export class RemoteBackend implements SyncBackend {
 		}
 	}
 
+	/** A second prepare OPEN with the cache flag to DST's preparing agent: it commits the digest cache its workers wrote. */
+	async finishSync(): Promise<string | undefined> {
+		const status = this.cacheStatus;
+		const link = this.dstPreparing;
+		if (status === undefined || status.startsWith('off') || !link) {
+			return status;
+		}
+		try {
+			const reply = await openLink(link, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
+			this.watchLockHolder(link, reply.held);
+			return reply.cache ?? status;
+		} catch (error) {
+			const reason = error instanceof Error ? error.message : String(error);
+			this.warn(`DST ${this.options.dst.path}: its digest cache was not kept: ${reason}`);
+			return `off: ${reason}`;
+		}
+	}
+
+	private wantsCache(): boolean {
+		return this.options.cache === true && !this.options.dryRun;
+	}
+
 	/** Nothing here: each role drops its own range from its host's page cache at OPEN (the dropCache flag). */
 	async beforeVerify(): Promise<void> {}
 
@@ -259,7 +286,7 @@ export class RemoteBackend implements SyncBackend {
 		const holder = prepare ? '' : server || (role === Role.dest ? this.dstHolderToken : '');
 		const flags = openFlagBits({
 			truncate: options.truncate, dryRun: options.dryRun || phase === 'verify', copy: options.copy && phase === 'sync', force: options.force, prepare,
-			dropCache: phase === 'verify',
+			dropCache: phase === 'verify', cache: role === Role.dest && phase === 'sync' && this.wantsCache(),
 		});
 		return {
 			type: 'open', role, flags, blockSize: options.blockSize, compress: options.compress,

@@ -46,9 +46,11 @@ function hold(link: Link): Held {
  * Sends HELLO (once per link) and OPEN, waits for OPENED. Returns the agent's capabilities, the reply, and what came after it.
  * An agent that answers neither within `replyMs` (a stopped process, a program that only reads) fails it, the link closed.
  */
-export async function openLink(link: Link, open: Message, warn: (message: string) => void, replyMs = Number.POSITIVE_INFINITY): Promise<{caps: number; opened: Opened; held: Held}> {
+export async function openLink(link: Link, open: Message, warn: (message: string) => void, replyMs = Number.POSITIVE_INFINITY): Promise<{caps: number; opened: Opened; held: Held; cache?: string}> {
 	return new Promise((resolve, reject) => {
 		let caps = link.greeted ?? 0;
+		/** DEST's CACHE frame before OPENED (only when OPEN asked for the cache). */
+		let cache: string | undefined;
 		let step: 'hello' | 'opened' = link.greeted === undefined ? 'hello' : 'opened';
 		let timer: ReturnType<typeof setTimeout> | undefined;
 		const wait = (): void => {
@@ -86,9 +88,11 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 				step = 'opened';
 				wait();
 				link.send(encode(open));
+			} else if (step === 'opened' && message.type === 'cache') {
+				cache = message.status;
 			} else if (step === 'opened' && message.type === 'opened') {
 				clearTimeout(timer);
-				resolve({caps, opened: message, held: hold(link)});
+				resolve({caps, opened: message, held: hold(link), ...(cache === undefined ? {} : {cache})});
 			} else {
 				fail(new TransferError(`${prefixOf(link)}protocol error: unexpected ${message.type} before OPENED`));
 			}

@@ -16,6 +16,7 @@ const samples: Message[] = [
 	{type: 'opened', size: 123, kind: 2, dstExtraBytes: 0, identity: 'b:1:2:0:file', server: '/tmp/rblocksync-nbd-x/nbd.sock'},
 	{type: 'error', kind: 1, message: 'open /x: ENOENT (no such file or directory)'},
 	{type: 'warn', message: 'holes will be written as zeros: native helper unavailable'},
+	{type: 'cache', status: 'stale: made with blake3, this run uses sha256'},
 	{type: 'credit', granted: 4_000_000_000},
 	{type: 'chunk', offset: 1 << 20, length: 1 << 20, digest},
 	{type: 'zero', offset: 0, length: 2 ** 45},
@@ -74,11 +75,11 @@ test('should refuse garbage payloads without crashing', () => {
 	}
 });
 
-test('should round-trip OPEN flags, drop cache (bit 5) included, and ignore bits it does not know', () => {
-	const all = {truncate: true, dryRun: true, copy: true, force: true, prepare: true, dropCache: true};
-	assert.is(openFlagBits(all), 63);
-	assert.equal(openFlags(63), all);
-	assert.equal(openFlags(OpenFlag.dropCache | 128), {truncate: false, dryRun: false, copy: false, force: false, prepare: false, dropCache: true});
+test('should round-trip OPEN flags, drop cache (bit 5) and cache (bit 6) included, and ignore bits it does not know', () => {
+	const all = {truncate: true, dryRun: true, copy: true, force: true, prepare: true, dropCache: true, cache: true};
+	assert.is(openFlagBits(all), 127);
+	assert.equal(openFlags(127), all);
+	assert.equal(openFlags(OpenFlag.dropCache | 128), {truncate: false, dryRun: false, copy: false, force: false, prepare: false, dropCache: true, cache: false});
 });
 
 test('should keep OPEN and OPENED without a format or server byte for byte what older agents read', () => {

@@ -1,0 +1,83 @@
+// DEST's digest cache through a run, as the agents on DST's host see it: the preparing agent takes the cache over
+// (and reports its status), each worker reads and writes its range's records, the preparing agent commits at the end.
+import fs from 'node:fs';
+import os from 'node:os';
+import type {Image} from '../image/image.js';
+import {LocalImage} from '../image/local-image.js';
+import type {Message} from '../protocol/messages.js';
+import {type CacheHeader, cacheLayout} from './digest-cache.js';
+import {abandon, type CachePaths, cachePaths, commit, defaultCacheDir, FileRangeCache, fileIdentity, takeOver} from './digest-cache-file.js';
+import type {HashName} from './hash.js';
+
+type OpenMessage = Extract<Message, {type: 'open'}>;
+
+/** What DST's preparing agent keeps between taking the cache over and committing it. */
+export type HeldCache = {readonly paths: CachePaths; readonly header: CacheHeader; readonly status: string; committed: boolean};
+
+function hashOf(open: OpenMessage): HashName {
+	return open.hash === 'sha256' ? 'sha256' : 'blake3';
+}
+
+/** The cache directory on this host (~/.cache/rblocksync/digests; /var/lib/rblocksync/digests for root). */
+export function cacheDir(): string {
+	return defaultCacheDir(process.getuid?.() ?? -1, os.homedir());
+}
+
+/**
+ * DST's prepare step with OPEN's cache flag, before any worker writes: the status for the CACHE frame, and what to
+ * commit later (undefined: no cache this run, the status says why).
+ */
+export function prepareCache(open: OpenMessage, image: Image, dir = cacheDir()): {status: string; held?: HeldCache} {
+	if (!(image instanceof LocalImage)) {
+		return {status: 'off: DST is not a local file'};
+	}
+	if (image.kind === 'block') {
+		return {status: 'off: DST is a block device (a device cannot prove nobody else wrote it)'};
+	}
+	try {
+		const stat = fs.fstatSync(image.fd, {bigint: true});
+		const paths = cachePaths(dir, stat);
+		const header: CacheHeader = {hash: hashOf(open), blockSize: open.blockSize, size: open.srcSize, dstIdentity: fileIdentity(stat), srcStamp: ''};
+		const taken = takeOver(paths, header);
+		if (typeof taken === 'string') {
+			return {status: `off: ${taken}`};
+		}
+		return {status: taken.status, held: {paths, header, status: taken.status, committed: false}};
+	} catch (error) {
+		return {status: `off: ${error instanceof Error ? error.message : String(error)}`};
+	}
+}
+
+/** A DEST worker's range cache (OPEN's cache flag), on the files its preparing agent took over; undefined when there are none. */
+export function workerCache(open: OpenMessage, image: Image, dir = cacheDir()): FileRangeCache | undefined {
+	const layout = cacheLayout(open.srcSize, open.blockSize);
+	if (!(image instanceof LocalImage) || image.kind === 'block' || typeof layout === 'string') {
+		return undefined;
+	}
+	const paths = cachePaths(dir, fs.fstatSync(image.fd, {bigint: true}));
+	if (!fs.existsSync(paths.building)) {
+		return undefined;
+	}
+	return new FileRangeCache(layout, paths, fs.existsSync(paths.previous));
+}
+
+/** After every worker's DONE and the driver's checks: DST flushed, its identity now recorded, the cache put in place. */
+export function commitCache(held: HeldCache, image: Image): void {
+	if (!(image instanceof LocalImage)) {
+		return;
+	}
+	fs.fdatasyncSync(image.fd);
+	commit(held.paths, {...held.header, dstIdentity: fileIdentity(fs.fstatSync(image.fd, {bigint: true}))});
+	held.committed = true;
+}
+
+/** The agent ends without a commit (a failed or interrupted run): nothing is kept. */
+export function dropCache(held: HeldCache | undefined): void {
+	if (held && !held.committed) {
+		try {
+			abandon(held.paths);
+		} catch {
+			// Left over files are found and removed by the next run's prepare step.
+		}
+	}
+}
