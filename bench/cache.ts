@@ -1,6 +1,7 @@
 // DEST's digest cache: a repeat sync with 1% of 4 KiB blocks changed, without the cache (DST read in full) and with it
 // (DST not read), against rsync, over SSH to a private sshd on loopback (push and pull), and locally (no cache there
-// yet: a local run compares bytes). Also an unchanged pair with the cache. Env: BENCH_SIZE_MIB (default 1024), BENCH_DIR.
+// yet: a local run compares bytes). Also an unchanged pair with the cache. Env: BENCH_SIZE_MIB (default 1024), BENCH_DIR,
+// BENCH_COLD=1 drops the page cache before every timed run (root only): what reading DST really costs.
 // Each timed case starts from the same DST bytes; for "cache" the cache was built by a sync onto that very DST first.
 import {execFileSync, spawnSync} from 'node:child_process';
 import fs from 'node:fs';
@@ -24,7 +25,13 @@ const env = {...sshd.env, RBLOCKSYNC_REMOTE_AGENT: 'upload'};
 
 type Result = {label: string; tool: string; seconds: number; wire: number; cache: string};
 
+const cold = process.env['BENCH_COLD'] === '1';
+
 function timed(command: string, args: string[]): {seconds: number; stdout: string} {
+	if (cold) {
+		execFileSync('sync');
+		fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+	}
 	const start = process.hrtime.bigint();
 	const result = spawnSync(command, args, {env, encoding: 'utf8', maxBuffer: 1 << 26});
 	const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -76,9 +83,7 @@ try {
 	reset(changed);
 	results.push({label: '1% changed, local', tool: 'rblocksync', ...rblocksync([src, dst])});
 	reset(changed);
-	const start = process.hrtime.bigint();
-	execFileSync('rsync', ['--inplace', '--no-whole-file', src, dst]);
-	results.push({label: '1% changed, local', tool: 'rsync', seconds: Number(process.hrtime.bigint() - start) / 1e9, wire: 0, cache: '-'});
+	results.push({label: '1% changed, local', tool: 'rsync', ...timed('rsync', ['--inplace', '--no-whole-file', src, dst]), wire: 0, cache: '-'});
 	if (spawnSync('cmp', ['-s', src, dst]).status !== 0) {
 		throw new Error('DST differs from SRC');
 	}
@@ -89,7 +94,7 @@ try {
 	}
 }
 
-console.log(`\nimage ${sizeMiB} MiB, 1% of 4 KiB blocks changed, ssh to 127.0.0.1, warm page cache, ${os.cpus().length} CPUs`);
+console.log(`\nimage ${sizeMiB} MiB, 1% of 4 KiB blocks changed, ssh to 127.0.0.1, ${cold ? 'cold' : 'warm'} page cache, ${os.cpus().length} CPUs`);
 console.log('case                 tool                    seconds  vs no cache   wire bytes  cache');
 for (const r of results) {
 	const peer = results.find(x => x.label === r.label.replace('unchanged', '1% changed') && x.tool === 'rblocksync --no-cache');
