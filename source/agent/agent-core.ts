@@ -140,7 +140,7 @@ export class AgentCore {
 			}
 			if (flags.prepare && open.role === Role.dest && flags.cache && !flags.dryRun) {
 				// Before any worker writes: the old cache is taken out of use; CACHE says whether it stands for DST.
-				const cache = prepareCache(open, opened.image);
+				const cache = prepareCache(open, opened.image, undefined, opened.created === true);
 				this.heldCache = cache.held;
 				this.send({type: 'cache', status: cache.status});
 			}

@@ -27,7 +27,8 @@ export function cacheDir(): string {
  * DST's prepare step with OPEN's cache flag, before any worker writes: the status for the CACHE frame, and what to
  * commit later (undefined: no cache this run, the status says why).
  */
-export function prepareCache(open: OpenMessage, image: Image, dir = cacheDir()): {status: string; held?: HeldCache} {
+/** `created`: DST did not exist before this run, so a cache file named after its inode was a deleted file's. */
+export function prepareCache(open: OpenMessage, image: Image, dir = cacheDir(), created = false): {status: string; held?: HeldCache} {
 	if (!(image instanceof LocalImage)) {
 		return {status: 'off: DST is not a local file'};
 	}
@@ -38,7 +39,7 @@ export function prepareCache(open: OpenMessage, image: Image, dir = cacheDir()):
 		const stat = fs.fstatSync(image.fd, {bigint: true});
 		const paths = cachePaths(dir, stat);
 		const header: CacheHeader = {hash: hashOf(open), blockSize: open.blockSize, size: open.srcSize, dstIdentity: fileIdentity(stat), srcStamp: ''};
-		const taken = takeOver(paths, header);
+		const taken = takeOver(paths, header, created);
 		if (typeof taken === 'string') {
 			return {status: `off: ${taken}`};
 		}

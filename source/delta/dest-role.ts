@@ -177,10 +177,17 @@ export class DestRole {
 		}
 		const pending = this.pendingAt(offset);
 		if (pending.cached) {
-			// Written through the cache: the blocks SOURCE found equal by their truncated digests were not read,
-			// so the chunk's full digest is not known; the next run compares it below the chunk again.
-			this.cache!.record(offset, pending.length, pending.cached);
-			this.complete(offset, pending.length);
+			// Written through the cache: the blocks SOURCE found equal by their 8-byte digests were not read, and
+			// two blocks with the same truncated digest are easy to make on purpose. Read the chunk back and check
+			// its full digest, as every other chunk is checked; a mismatch asks SOURCE for the whole chunk.
+			this.chunk.load(this.image, [{start: offset, end: offset + pending.length}], offset, pending.length);
+			if (this.chunk.chunkDigest().equals(pending.digest)) {
+				this.cache!.record(offset, pending.length, chunkFromDigests(this.hasher, this.geometry, pending.length, this.chunk.digests));
+				this.complete(offset, pending.length);
+				return;
+			}
+			this.pending.set(offset, {digest: pending.digest, snapshot: this.chunk.snapshot(), full: true, fromZero: false, length: pending.length});
+			this.send({type: 'full', offset});
 			return;
 		}
 		if (this.job.dryRun || pending.fromZero) {

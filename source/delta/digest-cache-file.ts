@@ -32,7 +32,7 @@ export type TakeOver = {readonly usable: boolean; readonly status: 'used' | 'bui
  * here on leaves no cache claiming DST's content), says whether it can stand for DST (`wanted`: this run's header,
  * with DST's identity as it is now), and creates the empty file the workers write their records into.
  */
-export function takeOver(paths: CachePaths, wanted: CacheHeader): TakeOver | string {
+export function takeOver(paths: CachePaths, wanted: CacheHeader, fresh = false): TakeOver | string {
 	const layout = cacheLayout(wanted.size, wanted.blockSize);
 	if (typeof layout === 'string') {
 		return layout;
@@ -44,7 +44,10 @@ export function takeOver(paths: CachePaths, wanted: CacheHeader): TakeOver | str
 	}
 	let status: TakeOver['status'] = 'built';
 	let srcStamp = '';
-	if (fs.existsSync(paths.final)) {
+	if (fresh) {
+		// A DST created by this run: a cache under its device and inode was a deleted file's.
+		fs.rmSync(paths.final, {force: true});
+	} else if (fs.existsSync(paths.final)) {
 		const reason = examine(paths.final, wanted);
 		if (typeof reason === 'string') {
 			status = `stale: ${reason}`;

@@ -19,6 +19,8 @@ export type OpenedRole = {
 	readonly warning?: string;
 	/** SOURCE: SRC as opened, for checkSource. */
 	readonly source?: OpenedSource;
+	/** DEST's prepare: DST did not exist before this run (a cache named after its inode belongs to a deleted file). */
+	readonly created?: boolean;
 };
 
 /** What a role knows of the host it runs on, read once per agent. */
@@ -57,7 +59,7 @@ export function openRole(open: OpenMessage, host: RoleHost): OpenedRole | undefi
 		// open file description, which keeps the lock for as long as any of them lives.
 		const opened = openDestination(plan, options, prepare, warn);
 		const holder = prepare && !options.dryRun && opened.image instanceof LocalImage && nativeOps() ? holderToken(bootId, opened.image.fd) : '';
-		return {image: opened.image, writable: undefined, reply: {...reply, identity: holder}};
+		return {image: opened.image, writable: undefined, reply: {...reply, identity: holder}, created: !plan.exists};
 	}
 	if (plan.resizeTo !== undefined) {
 		throw new UsageError(`DST ${open.path} is ${plan.size} bytes, not the ${open.srcSize} bytes it was just given; is something else writing it?`);

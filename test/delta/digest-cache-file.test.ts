@@ -63,7 +63,8 @@ test('should build a cache, put it in place only at commit, then use it and read
 	using.close();
 	commit(paths, header());
 	assert.ok(dst.content.equals(next));
-	assert.is(read, 0);
+	// Only the chunk written is read back (its full digest is checked); nothing else of DST.
+	assert.ok(read <= MiB, `read ${read} bytes of DST`);
 	assert.is(taken(takeOver(paths, header())).status, 'used');
 });
 
