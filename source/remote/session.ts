@@ -201,9 +201,10 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 				hooks.stats(countersFromTuple(message.counters));
 			} else if (message?.type === 'done') {
 				done = true;
-				hooks.stats(countersFromTuple(message.counters));
+				const counters = countersFromTuple(message.counters);
+				hooks.stats(counters);
 				source.send(frameBytes(frame));
-				settle(undefined, countersFromTuple(message.counters));
+				settle(undefined, counters);
 			} else if (!settled) {
 				source.send(frameBytes(frame));
 			}
