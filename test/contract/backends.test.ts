@@ -49,7 +49,7 @@ function fileVariant(name: string, make: (src: string, dst: string, flags: Requi
 		name,
 		reset() {
 			if (dir) {
-				spawnSync('umount', [path.join(dir, 'small')]);
+				unmount(path.join(dir, 'small'));
 				removeTempDir(dir);
 			}
 			dir = makeTempDir(`rbs-contract-${name}-`);
@@ -73,6 +73,18 @@ function fileVariant(name: string, make: (src: string, dst: string, flags: Requi
 		},
 		backend: flags => make(file('src'), file('dst'), flags),
 	};
+}
+
+/** Unmounts the small tmpfs of failDst, if any, waiting up to 10 s for the last run's agents to let go of it. */
+function unmount(mountPoint: string): void {
+	// /proc/self/mounts writes a space in a path as \040 (the variants' names have spaces).
+	const listed = mountPoint.replace(/ /g, '\\040');
+	const mounted = (): boolean => fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some(line => line.split(' ')[1] === listed);
+	for (let tries = 0; mounted() && tries < 100; tries++) {
+		if (spawnSync('umount', [mountPoint]).status !== 0) {
+			Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+		}
+	}
 }
 
 /** Writes content leaving its all-zero 4 KiB pages as holes. */
