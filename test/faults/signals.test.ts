@@ -3,12 +3,10 @@
 // agent is left on the host (closing the SSH channels ends the agents).
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
+import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {type Sshd, startSshd} from '../helpers/sshd.js';
-import {makeImage} from '../helpers/remote-images.js';
-import {belowSshd, installMuteAgent, leftBehind, type Running, silentServer, sleep, startRun, waitFor} from '../helpers/hung-peers.js';
+import type {Sshd} from '../helpers/sshd.js';
+import {belowSshd, type FaultBench, leftBehind, type Running, silentServer, sleep, startFaultBench, startRun, waitFor} from '../helpers/hung-peers.js';
 
 const test = suite('signals in every phase');
 const MiB = 1024 * 1024;
@@ -18,19 +16,15 @@ let src: string;
 let big: string;
 const DST_BYTES = Buffer.alloc(MiB, 0xa5);
 
+let bench: FaultBench;
+
 test.before(async () => {
-	sshd = await startSshd();
-	installMuteAgent(sshd);
-	dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'rbs-signals-'));
-	src = join(dir, 'src.img');
-	makeImage(src, MiB);
-	big = join(dir, 'big.img');
-	makeImage(big, 256 * MiB, {zeroEvery: 0, holeEvery: 0});
+	bench = await startFaultBench('rbs-signals-');
+	({sshd, dir, src, big} = bench);
 });
 
 test.after(async () => {
-	await sshd.stop();
-	rmSync(dir, {recursive: true, force: true});
+	await bench.stop();
 });
 
 /** Sends `signal` to the run; asserts exit 130 within 5 s, the one line, and the --json summary. */

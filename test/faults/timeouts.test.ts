@@ -3,12 +3,10 @@
 // documented exit status, the --json summary (ok: false), DST untouched where promised and no agent left behind.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
+import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {type Sshd, startSshd} from '../helpers/sshd.js';
-import {makeImage} from '../helpers/remote-images.js';
-import {belowSshd, closedPort, type Ended, installHelloOnlyAgent, installMuteAgent, leftBehind, silentServer, startRun, waitFor} from '../helpers/hung-peers.js';
+import type {Sshd} from '../helpers/sshd.js';
+import {belowSshd, closedPort, type Ended, type FaultBench, installHelloOnlyAgent, installMuteAgent, leftBehind, silentServer, startFaultBench, startRun, waitFor} from '../helpers/hung-peers.js';
 
 const test = suite('bounded waits');
 const MiB = 1024 * 1024;
@@ -18,20 +16,15 @@ let src: string;
 let big: string;
 const DST_BYTES = Buffer.alloc(MiB, 0x5a);
 
+let bench: FaultBench;
+
 test.before(async () => {
-	sshd = await startSshd();
-	installMuteAgent(sshd);
-	// On tmpfs when there is one: the images need not reach a disk.
-	dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'rbs-timeouts-'));
-	src = join(dir, 'src.img');
-	makeImage(src, MiB);
-	big = join(dir, 'big.img');
-	makeImage(big, 256 * MiB, {zeroEvery: 0, holeEvery: 0});
+	bench = await startFaultBench('rbs-timeouts-');
+	({sshd, dir, src, big} = bench);
 });
 
 test.after(async () => {
-	await sshd.stop();
-	rmSync(dir, {recursive: true, force: true});
+	await bench.stop();
 });
 
 /** A DST that holds known bytes, to show that a failed run did not touch it. */

@@ -1,13 +1,35 @@
 // Peers that never answer, for the timeout and signal tests: a TCP port that accepts and never speaks SSH,
 // an `rblocksync` on a remote PATH that reads its stdin and never writes, and what is left below the test sshd.
 import {spawn} from 'node:child_process';
-import {chmodSync, writeFileSync} from 'node:fs';
+import {chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {createServer, type Server, type Socket} from 'node:net';
+import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {belowSshd, processes, type ProcessRow, type Sshd} from './sshd.js';
+import {jsonOutput, makeImage} from './remote-images.js';
+import {belowSshd, processes, type ProcessRow, type Sshd, startSshd} from './sshd.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+/** What the timeout and signal tests share: the test sshd with a mute agent installed, and a temp dir (on tmpfs when there is one: the images need not reach a disk) holding a 1 MiB `src` and a 256 MiB all-data `big`. */
+export type FaultBench = {sshd: Sshd; dir: string; src: string; big: string; stop(): Promise<void>};
+
+export async function startFaultBench(prefix: string): Promise<FaultBench> {
+	const sshd = await startSshd();
+	installMuteAgent(sshd);
+	const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), prefix));
+	const src = join(dir, 'src.img');
+	makeImage(src, 1024 * 1024);
+	const big = join(dir, 'big.img');
+	makeImage(big, 256 * 1024 * 1024, {zeroEvery: 0, holeEvery: 0});
+	return {
+		sshd, dir, src, big,
+		async stop() {
+			await sshd.stop();
+			rmSync(dir, {recursive: true, force: true});
+		},
+	};
+}
 
 export type SilentServer = {readonly port: number; readonly accepted: number; close(): Promise<void>};
 
@@ -121,13 +143,7 @@ export function startRun(args: readonly string[], env: NodeJS.ProcessEnv, killAf
 		child.on('close', (status, signal) => {
 			ended = true;
 			clearTimeout(timer);
-			let json: Record<string, unknown> | undefined;
-			try {
-				json = JSON.parse(stdout) as Record<string, unknown>;
-			} catch {
-				json = undefined;
-			}
-			resolve({status, signal, stdout, stderr, json, endedAt: Date.now()});
+			resolve({status, signal, stdout, stderr, json: jsonOutput(stdout), endedAt: Date.now()});
 		});
 	});
 	return {

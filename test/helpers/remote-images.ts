@@ -75,6 +75,15 @@ export function allocated(path: string): number {
 	return statSync(path).blocks * 512;
 }
 
+/** The --json summary a run printed on stdout, or undefined when stdout is not one JSON object. */
+export function jsonOutput(stdout: string): Record<string, unknown> | undefined {
+	try {
+		return JSON.parse(stdout) as Record<string, unknown>;
+	} catch {
+		return undefined;
+	}
+}
+
 export type CliResult = {status: number | null; stdout: string; stderr: string; json: Record<string, unknown> | undefined};
 
 /** Runs `node dist/cli.js ...args`; resolves when it exits. */
@@ -93,13 +102,7 @@ export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv, op
 		const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
 		child.on('close', status => {
 			clearTimeout(timer);
-			let json: Record<string, unknown> | undefined;
-			try {
-				json = JSON.parse(stdout) as Record<string, unknown>;
-			} catch {
-				json = undefined;
-			}
-			resolve({status, stdout, stderr, json});
+			resolve({status, stdout, stderr, json: jsonOutput(stdout)});
 		});
 	});
 }
