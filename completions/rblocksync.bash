@@ -21,7 +21,7 @@ _rblocksync_complete() {
 	local cur="$1" prev="$2"
 
 	local long="--truncate --block-size --workers --dry-run --src-format --dst-format --format --check --verify --copy --no-cache --hash --compress --compress=
-		--port --identity --accept-new-host-key --timeout --force --progress --json --json-progress --stat
+		--port --identity --remote-sudo --remote-command --accept-new-host-key --timeout --force --progress --json --json-progress --stat
 		--quiet --debug --help --version"
 
 	case "$prev" in
@@ -42,6 +42,10 @@ _rblocksync_complete() {
 		return 0
 		;;
 	-w | --workers | -p | --port | --timeout)
+		return 0
+		;;
+	--remote-command)
+		COMPREPLY=($(compgen -W "rblocksync /usr/bin/rblocksync" -- "$cur"))
 		return 0
 		;;
 	-i | --identity)

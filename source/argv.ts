@@ -19,6 +19,8 @@ export const cliFlags = {
 	compress: {type: 'string', shortFlag: 'z'},
 	port: {type: 'string', shortFlag: 'p'},
 	identity: {type: 'string', shortFlag: 'i'},
+	remoteSudo: {type: 'boolean'},
+	remoteCommand: {type: 'string'},
 	acceptNewHostKey: {type: 'boolean'},
 	timeout: {type: 'string'},
 	srcFormat: {type: 'string'},

@@ -24,6 +24,8 @@ export const helpText = `
     -z, --compress[=LEVEL]  Compress changed blocks on the wire, zlib level 1-9 (default off; 1 if no level)
     -p, --port PORT         SSH port for remote endpoints
     -i, --identity FILE     SSH private key for remote endpoints
+    --remote-sudo           Run the remote agent as root through sudo -n (a password it asks for: exit 1)
+    --remote-command CMD    The command that runs rblocksync on remote hosts (as rsync's --rsync-path)
     --accept-new-host-key   Trust and record the key of a host not yet in known_hosts
     --timeout SECONDS       Fail when a host is silent that long (default: 30 to connect, else 120)
     --force                 Write to a block device even if it is mounted or in use
@@ -48,6 +50,7 @@ export const helpText = `
     $ rblocksync root@pve:/dev/pve/vm-100-disk-0 vm100.img --truncate
     $ rblocksync vm100.img root@kvm2:/var/lib/libvirt/images/vm100.img
     $ rblocksync pve1:/dev/pve/vm-100-disk-0 pve2:/dev/pve/vm-100-disk-0
+    $ rblocksync --remote-sudo vm.img admin@kvm2:/dev/vg0/vm
     $ rblocksync --src-format qcow2 vm.qcow2 root@pve:/dev/pve/vm-100-disk-0
     $ rblocksync --dry-run disk.img /dev/sdb
     $ rblocksync --check --quiet disk.img /dev/sdb    # exit 0: in sync, 4: differs

@@ -4,6 +4,7 @@ import {type Endpoint, parseEndpoint} from './endpoint.js';
 import {UsageError} from './errors.js';
 import {environmentKnobs, type EnvironmentKnobs} from './environment.js';
 import {type Bounds, DEFAULT_BOUNDS} from './remote/bounds.js';
+import type {RemoteAgent} from './remote/deploy.js';
 
 import type {HashName} from './delta/hash.js';
 
@@ -30,6 +31,8 @@ export type RawFlags = {
 	debug?: boolean;
 	port?: string;
 	identity?: string;
+	remoteSudo?: boolean;
+	remoteCommand?: string;
 	acceptNewHostKey?: boolean;
 	compress?: string;
 	timeout?: string;
@@ -63,6 +66,8 @@ export type Options = {
 	readonly debug: boolean;
 	readonly port: number | undefined;
 	readonly identity: string | undefined;
+	/** How the agent runs on remote hosts: through `sudo -n` (--remote-sudo), by the user's command (--remote-command). */
+	readonly remoteAgent: RemoteAgent;
 	readonly acceptNewHostKey: boolean;
 	/** zlib level 1-9; 0 means no compression. */
 	readonly compress: number;
@@ -186,6 +191,14 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		throw new UsageError('--port and --identity apply to remote endpoints; SRC and DST are both local');
 	}
 
+	const remoteCommand = flags.remoteCommand;
+	if (remoteCommand !== undefined && (remoteCommand.trim() === '' || /[\n\r\0]/.test(remoteCommand))) {
+		throw new UsageError('--remote-command must be a command on one line, such as /opt/rblocksync/bin/rblocksync; got an empty or multi-line value');
+	}
+	if (src.kind === 'local' && dst.kind === 'local' && (flags.remoteSudo || remoteCommand !== undefined)) {
+		throw new UsageError('--remote-sudo and --remote-command apply to remote endpoints; SRC and DST are both local');
+	}
+
 	return {
 		src,
 		dst,
@@ -207,6 +220,7 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		debug: flags.debug ?? false,
 		port,
 		identity: flags.identity,
+		remoteAgent: {sudo: flags.remoteSudo ?? false, ...(remoteCommand === undefined ? {} : {command: remoteCommand.trim()})},
 		acceptNewHostKey: flags.acceptNewHostKey ?? false,
 		compress,
 		bounds,

@@ -74,8 +74,13 @@ const cacheDir = (bundle: Bundle): string => `"$HOME/.cache/rblocksync/agent-${b
  * `--agent-protocol` prints nothing: protocol 1), node's version, `uname -m`, and which cached bundles hold
  * exactly these files (`sha256sum -c` against this process's digests: a truncated or damaged cache is not used).
  */
-export function probeCommand(candidates: readonly Bundle[], upload: boolean): string {
+export function probeCommand(candidates: readonly Bundle[], upload: boolean, remote: RemoteAgent = {sudo: false}): string {
+	const sudo = remote.sudo ? 'sudo -n ' : '';
 	return [
+		// sudo -n never prompts: a password it would need is an error on its stderr, reported as one line.
+		...(remote.sudo ? ['printf "rbs-sudo=%s\\n" "$( (sudo -n true && echo ok) 2>&1 </dev/null)"'] : []),
+		// The user's command, run by the login shell as rsync runs --rsync-path: a protocol number, or the last line it said.
+		...(remote.command === undefined ? [] : [`printf "rbs-command=%s\\n" "$(${sudo}${remote.command} --agent-protocol 2>&1 </dev/null)"`]),
 		'printf "rbs-which=%s\\n" "$(command -v rblocksync)"',
 		...(upload ? [] : ['printf "rbs-protocol=%s\\n" "$(rblocksync --agent-protocol 2>/dev/null)"']),
 		'printf "rbs-node=%s\\n" "$(node --version 2>/dev/null)"',
@@ -87,11 +92,26 @@ export function probeCommand(candidates: readonly Bundle[], upload: boolean): st
 	].join('; ');
 }
 
-export type Probe = {readonly installed: boolean; readonly protocol: number; readonly nodeMajor: number; readonly arch: string; readonly cached: ReadonlySet<string>};
+export type Probe = {
+	readonly installed: boolean;
+	readonly protocol: number;
+	readonly nodeMajor: number;
+	readonly arch: string;
+	readonly cached: ReadonlySet<string>;
+	/** With --remote-sudo: "ok" when `sudo -n true` ran, else what sudo said (its last line). */
+	readonly sudo?: string;
+	/** With --remote-command: what `CMD --agent-protocol` printed (its protocol number, or its last line of stderr). */
+	readonly command?: string;
+};
+
+/** How the agent runs on the far end: through `sudo -n` (--remote-sudo), and by a command of the user's (--remote-command). */
+export type RemoteAgent = {readonly sudo: boolean; readonly command?: string | undefined};
 
 /** Reads the probe's output; an installed rblocksync that printed no protocol number speaks protocol 1. */
 export function parseProbe(stdout: string): Probe {
 	const field = (name: string): string => new RegExp(`^rbs-${name}=(.*)$`, 'm').exec(stdout)?.[1]?.trim() ?? '';
+	// What sudo or the user's command said may take lines: up to the next rbs- line, its last line.
+	const lastLine = (name: string): string => (new RegExp(`^rbs-${name}=([^]*?)(?=^rbs-|(?![^]))`, 'm').exec(stdout)?.[1] ?? '').trim().split('\n').at(-1)!.trim();
 	const protocol = field('protocol');
 	return {
 		installed: field('which') !== '',
@@ -99,6 +119,8 @@ export function parseProbe(stdout: string): Probe {
 		nodeMajor: Number(/^v(\d+)\./.exec(field('node'))?.[1] ?? 0),
 		arch: field('arch'),
 		cached: new Set([...stdout.matchAll(/^rbs-cached=([\da-f]{16})$/gm)].map(match => match[1]!)),
+		...(/^rbs-sudo=/m.test(stdout) ? {sudo: lastLine('sudo')} : {}),
+		...(/^rbs-command=/m.test(stdout) ? {command: lastLine('command')} : {}),
 	};
 }
 
@@ -180,16 +202,62 @@ async function uploadBundle(connection: Connection, alias: string, bundle: Bundl
  * protocol is ours (never with `upload`), else this version's bundle, reused from the cache when intact or
  * uploaded in one more exec. An installed rblocksync of another protocol is bypassed with one `warn`.
  */
-export async function prepareAgent(connection: Connection, alias: string, upload = false, warn: (message: string) => void = () => {}, bounds?: StartBounds): Promise<AgentPlan> {
+export async function prepareAgent(connection: Connection, alias: string, upload = false, warn: (message: string) => void = () => {}, bounds?: StartBounds, remote: RemoteAgent = {sudo: false}): Promise<AgentPlan> {
 	const bundles = localBundles();
-	const candidates = bundles ? [bundles.plain, ...(bundles.native ? [bundles.native] : [])] : [];
-	const probe = parseProbe((await runCommand(connection, probeCommand(candidates, upload), undefined, commandBounds(alias, 'the probe for rblocksync and node', bounds))).stdout);
-	if (probe.installed && !upload && probe.protocol === PROTOCOL_VERSION) {
-		return {command: 'exec rblocksync --agent', how: 'installed', uploadedBytes: 0};
+	const candidates = bundles && remote.command === undefined ? [bundles.plain, ...(bundles.native ? [bundles.native] : [])] : [];
+	const probe = parseProbe((await runCommand(connection, probeCommand(candidates, upload, remote), undefined, commandBounds(alias, 'the probe for rblocksync and node', bounds))).stdout);
+	const plan = planAgent(probe, alias, remote, bundles, warn, upload);
+	if (plan) {
+		return plan;
 	}
-	const mismatch = probe.installed && !upload
-		? `rblocksync there speaks protocol ${probe.protocol}, this rblocksync ${VERSION} speaks protocol ${PROTOCOL_VERSION}`
-		: undefined;
+	// planAgent returns nothing only when the bundle exists and is not cached yet.
+	const bundle = bundleFor(bundles!, probe.arch);
+	const uploadedBytes = await uploadBundle(connection, alias, bundle, bounds);
+	if (probe.installed && !upload) {
+		warn(`${alias}: ${mismatchOf(probe)}: running this version's agent from ~/.cache/rblocksync instead; install the same rblocksync version on both hosts`);
+	}
+	return {command: uploadedCommand(bundle, remote), how: 'uploaded', uploadedBytes};
+}
+
+/** The sudo prefix of every agent command line with --remote-sudo: `-n` never prompts (a password it needs fails the probe). */
+const sudoPrefix = (remote: RemoteAgent): string => (remote.sudo ? 'sudo -n ' : '');
+
+/**
+ * The command line of the cached bundle: node as the SSH user finds it, the bundle in the SSH user's cache
+ * ($HOME expands in the SSH user's shell before sudo runs, so root runs the very files the probe checked).
+ */
+function uploadedCommand(bundle: Bundle, remote: RemoteAgent): string {
+	return remote.sudo
+		? `exec sudo -n "$(command -v node)" ${cacheDir(bundle)}/${AGENT_NAME}`
+		: `exec node ${cacheDir(bundle)}/${AGENT_NAME}`;
+}
+
+function mismatchOf(probe: Probe): string {
+	return `rblocksync there speaks protocol ${probe.protocol}, this rblocksync ${VERSION} speaks protocol ${PROTOCOL_VERSION}`;
+}
+
+/**
+ * How to start the agent from the probe's findings, or undefined when the bundle must be uploaded first.
+ * Throws UsageError (exit 1) when no agent can run: sudo refused, the user's command is no agent of ours, no node.
+ */
+export function planAgent(probe: Probe, alias: string, remote: RemoteAgent, bundles: Bundles | undefined, warn: (message: string) => void = () => {}, upload = false): AgentPlan | undefined {
+	if (remote.sudo && probe.sudo !== 'ok') {
+		throw new UsageError(`ssh ${alias}: --remote-sudo: sudo -n cannot run the agent as root there (${probe.sudo || 'sudo said nothing'}); allow it without a password (NOPASSWD in sudoers) or drop --remote-sudo`);
+	}
+	if (remote.command !== undefined) {
+		const said = probe.command ?? '';
+		if (!/^\d+$/.test(said)) {
+			throw new UsageError(`ssh ${alias}: --remote-command ${remote.command}: \`${remote.command} --agent-protocol\` printed no protocol number${said ? ` (${said})` : ''}; give the command that runs rblocksync there`);
+		}
+		if (Number(said) !== PROTOCOL_VERSION) {
+			throw new UsageError(`ssh ${alias}: --remote-command ${remote.command} speaks protocol ${said}, this rblocksync ${VERSION} speaks protocol ${PROTOCOL_VERSION}; install the same rblocksync version on both hosts`);
+		}
+		return {command: `exec ${sudoPrefix(remote)}${remote.command} --agent`, how: 'installed', uploadedBytes: 0};
+	}
+	if (probe.installed && !upload && probe.protocol === PROTOCOL_VERSION) {
+		return {command: remote.sudo ? 'exec sudo -n "$(command -v rblocksync)" --agent' : 'exec rblocksync --agent', how: 'installed', uploadedBytes: 0};
+	}
+	const mismatch = probe.installed && !upload ? mismatchOf(probe) : undefined;
 	if (probe.nodeMajor < 18) {
 		throw new UsageError(mismatch
 			? `host ${alias}: ${mismatch}, and it has no node >= 18 to run this version's agent; install the same rblocksync version on both hosts`
@@ -201,12 +269,11 @@ export async function prepareAgent(connection: Connection, alias: string, upload
 			: `host ${alias} has no rblocksync and this installation has no agent bundle to upload (dist/bundle/${AGENT_NAME}); install the rblocksync package there`);
 	}
 	const bundle = bundleFor(bundles, probe.arch);
-	const command = `exec node ${cacheDir(bundle)}/${AGENT_NAME}`;
-	const plan: AgentPlan = probe.cached.has(bundle.hash)
-		? {command, how: 'cached', uploadedBytes: 0}
-		: {command, how: 'uploaded', uploadedBytes: await uploadBundle(connection, alias, bundle, bounds)};
+	if (!probe.cached.has(bundle.hash)) {
+		return undefined;
+	}
 	if (mismatch) {
 		warn(`${alias}: ${mismatch}: running this version's agent from ~/.cache/rblocksync instead; install the same rblocksync version on both hosts`);
 	}
-	return plan;
+	return {command: uploadedCommand(bundle, remote), how: 'cached', uploadedBytes: 0};
 }

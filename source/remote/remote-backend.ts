@@ -12,7 +12,7 @@ import {connect, type Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {ConnectionPool} from '../ssh/pool.js';
 import {type Bounds, DEFAULT_BOUNDS, unlessAborted} from './bounds.js';
-import {type AgentPlan, prepareAgent} from './deploy.js';
+import {type AgentPlan, prepareAgent, type RemoteAgent} from './deploy.js';
 import {type Link, StreamLink, ThreadLink} from './link.js';
 import {canPunch, type Held, openLink, prefixOf, relaySession} from './session.js';
 
@@ -38,6 +38,8 @@ export type RemoteOptions = {
 	readonly compress: number;
 	readonly port: number | undefined;
 	readonly identity: string | undefined;
+	/** --remote-sudo, --remote-command: how the agent runs on every remote host (absent: as the SSH user, rblocksync or the bundle). */
+	readonly remoteAgent?: RemoteAgent;
 	readonly acceptNewHostKey: boolean;
 	/** --src-format/--dst-format: undefined when not given (an image holding a format header is then refused). */
 	readonly srcFormat?: string | undefined;
@@ -341,7 +343,7 @@ export class RemoteBackend implements SyncBackend {
 				const connection = await open();
 				this.trace(`${endpoint.host}: connected`);
 				try {
-					const plan = await prepareAgent(connection, endpoint.host, options.uploadAgent, this.warn, {timeoutMs: this.bounds.replyMs, signal: this.teardown.signal});
+					const plan = await prepareAgent(connection, endpoint.host, options.uploadAgent, this.warn, {timeoutMs: this.bounds.replyMs, signal: this.teardown.signal}, options.remoteAgent);
 					this.trace(`${endpoint.host}: agent ${plan.how}`);
 					// The agent bundles uploaded to the hosts count as bytes sent, like the sessions' frames.
 					this.setupBytesSent += plan.uploadedBytes;

@@ -186,7 +186,8 @@ export async function startSshd(): Promise<Sshd> {
 		'ListenAddress 127.0.0.1',
 		`HostKey ${join(dir, 'host_ed25519')}`,
 		`PidFile ${join(dir, 'sshd.pid')}`,
-		`AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+		// Then the user's own (test users made with useradd: test/remote/remote-sudo.test.ts), read as that user.
+		`AuthorizedKeysFile ${join(dir, 'authorized_keys')} .ssh/authorized_keys`,
 		'StrictModes no',
 		'UsePAM no',
 		'PasswordAuthentication no',

@@ -70,6 +70,10 @@ resolve('should say exactly what is wrong with each bad input', () => {
 	assert.is(message(['h:/a', 'b'], {port: '70000'}), '--port must be a number from 1 to 65535; got 70000');
 	assert.is(message(['h:/a', 'b'], {compress: '12'}), '--compress level must be a number from 1 to 9; got 12');
 	assert.is(message(['a', 'b'], {port: '22'}), '--port and --identity apply to remote endpoints; SRC and DST are both local');
+	assert.is(message(['a', 'b'], {remoteSudo: true}), '--remote-sudo and --remote-command apply to remote endpoints; SRC and DST are both local');
+	assert.is(message(['h:/a', 'b'], {remoteCommand: ' '}), '--remote-command must be a command on one line, such as /opt/rblocksync/bin/rblocksync; got an empty or multi-line value');
+	assert.equal(resolveOptions(['h:/a', 'b'], {remoteSudo: true, remoteCommand: ' /opt/rbs/rblocksync '}).remoteAgent, {sudo: true, command: '/opt/rbs/rblocksync'});
+	assert.equal(resolveOptions(['h:/a', 'b'], {}).remoteAgent, {sudo: false});
 	assert.is(message(['host:', 'b'], {}), 'SRC host:: empty path after the host');
 	assert.is(message(['a', 'ssh://h'], {}), 'DST ssh://h: an ssh:// URL needs a path after the host');
 	assert.is(message(['user@[::1/tmp/x', 'b'], {}), 'SRC user@[::1/tmp/x: unclosed [ in the host (write [2001:db8::1]:path, or ./user@[::1/tmp/x for a local file)');

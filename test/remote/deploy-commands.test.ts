@@ -6,7 +6,8 @@ import {randomBytes} from 'node:crypto';
 import {chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {type Bundle, bundleFor, makeBundle, parseProbe, probeCommand, uploadCommand} from '../../source/remote/deploy.js';
+import {type Bundle, bundleFor, makeBundle, parseProbe, planAgent, probeCommand, uploadCommand} from '../../source/remote/deploy.js';
+import {PROTOCOL_VERSION} from '../../source/protocol/messages.js';
 
 let home: string;
 let bin: string;
@@ -48,6 +49,25 @@ probe('should read an installed rblocksync\'s protocol number, and protocol 1 fr
 	assert.is(old.protocol, 1);
 	fakeRblocksync('echo "rblocksync 0.0.9, usage: ..."');
 	assert.is(parseProbe(sh(probeCommand([], false)).stdout).protocol, 1);
+});
+
+probe('should say what sudo -n said (a password it needs) and what --remote-command printed, its last line', () => {
+	writeFileSync(join(bin, 'sudo'), '#!/bin/sh\n[ "$1" = -n ] || exit 9\nshift\n[ -e "$HOME/nopw" ] && exec "$@"\necho "sudo: a terminal is required to read the password" >&2\necho "sudo: a password is required" >&2\nexit 1\n');
+	chmodSync(join(bin, 'sudo'), 0o755);
+	fakeRblocksync('echo "starting" >&2; echo 7');
+	const refused = parseProbe(sh(probeCommand([], false, {sudo: true, command: 'rblocksync'})).stdout);
+	assert.is(refused.sudo, 'sudo: a password is required');
+	assert.is(refused.command, 'sudo: a password is required');
+	assert.throws(() => planAgent(refused, 'kvm2', {sudo: true}, undefined), (error: Error) => error.message === 'ssh kvm2: --remote-sudo: sudo -n cannot run the agent as root there (sudo: a password is required); allow it without a password (NOPASSWD in sudoers) or drop --remote-sudo');
+	writeFileSync(join(home, 'nopw'), '');
+	const allowed = parseProbe(sh(probeCommand([], false, {sudo: true, command: 'rblocksync'})).stdout);
+	assert.is(allowed.sudo, 'ok');
+	assert.is(allowed.command, '7');
+	assert.throws(() => planAgent(allowed, 'kvm2', {sudo: true, command: 'rblocksync'}, undefined), (error: Error) => error.message.startsWith(`ssh kvm2: --remote-command rblocksync speaks protocol 7, this rblocksync `));
+	fakeRblocksync(`echo ${PROTOCOL_VERSION}`);
+	const ours = parseProbe(sh(probeCommand([], false, {sudo: true, command: 'rblocksync'})).stdout);
+	assert.equal(planAgent(ours, 'kvm2', {sudo: true, command: 'rblocksync'}, undefined), {command: 'exec sudo -n rblocksync --agent', how: 'installed', uploadedBytes: 0});
+	assert.equal(planAgent(ours, 'kvm2', {sudo: true}, undefined), {command: 'exec sudo -n "$(command -v rblocksync)" --agent', how: 'installed', uploadedBytes: 0});
 });
 
 probe('should not ask the installed rblocksync when the upload is forced', () => {
