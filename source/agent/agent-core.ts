@@ -18,7 +18,7 @@ export const HASHES = 'blake3,sha256';
 
 /** What this program says in HELLO. */
 export function helloMessage(): Message {
-	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: nativeOps() ? Capability.holes : 0, program: VERSION, hashes: HASHES};
+	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed, program: VERSION, hashes: HASHES};
 }
 
 /** The one-line refusal when two protocol versions differ (both sides use the same words). */
@@ -164,7 +164,7 @@ export class AgentCore {
 				this.role = role;
 			} else {
 				this.rangeCache = flags.cache && !flags.dryRun ? workerCache(open, opened.image) : undefined;
-				const role = new DestRole(opened.image, opened.writable, geometry, hasher, job, m => {
+				const role = new DestRole(opened.image, opened.writable, geometry, hasher, {...job, keyed: flags.keyed}, m => {
 					this.send(m);
 					if (m.type === 'done') {
 						this.close(true);

@@ -5,14 +5,14 @@ import os from 'node:os';
 import type {Image} from '../image/image.js';
 import {LocalImage} from '../image/local-image.js';
 import type {Message} from '../protocol/messages.js';
-import {type CacheHeader, cacheLayout} from './digest-cache.js';
+import {type WantedHeader, cacheLayout} from './digest-cache.js';
 import {abandon, type CachePaths, cachePaths, commit, defaultCacheDir, FileRangeCache, fileIdentity, takeOver} from './digest-cache-file.js';
 import type {HashName} from './hash.js';
 
 type OpenMessage = Extract<Message, {type: 'open'}>;
 
 /** What DST's preparing agent keeps between taking the cache over and committing it. */
-export type HeldCache = {readonly paths: CachePaths; readonly header: CacheHeader; readonly status: string; committed: boolean};
+export type HeldCache = {readonly paths: CachePaths; readonly header: WantedHeader; readonly status: string; committed: boolean};
 
 function hashOf(open: OpenMessage): HashName {
 	return open.hash === 'sha256' ? 'sha256' : 'blake3';
@@ -38,7 +38,7 @@ export function prepareCache(open: OpenMessage, image: Image, dir = cacheDir(), 
 	try {
 		const stat = fs.fstatSync(image.fd, {bigint: true});
 		const paths = cachePaths(dir, stat);
-		const header: CacheHeader = {hash: hashOf(open), blockSize: open.blockSize, size: open.srcSize, dstIdentity: fileIdentity(stat), srcStamp: ''};
+		const header: WantedHeader = {hash: hashOf(open), blockSize: open.blockSize, size: open.srcSize, dstIdentity: fileIdentity(stat), srcStamp: ''};
 		const taken = takeOver(paths, header, created);
 		if (typeof taken === 'string') {
 			return {status: `off: ${taken}`};

@@ -6,7 +6,8 @@ import {type Counters, emptyCounters} from '../blocks/counters.js';
 import type {Image, Range, WritableImage} from '../image/image.js';
 import {countersTuple, CREDIT_WINDOW, type Message} from '../protocol/messages.js';
 import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
-import {type CachedChunk, chunkFromDigests, type RangeCache, UNKNOWN_SUB} from './digest-cache.js';
+import {type CachedChunk, chunkFromDigests, type RangeCache} from './digest-cache.js';
+import {KeyedDigests} from './keyed.js';
 import {SHORT_DIGEST} from '../protocol/messages.js';
 import {DestRules} from './session-rules.js';
 
@@ -17,6 +18,8 @@ export type DestJob = {
 	readonly srcSize: number;
 	readonly dryRun: boolean;
 	copy: boolean;
+	/** SOURCE takes KEY (OPEN's keyed flag): with a cache, SUBS and BLOCKS carry its keyed digests and DST is not read back. */
+	readonly keyed?: boolean;
 };
 
 const STATS_INTERVAL_MS = 100;
@@ -51,6 +54,10 @@ export class DestRole {
 	/** --copy and EMPTY, with a cache: the full block digests of the chunks being written, for their records. */
 	private readonly building = new Map<number, Buffer>();
 	private readonly digestScratch: Buffer;
+	/** The cache's keyed digests (records are always keyed); `sessionKeyed`: SOURCE compares them too (KEY sent). */
+	private readonly keyed: KeyedDigests | undefined;
+	private sessionKeyed = false;
+	private readonly keyedZeros = new Map<number, Buffer>();
 
 	constructor(
 		private readonly image: Image,
@@ -63,6 +70,7 @@ export class DestRole {
 	) {
 		this.job = {...job};
 		this.cache = job.dryRun ? undefined : cache;
+		this.keyed = this.cache && new KeyedDigests(hasher, this.cache.key, geometry);
 		this.rules = new DestRules({...job, geometry});
 		this.send = message => {
 			this.rules.sent(message);
@@ -82,6 +90,10 @@ export class DestRole {
 			// Nothing here (a new file, a hole): no digests needed; every non-zero SRC block is data to write.
 			this.job.copy = true;
 			this.send({type: 'empty'});
+		}
+		if (this.keyed && this.job.keyed === true && !this.job.copy) {
+			this.sessionKeyed = true;
+			this.send({type: 'key', key: this.keyed.key});
 		}
 		this.send({type: 'credit', granted: CREDIT_WINDOW});
 		this.maybeFinish();
@@ -104,7 +116,7 @@ export class DestRole {
 					break;
 				}
 				this.check.restore(pending.snapshot);
-				this.send({type: 'blocks', offset: message.offset, mask: message.mask, digests: this.check.blockDigests(message.mask)});
+				this.send({type: 'blocks', offset: message.offset, mask: message.mask, digests: this.sessionKeyed ? this.keyedBlockDigests(pending, message.mask) : this.check.blockDigests(message.mask)});
 				break;
 			}
 			case 'data':
@@ -136,20 +148,21 @@ export class DestRole {
 
 	private onChunk(offset: number, length: number, digest: Buffer): void {
 		const known = this.cache?.known(offset, length);
-		if (known) {
-			// DST is not read: the cache answers for it. Equal: done; else compared below the chunk with the cache's digests.
-			if (known.chunkDigest?.equals(digest)) {
-				this.cache!.record(offset, length, known);
-				this.complete(offset, length);
-				return;
-			}
+		if (known?.chunkDigest?.equals(digest)) {
+			// DST is not read: the cache's full chunk digest is SRC's.
+			this.cache!.record(offset, length, known);
+			this.complete(offset, length);
+			return;
+		}
+		if (known && this.sessionKeyed) {
+			// Compared below the chunk with the cache's keyed digests, SOURCE keying its own the same way.
 			this.pending.set(offset, {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: false, fromZero: false, length, cached: known});
 			this.send({type: 'subs', offset, digests: known.subs});
 			return;
 		}
 		this.chunk.load(this.image, this.data, offset, length);
 		if (this.chunk.chunkDigest().equals(digest)) {
-			this.cache?.record(offset, length, chunkFromDigests(this.hasher, this.geometry, length, this.chunk.digests));
+			this.recordFrom(offset, length, this.chunk.digests);
 			this.complete(offset, length);
 			return;
 		}
@@ -161,7 +174,7 @@ export class DestRole {
 		}
 		// Keep our block digests for WANT (a copy: this.chunk is reused for the next chunk).
 		this.pending.set(offset, {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: false, fromZero: false, length});
-		this.send({type: 'subs', offset, digests: this.chunk.subDigests()});
+		this.send({type: 'subs', offset, digests: this.sessionKeyed ? this.keyed!.chunk(this.chunk.digests, this.chunk.blocks).subs : this.chunk.subDigests()});
 	}
 
 	private onChunkEnd(offset: number): void {
@@ -170,29 +183,25 @@ export class DestRole {
 			if (this.cache) {
 				const digests = this.building.get(offset) ?? this.zeroDigests(length);
 				this.building.delete(offset);
-				this.cache.record(offset, length, chunkFromDigests(this.hasher, this.geometry, length, digests));
+				this.recordFrom(offset, length, digests);
 			}
 			this.complete(offset, length);
 			return;
 		}
 		const pending = this.pendingAt(offset);
 		if (pending.cached) {
-			// Written through the cache: the blocks SOURCE found equal by their 8-byte digests were not read, and
-			// two blocks with the same truncated digest are easy to make on purpose. Read the chunk back and check
-			// its full digest, as every other chunk is checked; a mismatch asks SOURCE for the whole chunk.
-			this.chunk.load(this.image, [{start: offset, end: offset + pending.length}], offset, pending.length);
-			if (this.chunk.chunkDigest().equals(pending.digest)) {
-				this.cache!.record(offset, pending.length, chunkFromDigests(this.hasher, this.geometry, pending.length, this.chunk.digests));
-				this.complete(offset, pending.length);
-				return;
-			}
-			this.pending.set(offset, {digest: pending.digest, snapshot: this.chunk.snapshot(), full: true, fromZero: false, length: pending.length});
-			this.send({type: 'full', offset});
+			// Written through the cache: SOURCE sent every block whose keyed digest differs from the cache's, so the
+			// chunk is SRC's (nobody without the key can make two blocks with equal keyed digests): not read back.
+			const cached = pending.cached;
+			this.keyed!.subs(cached.blocks, cached.blocks.length / SHORT_DIGEST, cached.subs);
+			cached.chunkDigest = pending.digest;
+			this.cache!.record(offset, pending.length, cached);
+			this.complete(offset, pending.length);
 			return;
 		}
 		if (this.job.dryRun || pending.fromZero) {
 			if (pending.fromZero) {
-				this.cache?.record(offset, pending.length, chunkFromDigests(this.hasher, this.geometry, pending.length, pending.snapshot.digests));
+				this.recordFrom(offset, pending.length, pending.snapshot.digests);
 			}
 			this.complete(offset, pending.length);
 			return;
@@ -202,7 +211,7 @@ export class DestRole {
 		const digest = Buffer.allocUnsafe(DIGEST_SIZE);
 		this.hasher.digest(pending.snapshot.digests, pending.snapshot.digests.length, digest, 0);
 		if (digest.equals(pending.digest)) {
-			this.cache?.record(offset, pending.length, chunkFromDigests(this.hasher, this.geometry, pending.length, pending.snapshot.digests));
+			this.recordFrom(offset, pending.length, pending.snapshot.digests);
 			this.complete(offset, pending.length);
 		} else if (!pending.full) {
 			pending.full = true;
@@ -287,7 +296,7 @@ export class DestRole {
 			this.counters.bytesScanned += length;
 			for (let at = offset; this.cache && at < end; at += chunkSize) {
 				const chunkLength = Math.min(chunkSize, end - at);
-				this.cache.record(at, chunkLength, chunkFromDigests(this.hasher, this.geometry, chunkLength, this.zeroDigests(chunkLength)));
+				this.recordFrom(at, chunkLength, this.zeroDigests(chunkLength));
 			}
 		} else {
 			// Blocks of a chunk in progress that SOURCE says are zero: so will our digests be.
@@ -329,7 +338,7 @@ export class DestRole {
 
 	/** Zeroes the blocks of [from, end) (inside the chunk at `chunk`) that the cache's record says are not zero; updates the record. */
 	private zeroCached(cached: CachedChunk, chunk: number, from: number, end: number): void {
-		const {blockSize, subSize} = this.geometry;
+		const {blockSize} = this.geometry;
 		const chunkEnd = chunk + cached.blocks.length / SHORT_DIGEST * blockSize;
 		let runStart = -1;
 		const flush = (at: number): void => {
@@ -341,7 +350,7 @@ export class DestRole {
 		for (let at = from; at < end; at += blockSize) {
 			const blockLength = Math.min(blockSize, end - at, this.job.end - at);
 			const slot = ((at - chunk) / blockSize) * SHORT_DIGEST;
-			const zero = this.chunk.zeroDigest(blockLength);
+			const zero = this.keyedZero(blockLength);
 			if (zero.compare(cached.blocks, slot, slot + SHORT_DIGEST, 0, SHORT_DIGEST) === 0) {
 				flush(at);
 				continue;
@@ -350,7 +359,6 @@ export class DestRole {
 				runStart = at;
 			}
 			zero.copy(cached.blocks, slot, 0, SHORT_DIGEST);
-			UNKNOWN_SUB.copy(cached.subs, Math.floor((at - chunk) / subSize) * SHORT_DIGEST);
 			cached.chunkDigest = null;
 		}
 		flush(Math.min(end, chunkEnd, this.job.end));
@@ -358,7 +366,7 @@ export class DestRole {
 
 	/** Writes the DATA of a chunk compared through the cache (every block SOURCE sent differs from DST) and updates its record. */
 	private applyCached(cached: CachedChunk, offset: number, data: Buffer): void {
-		const {blockSize, subSize} = this.geometry;
+		const {blockSize} = this.geometry;
 		const chunk = this.chunkOf(offset);
 		planBatch(this.plan, data, null, data.length, blockSize, {copy: true, dstMayHaveData: true});
 		for (let r = 0; r < this.plan.writeRuns; r++) {
@@ -370,11 +378,7 @@ export class DestRole {
 		}
 		this.zeroRuns(this.plan, offset, data.length);
 		const blocks = this.hasher.hashBlocks(data, data.length, blockSize, this.digestScratch, 0);
-		for (let block = 0; block < blocks; block++) {
-			const at = offset - chunk + block * blockSize;
-			this.digestScratch.copy(cached.blocks, (at / blockSize) * SHORT_DIGEST, block * DIGEST_SIZE, block * DIGEST_SIZE + SHORT_DIGEST);
-			UNKNOWN_SUB.copy(cached.subs, Math.floor(at / subSize) * SHORT_DIGEST);
-		}
+		this.keyed!.blocks(this.digestScratch, 0, blocks, cached.blocks, ((offset - chunk) / blockSize) * SHORT_DIGEST);
 		cached.chunkDigest = null;
 	}
 
@@ -389,6 +393,40 @@ export class DestRole {
 			}
 		}
 		return Buffer.concat(parts);
+	}
+
+	/** BLOCKS of a chunk DEST read, keyed: the keyed digests of the blocks of the sub-chunks in mask. */
+	private keyedBlockDigests(pending: Pending, mask: number): Buffer {
+		const perSub = this.geometry.subSize / this.geometry.blockSize;
+		const blocks = Math.ceil(pending.length / this.geometry.blockSize);
+		const parts: Buffer[] = [];
+		for (let sub = 0; sub * perSub < blocks; sub++) {
+			if (mask & (1 << sub)) {
+				const first = sub * perSub;
+				const count = Math.min(blocks, first + perSub) - first;
+				const out = Buffer.allocUnsafe(count * SHORT_DIGEST);
+				this.keyed!.blocks(pending.snapshot.digests, first, count, out, 0);
+				parts.push(out);
+			}
+		}
+		return Buffer.concat(parts);
+	}
+
+	/** The cache's record of a chunk whose full block digests are known. */
+	private recordFrom(offset: number, length: number, digests: Buffer): void {
+		if (this.cache) {
+			this.cache.record(offset, length, chunkFromDigests(this.keyed!, this.hasher, this.geometry, length, digests));
+		}
+	}
+
+	/** The keyed digest of a block of `length` zero bytes (cached). */
+	private keyedZero(length: number): Buffer {
+		let digest = this.keyedZeros.get(length);
+		if (!digest) {
+			digest = this.keyed!.block(this.chunk.zeroDigest(length));
+			this.keyedZeros.set(length, digest);
+		}
+		return digest;
 	}
 
 	/** The full digests of a chunk of `length` zero bytes, one per block. */

@@ -3,7 +3,8 @@
 import {createHash} from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import {type CachedChunk, type CacheHeader, type CacheLayout, cacheLayout, decodeHeader, encodeHeader, HEADER_SIZE, readRecord, recordPosition, type RangeCache, staleReason, writeRecord, CacheFormatError} from './digest-cache.js';
+import {KEY_SIZE, newKey} from './keyed.js';
+import {type CachedChunk, type WantedHeader, type CacheHeader, type CacheLayout, cacheLayout, decodeHeader, encodeHeader, HEADER_SIZE, KEY_OFFSET, readRecord, recordPosition, type RangeCache, staleReason, writeRecord, CacheFormatError} from './digest-cache.js';
 
 /** ~/.cache/rblocksync/digests, or /var/lib/rblocksync/digests for root. */
 export function defaultCacheDir(uid: number, home: string): string {
@@ -25,14 +26,21 @@ export function cachePaths(dir: string, stat: fs.BigIntStats): CachePaths {
 }
 
 /** What the prepare step found: `usable` (then `previous` holds the records), or why not. */
-export type TakeOver = {readonly usable: boolean; readonly status: 'used' | 'built' | `stale: ${string}`; readonly layout: CacheLayout; readonly srcStamp: string};
+export type TakeOver = {
+	readonly usable: boolean;
+	readonly status: 'used' | 'built' | `stale: ${string}`;
+	readonly layout: CacheLayout;
+	readonly srcStamp: string;
+	/** The key the records are made with: the previous cache's when it is used, else a fresh one. */
+	readonly key: Buffer;
+};
 
 /**
  * Run by DST's lock holder before any worker writes: moves the cache out of its name (so a crash or a failure from
  * here on leaves no cache claiming DST's content), says whether it can stand for DST (`wanted`: this run's header,
  * with DST's identity as it is now), and creates the empty file the workers write their records into.
  */
-export function takeOver(paths: CachePaths, wanted: CacheHeader, fresh = false): TakeOver | string {
+export function takeOver(paths: CachePaths, wanted: WantedHeader, fresh = false): TakeOver | string {
 	const layout = cacheLayout(wanted.size, wanted.blockSize);
 	if (typeof layout === 'string') {
 		return layout;
@@ -44,6 +52,7 @@ export function takeOver(paths: CachePaths, wanted: CacheHeader, fresh = false):
 	}
 	let status: TakeOver['status'] = 'built';
 	let srcStamp = '';
+	let key = newKey();
 	if (fresh) {
 		// A DST created by this run: a cache under its device and inode was a deleted file's.
 		fs.rmSync(paths.final, {force: true});
@@ -54,6 +63,7 @@ export function takeOver(paths: CachePaths, wanted: CacheHeader, fresh = false):
 		} else {
 			status = 'used';
 			srcStamp = reason.srcStamp;
+			key = reason.key;
 		}
 		fs.renameSync(paths.final, paths.previous);
 		syncDirectory(path.dirname(paths.final));
@@ -66,14 +76,16 @@ export function takeOver(paths: CachePaths, wanted: CacheHeader, fresh = false):
 	const fd = fs.openSync(paths.building, 'w', 0o600);
 	try {
 		fs.ftruncateSync(fd, layout.fileSize);
+		// The workers take the key from here (the header proper is written at commit).
+		fs.writeSync(fd, key, 0, KEY_SIZE, KEY_OFFSET);
 	} finally {
 		fs.closeSync(fd);
 	}
-	return {usable: status === 'used', status, layout, srcStamp};
+	return {usable: status === 'used', status, layout, srcStamp, key};
 }
 
 /** The header of a cache file when it can stand for `wanted`, else the reason. */
-function examine(file: string, wanted: CacheHeader): CacheHeader | string {
+function examine(file: string, wanted: WantedHeader): CacheHeader | string {
 	let fd: number;
 	try {
 		fd = fs.openSync(file, 'r');
@@ -101,11 +113,13 @@ export class FileRangeCache implements RangeCache {
 	private readonly output: number;
 	private window: {first: number; bytes: Buffer} | undefined;
 	private readonly record_: Buffer;
+	readonly key = Buffer.alloc(KEY_SIZE);
 
 	constructor(private readonly layout: CacheLayout, paths: CachePaths, usable: boolean) {
 		this.input = usable ? fs.openSync(paths.previous, 'r') : undefined;
 		this.output = fs.openSync(paths.building, 'r+');
 		this.record_ = Buffer.alloc(layout.recordSize);
+		fs.readSync(this.output, this.key, 0, KEY_SIZE, KEY_OFFSET);
 	}
 
 	known(offset: number, length: number): CachedChunk | undefined {
@@ -140,10 +154,13 @@ export class FileRangeCache implements RangeCache {
  * After DST's fdatasync and a successful run (every worker's records written): the header with DST's identity then,
  * fsync, rename over the cache's name, fsync the directory. Before this, no file under the cache's name exists.
  */
-export function commit(paths: CachePaths, header: CacheHeader): void {
+export function commit(paths: CachePaths, header: WantedHeader): void {
 	const fd = fs.openSync(paths.building, 'r+');
 	try {
-		fs.writeSync(fd, encodeHeader(header), 0, HEADER_SIZE, 0);
+		// The key takeOver put there, which the workers keyed the records with.
+		const key = Buffer.alloc(KEY_SIZE);
+		fs.readSync(fd, key, 0, KEY_SIZE, KEY_OFFSET);
+		fs.writeSync(fd, encodeHeader({...header, key}), 0, HEADER_SIZE, 0);
 		fs.fsyncSync(fd);
 	} finally {
 		fs.closeSync(fd);

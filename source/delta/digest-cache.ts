@@ -3,13 +3,16 @@
 import {DIGEST_SIZE, type Hasher, type HashName} from './hash.js';
 import {type Geometry, geometryFor} from './chunks.js';
 import {SHORT_DIGEST} from '../protocol/messages.js';
+import {KEY_SIZE, type KeyedDigests} from './keyed.js';
 
 /** The cache may take at most this share of the image's size on disk (issue 9). */
 export const CACHE_BUDGET = 0.0025;
 /** Bytes before the first record: the header, zero-padded (records start page-aligned). */
 export const HEADER_SIZE = 4096;
 const MAGIC = Buffer.from('RBSDIGC1', 'latin1');
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
+/** Where the cache's key sits in the header (its last KEY_SIZE bytes). */
+export const KEY_OFFSET = HEADER_SIZE - KEY_SIZE;
 const HASH_CODE: Record<HashName, number> = {blake3: 1, sha256: 2};
 
 /** What a cache is about: the image it describes and who it belongs to. */
@@ -22,7 +25,12 @@ export type CacheHeader = {
 	readonly dstIdentity: string;
 	/** SRC's quick-check stamp in that run (file: dev:ino:size:mtime:ctime in ns), empty when SRC was not a file. */
 	readonly srcStamp: string;
+	/** The cache's secret: its block and sub-chunk digests are keyed with it (delta/keyed.ts). */
+	readonly key: Buffer;
 };
+
+/** A header as a run asks for it (the key comes from the cache file). */
+export type WantedHeader = Omit<CacheHeader, 'key'>;
 
 /** Where each chunk's record lives, for an image size and block size. */
 export type CacheLayout = {
@@ -40,14 +48,12 @@ export type CacheLayout = {
 /** One chunk as the cache knows it: its digest (null: not known, the chunk is compared below it) and truncated digests. */
 export type CachedChunk = {
 	chunkDigest: Buffer | null;
-	/** SHORT_DIGEST bytes per sub-chunk; UNKNOWN_SUB where a write made it unknown. */
+	/** SHORT_DIGEST bytes per sub-chunk: the keyed digest of its blocks' keyed digests. */
 	readonly subs: Buffer;
-	/** SHORT_DIGEST bytes per block (the first bytes of the full block digest). */
+	/** SHORT_DIGEST bytes per block: the keyed digest of the full block digest. */
 	readonly blocks: Buffer;
 };
 
-/** A sub-chunk digest the cache does not know (after a write through the cache): sent as is, it matches no SRC sub-chunk but with chance 2^-64. */
-export const UNKNOWN_SUB = Buffer.alloc(SHORT_DIGEST);
 const UNKNOWN_CHUNK = Buffer.alloc(DIGEST_SIZE);
 
 /** A header or record that cannot be used, with the reason the summary gives ("stale: <reason>"). */
@@ -101,6 +107,10 @@ export function encodeHeader(header: CacheHeader): Buffer {
 		bytes.copy(out, at + 2);
 		at += 2 + bytes.length;
 	}
+	if (at > KEY_OFFSET) {
+		throw new RangeError('cache header strings are too long');
+	}
+	header.key.copy(out, KEY_OFFSET);
 	return out;
 }
 
@@ -124,20 +134,20 @@ export function decodeHeader(bytes: Buffer): CacheHeader {
 	let at = 24;
 	for (let i = 0; i < 2; i++) {
 		const length = bytes.readUInt16BE(at);
-		if (at + 2 + length > HEADER_SIZE) {
+		if (at + 2 + length > KEY_OFFSET) {
 			throw new CacheFormatError('damaged header');
 		}
 		strings.push(bytes.toString('utf8', at + 2, at + 2 + length));
 		at += 2 + length;
 	}
-	return {hash, blockSize, size, dstIdentity: strings[0]!, srcStamp: strings[1]!};
+	return {hash, blockSize, size, dstIdentity: strings[0]!, srcStamp: strings[1]!, key: Buffer.from(bytes.subarray(KEY_OFFSET, HEADER_SIZE))};
 }
 
 /**
  * Why a cache with `found` header cannot stand for DST now (`wanted`), or undefined when it can. The reasons
  * end up in the summary as "stale: <reason>".
  */
-export function staleReason(found: CacheHeader, wanted: CacheHeader, fileSize: number): string | undefined {
+export function staleReason(found: CacheHeader, wanted: WantedHeader, fileSize: number): string | undefined {
 	if (found.hash !== wanted.hash) {
 		return `made with ${found.hash}, this run uses ${wanted.hash}`;
 	}
@@ -183,34 +193,17 @@ export function writeRecord(layout: CacheLayout, records: Buffer, index: number,
 }
 
 /** The record of a chunk whose full block digests are known (`digests`: 32 bytes per block): everything in it is exact. */
-export function chunkFromDigests(hasher: Hasher, geometry: Geometry, length: number, digests: Buffer): CachedChunk {
+export function chunkFromDigests(keyed: KeyedDigests, hasher: Hasher, geometry: Geometry, length: number, digests: Buffer): CachedChunk {
 	const blocks = Math.ceil(length / geometry.blockSize);
-	const perSub = geometry.subSize / geometry.blockSize;
-	const subs = Math.ceil(length / geometry.subSize);
-	const full = Buffer.allocUnsafe(DIGEST_SIZE);
-	const subDigests = Buffer.allocUnsafe(subs * SHORT_DIGEST);
-	for (let sub = 0; sub < subs; sub++) {
-		const first = sub * perSub;
-		const end = Math.min(blocks, first + perSub);
-		hasher.digest(digests.subarray(first * DIGEST_SIZE), (end - first) * DIGEST_SIZE, full, 0);
-		full.copy(subDigests, sub * SHORT_DIGEST, 0, SHORT_DIGEST);
-	}
 	const chunkDigest = Buffer.allocUnsafe(DIGEST_SIZE);
 	hasher.digest(digests, blocks * DIGEST_SIZE, chunkDigest, 0);
-	return {chunkDigest, subs: subDigests, blocks: truncateDigests(digests, blocks)};
-}
-
-/** The first SHORT_DIGEST bytes of each of `count` 32-byte digests. */
-export function truncateDigests(digests: Buffer, count: number): Buffer {
-	const out = Buffer.allocUnsafe(count * SHORT_DIGEST);
-	for (let block = 0; block < count; block++) {
-		digests.copy(out, block * SHORT_DIGEST, block * DIGEST_SIZE, block * DIGEST_SIZE + SHORT_DIGEST);
-	}
-	return out;
+	return {chunkDigest, ...keyed.chunk(digests, blocks)};
 }
 
 /** DEST's digest cache for one worker's range, asked chunk by chunk in the order of the image (so a file can be streamed). */
 export interface RangeCache {
+	/** The cache's key: every record is keyed with it. */
+	readonly key: Buffer;
 	/** What the cache says DST holds at the chunk; undefined: no usable cache there, DST is read. */
 	known(offset: number, length: number): CachedChunk | undefined;
 	/** What DST holds at the chunk now that the session is done with it (kept only if the whole run succeeds). */
@@ -222,7 +215,7 @@ export class MemoryRangeCache implements RangeCache {
 	readonly records: Buffer;
 	private readonly firstChunk: number;
 
-	constructor(private readonly layout: CacheLayout, start: number, end: number, private readonly usable: Buffer | undefined) {
+	constructor(private readonly layout: CacheLayout, start: number, end: number, private readonly usable: Buffer | undefined, readonly key: Buffer) {
 		const span = recordSpan(layout, start, end);
 		this.firstChunk = span.firstChunk;
 		this.records = Buffer.alloc(span.length);

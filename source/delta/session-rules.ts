@@ -340,6 +340,7 @@ const FINAL = 6; // CHUNK_END after FULL: nothing more
 export class SourceRules extends Rules {
 	private granted = 0;
 	private credited = false;
+	private keyed = false;
 	/** CHUNK frames and --copy chunks sent: DEST cannot have completed more. */
 	private announced = 0;
 	private readonly masks = new Map<number, number>();
@@ -352,6 +353,12 @@ export class SourceRules extends Rules {
 					throw new ProtocolViolation(`EMPTY ${this.credited ? 'after CREDIT' : this.dryRun ? 'in a dry run' : 'with --copy'}`);
 				}
 				this.copy = true;
+				return;
+			case 'key':
+				if (this.credited || this.copy || this.dryRun || this.keyed) {
+					throw new ProtocolViolation(`KEY ${this.keyed ? 'twice' : this.credited ? 'after CREDIT' : this.dryRun ? 'in a dry run' : 'in a session without digests'}`);
+				}
+				this.keyed = true;
 				return;
 			case 'credit':
 				if (message.granted < this.granted) {

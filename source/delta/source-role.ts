@@ -8,6 +8,7 @@ import type {Message} from '../protocol/messages.js';
 import {CREDIT_WINDOW, SHORT_DIGEST} from '../protocol/messages.js';
 import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
 import {SourceRules} from './session-rules.js';
+import {KeyedDigests} from './keyed.js';
 
 export type SourceJob = {
 	readonly start: number;
@@ -46,11 +47,16 @@ export class SourceRole {
 	/** Every frame from DEST is checked here before SOURCE acts on it. */
 	private readonly rules: SourceRules;
 	private readonly send: (message: Message) => void;
+	/** After DEST's KEY: SUBS and BLOCKS carry keyed digests, compared with ours keyed the same way. */
+	private keyed: KeyedDigests | undefined;
+	/** The keyed block digests of the chunk at `keyedAt` (computed for its SUBS, reused for its BLOCKS). */
+	private keyedBlocks: Buffer = Buffer.alloc(0);
+	private keyedAt = -1;
 
 	constructor(
 		private readonly image: Image,
 		private readonly geometry: Geometry,
-		hasher: Hasher,
+		private readonly hasher: Hasher,
 		job: SourceJob,
 		send: (message: Message) => void,
 	) {
@@ -75,6 +81,9 @@ export class SourceRole {
 				// no zero runs inside data chunks (there is nothing to zero there).
 				this.job.copy = true;
 				this.destEmpty = true;
+				return;
+			case 'key':
+				this.keyed = new KeyedDigests(this.hasher, Buffer.from(message.key), this.geometry);
 				return;
 			case 'credit':
 				this.granted = Math.max(this.granted, message.granted);
@@ -197,7 +206,7 @@ export class SourceRole {
 
 	private answerSubs(offset: number, digests: Buffer): void {
 		this.recall(offset);
-		const mine = this.chunk.subDigests();
+		const mine = this.keyed ? this.keyedOf(offset).subs : this.chunk.subDigests();
 		let mask = 0;
 		for (let sub = 0; sub < this.chunk.subs(); sub++) {
 			const at = sub * SHORT_DIGEST;
@@ -230,12 +239,23 @@ export class SourceRole {
 			}
 		}
 		const differs = new Uint8Array(this.chunk.blocks);
+		const [mine, width] = this.keyed ? [this.keyedOf(offset).blocks, SHORT_DIGEST] : [this.chunk.digests, 32];
 		wanted.forEach((block, index) => {
-			const at = block * 32;
-			differs[block] = this.chunk.digests.compare(digests, index * SHORT_DIGEST, (index + 1) * SHORT_DIGEST, at, at + SHORT_DIGEST) === 0 ? 0 : 1;
+			const at = block * width;
+			differs[block] = mine.compare(digests, index * SHORT_DIGEST, (index + 1) * SHORT_DIGEST, at, at + SHORT_DIGEST) === 0 ? 0 : 1;
 		});
 		this.sendBlocks(block => differs[block] === 1);
 		this.send({type: 'chunkEnd', offset});
+	}
+
+	/** The keyed digests of the loaded chunk (at `offset`): its blocks' and its sub-chunks'. */
+	private keyedOf(offset: number): {blocks: Buffer; subs: Buffer} {
+		const keyed = this.keyed!;
+		if (this.keyedAt !== offset) {
+			this.keyedBlocks = keyed.chunk(this.chunk.digests, this.chunk.blocks).blocks;
+			this.keyedAt = offset;
+		}
+		return {blocks: this.keyedBlocks, subs: keyed.subs(this.keyedBlocks, this.chunk.blocks)};
 	}
 
 	/** Sends the selected blocks of the loaded chunk: runs of zero blocks as ZERO, others as DATA (DIFF in a dry run). */

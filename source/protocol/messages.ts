@@ -10,16 +10,16 @@ export const Role = {source: 1, dest: 2} as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
 /** OPEN flags. */
-export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16, dropCache: 32, cache: 64} as const;
-/** HELLO capability bits. */
-export const Capability = {holes: 1} as const;
+export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16, dropCache: 32, cache: 64, keyed: 128} as const;
+/** HELLO capability bits: holes: the native helper is loaded; keyed: SOURCE takes KEY (keyed truncated digests). */
+export const Capability = {holes: 1, keyed: 2} as const;
 
 export const ImageKindCode = {file: 1, block: 2, memory: 3} as const;
 /** ERROR's kind: `protocol` says the sender's peer broke the session rules (doc/protocol.md); the driver names that peer. */
 export const ErrorKind = {precondition: 1, io: 2, protocol: 3} as const;
 
 /** Decodes OPEN's flag bits: the one place they are read. */
-export function openFlags(bits: number): {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean; dropCache: boolean; cache: boolean} {
+export function openFlags(bits: number): {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean; dropCache: boolean; cache: boolean; keyed: boolean} {
 	return {
 		truncate: (bits & OpenFlag.truncate) !== 0,
 		dryRun: (bits & OpenFlag.dryRun) !== 0,
@@ -28,14 +28,15 @@ export function openFlags(bits: number): {truncate: boolean; dryRun: boolean; co
 		prepare: (bits & OpenFlag.prepare) !== 0,
 		dropCache: (bits & OpenFlag.dropCache) !== 0,
 		cache: (bits & OpenFlag.cache) !== 0,
+		keyed: (bits & OpenFlag.keyed) !== 0,
 	};
 }
 
 /** The inverse of openFlags. */
-export function openFlagBits(flags: {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean; dropCache?: boolean; cache?: boolean}): number {
+export function openFlagBits(flags: {truncate: boolean; dryRun: boolean; copy: boolean; force: boolean; prepare: boolean; dropCache?: boolean; cache?: boolean; keyed?: boolean}): number {
 	return (flags.truncate ? OpenFlag.truncate : 0) | (flags.dryRun ? OpenFlag.dryRun : 0) | (flags.copy ? OpenFlag.copy : 0)
 		| (flags.force ? OpenFlag.force : 0) | (flags.prepare ? OpenFlag.prepare : 0) | (flags.dropCache ? OpenFlag.dropCache : 0)
-		| (flags.cache ? OpenFlag.cache : 0);
+		| (flags.cache ? OpenFlag.cache : 0) | (flags.keyed ? OpenFlag.keyed : 0);
 }
 
 export type CountersTuple = readonly [number, number, number, number, number, number, number, number];
@@ -66,6 +67,8 @@ export type Message =
 	| {type: 'full'; offset: number}
 	| {type: 'sourceEnd'; blocksZero: number}
 	| {type: 'empty'}
+	// DEST's digest cache key (32 bytes), before the first CREDIT: SUBS and BLOCKS then carry keyed digests (delta/keyed.ts).
+	| {type: 'key'; key: Buffer}
 	| {type: 'stats'; counters: CountersTuple}
 	| {type: 'done'; counters: CountersTuple};
 
@@ -75,7 +78,7 @@ export type MessageType = Message['type'];
 export const TYPE_CODE: Record<MessageType, number> = {
 	hello: 0x01, open: 0x02, opened: 0x03, error: 0x04, warn: 0x05, cache: 0x06,
 	credit: 0x10, chunk: 0x11, zero: 0x12, subs: 0x13, want: 0x14, blocks: 0x15, data: 0x16,
-	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e,
+	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e, key: 0x1f,
 };
 const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([name, code]) => [code, name as MessageType]));
 
@@ -83,7 +86,7 @@ const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([n
 export const FRAME_NAME: Record<MessageType, string> = {
 	hello: 'HELLO', open: 'OPEN', opened: 'OPENED', error: 'ERROR', warn: 'WARN', cache: 'CACHE',
 	credit: 'CREDIT', chunk: 'CHUNK', zero: 'ZERO', subs: 'SUBS', want: 'WANT', blocks: 'BLOCKS', data: 'DATA',
-	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY',
+	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY', key: 'KEY',
 };
 
 /** The name of a frame type byte (FRAME_NAME's); undefined for a byte no frame has. */
@@ -95,7 +98,7 @@ export function frameName(type: number): string | undefined {
 /** The session frames each role may send once OPENED (the table's direction column; ERROR and WARN go to the driver). */
 export const SESSION_FRAMES: Record<'source' | 'dest', ReadonlySet<MessageType>> = {
 	source: new Set<MessageType>(['chunk', 'zero', 'want', 'data', 'dataz', 'diff', 'chunkEnd', 'sourceEnd', 'error', 'warn']),
-	dest: new Set<MessageType>(['credit', 'subs', 'blocks', 'full', 'empty', 'stats', 'done', 'error', 'warn']),
+	dest: new Set<MessageType>(['credit', 'subs', 'blocks', 'full', 'empty', 'key', 'stats', 'done', 'error', 'warn']),
 };
 
 /** Whether `role` may send a frame of this type byte during a session. */
@@ -252,6 +255,7 @@ export function encode(message: Message): Buffer {
 		case 'sourceEnd': w.u64(message.blocksZero); break;
 		case 'stats': case 'done': counters(w, message.counters); break;
 		case 'empty': break;
+		case 'key': w.bytes(message.key); break;
 	}
 	return w.frame(TYPE_CODE[message.type]);
 }
@@ -284,6 +288,7 @@ export function decode(frame: Frame): Message {
 		case 'sourceEnd': message = {type, blocksZero: r.u64()}; break;
 		case 'stats': case 'done': message = {type, counters: readCounters(r)}; break;
 		case 'empty': message = {type}; break;
+		case 'key': message = {type, key: r.bytes(32)}; break;
 	}
 	r.end();
 	if (message.type === 'open' && message.role !== Role.source && message.role !== Role.dest) {

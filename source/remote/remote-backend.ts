@@ -7,7 +7,7 @@ import {throwIfStoppedBeforeDst} from '../engine/run-sync.js';
 import type {Direction, WorkerState} from '../engine/progress.js';
 import {InterruptedError, RblocksyncError, TransferError} from '../errors.js';
 import {sourceChangedMessage} from '../image/source-version.js';
-import {ImageKindCode, type Message, openFlagBits, Role} from '../protocol/messages.js';
+import {Capability, ImageKindCode, type Message, openFlagBits, Role} from '../protocol/messages.js';
 import {connect, type Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {ConnectionPool} from '../ssh/pool.js';
@@ -67,6 +67,8 @@ export class RemoteBackend implements SyncBackend {
 	/** The current phase's links per worker, for their wire bytes. */
 	private workerLinks: Link[][] = [];
 	private srcIdentity = '';
+	/** SRC's agent's HELLO capabilities: with `keyed`, DEST's workers key their digests with the cache's key (KEY). */
+	private srcCaps = 0;
 	/** SRC's preparing agent, kept until the end: it holds SRC's shared lock and checks SRC after the sync phase. */
 	private srcHolder: {link: Link; held: Held} | undefined;
 	/** DST's preparing agent, "bootid:pid:fd" in its OPENED: the DEST workers write through its open file description. */
@@ -122,6 +124,7 @@ export class RemoteBackend implements SyncBackend {
 		const source = await openLink(srcProbe, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
 		this.size = source.opened.size;
 		this.srcIdentity = source.opened.identity;
+		this.srcCaps = source.caps;
 		this.srcServer = source.opened.server ?? '';
 		this.srcHolder = {link: srcProbe, held: source.held};
 		this.trace('SRC opened');
@@ -289,6 +292,7 @@ export class RemoteBackend implements SyncBackend {
 		const flags = openFlagBits({
 			truncate: options.truncate, dryRun: options.dryRun || phase === 'verify', copy: options.copy && phase === 'sync', force: options.force, prepare,
 			dropCache: phase === 'verify', cache: role === Role.dest && phase === 'sync' && this.wantsCache(),
+			keyed: role === Role.dest && phase === 'sync' && this.wantsCache() && (this.srcCaps & Capability.keyed) !== 0,
 		});
 		return {
 			type: 'open', role, flags, blockSize: options.blockSize, compress: options.compress,

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {MemoryImage} from '../../source/image/memory-image.js';
-import type {CacheHeader} from '../../source/delta/digest-cache.js';
+import type {WantedHeader as CacheHeader} from '../../source/delta/digest-cache.js';
 import {abandon, cachePaths, commit, defaultCacheDir, FileRangeCache, fileIdentity, takeOver, type TakeOver} from '../../source/delta/digest-cache-file.js';
 import {syncPair} from '../helpers/roles-pair.js';
 

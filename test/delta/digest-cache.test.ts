@@ -4,13 +4,14 @@ import {randomBytes} from 'node:crypto';
 import {createHasher} from '../../source/delta/hash.js';
 import {ChunkState, geometryFor} from '../../source/delta/chunks.js';
 import {MemoryImage} from '../../source/image/memory-image.js';
+import {KeyedDigests, newKey} from '../../source/delta/keyed.js';
 import {
 	CACHE_BUDGET, type CacheHeader, cacheLayout, CacheFormatError, chunkFromDigests, decodeHeader, encodeHeader, HEADER_SIZE,
-	readRecord, recordPosition, recordSpan, staleReason, UNKNOWN_SUB, writeRecord, type CacheLayout,
+	readRecord, recordPosition, recordSpan, staleReason, writeRecord, type CacheLayout,
 } from '../../source/delta/digest-cache.js';
 
 const MiB = 1024 * 1024;
-const header: CacheHeader = {hash: 'blake3', blockSize: 4096, size: 5 * MiB + 1234, dstIdentity: 'file:2049:77:5244114:1:2', srcStamp: 'src:1:2:3:4:5'};
+const header: CacheHeader = {hash: 'blake3', blockSize: 4096, size: 5 * MiB + 1234, dstIdentity: 'file:2049:77:5244114:1:2', srcStamp: 'src:1:2:3:4:5', key: newKey()};
 
 function layoutOf(size: number, blockSize: number): CacheLayout {
 	const layout = cacheLayout(size, blockSize);
@@ -43,7 +44,7 @@ format('should round-trip a header, and name what is wrong with a damaged one', 
 	assert.throws(() => decodeHeader(bytes.subarray(0, 100)), (error: unknown) => error instanceof CacheFormatError && error.message === 'not a digest cache');
 	const other = Buffer.from(bytes);
 	other.writeUInt16BE(9, 8);
-	assert.throws(() => decodeHeader(other), /cache format 9, not 1/);
+	assert.throws(() => decodeHeader(other), /cache format 9, not 2/);
 	const badHash = Buffer.from(bytes);
 	badHash.writeUInt8(7, 10);
 	assert.throws(() => decodeHeader(badHash), /unknown hash code 7/);
@@ -75,6 +76,7 @@ format('should round-trip records of whole and short chunks, an unknown chunk di
 	const hasher = await createHasher('blake3');
 	for (const blockSize of [4096, 65536, 2 * MiB]) {
 		const geometry = geometryFor(blockSize);
+		const keyed = new KeyedDigests(hasher, newKey(), geometry);
 		const size = 2 * geometry.chunkSize + blockSize + 517;
 		const layout = layoutOf(size, blockSize);
 		const content = randomBytes(size);
@@ -86,14 +88,16 @@ format('should round-trip records of whole and short chunks, an unknown chunk di
 			const offset = index * geometry.chunkSize;
 			const length = Math.min(geometry.chunkSize, size - offset);
 			state.load(image, [{start: 0, end: size}], offset, length);
-			const chunk = chunkFromDigests(hasher, geometry, length, state.digests);
-			// The record's chunk digest is the protocol's chunk digest; its sub-chunk digests are what SUBS sends.
+			const chunk = chunkFromDigests(keyed, hasher, geometry, length, state.digests);
+			// The record's chunk digest is the protocol's chunk digest; its block and sub-chunk digests are keyed.
 			assert.ok(chunk.chunkDigest!.equals(state.chunkDigest()));
-			assert.ok(chunk.subs.equals(state.subDigests()));
-			assert.ok(chunk.blocks.equals(state.blockDigests(0xffff)));
+			const blocks = Math.ceil(length / blockSize);
+			assert.ok(chunk.blocks.equals(keyed.chunk(state.digests, blocks).blocks));
+			assert.ok(!chunk.blocks.equals(state.blockDigests(0xffff)), 'keyed block digests are not the plain ones');
+			assert.ok(chunk.subs.equals(keyed.subs(chunk.blocks, blocks)));
+			assert.ok(!chunk.subs.equals(state.subDigests()));
 			if (index === 1) {
 				chunk.chunkDigest = null;
-				UNKNOWN_SUB.copy(chunk.subs, 0);
 			}
 			writeRecord(layout, records, index, chunk);
 			expected.push({chunk, length});

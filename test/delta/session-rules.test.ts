@@ -155,4 +155,19 @@ source('should bound CREDIT by the chunks sent and take EMPTY only first', () =>
 	empty.received({type: 'credit', granted: 33});
 });
 
+source('should take KEY once, before the first CREDIT, only in a session with digests', () => {
+	const key = {type: 'key', key: Buffer.alloc(32, 1)} as const;
+	const rules = new SourceRules(shape);
+	rules.received(key);
+	refuses(rules, key, 'KEY twice');
+	rules.received({type: 'credit', granted: 32});
+	const late = new SourceRules(shape);
+	late.received({type: 'credit', granted: 32});
+	refuses(late, key, 'KEY after CREDIT');
+	refuses(new SourceRules({...shape, dryRun: true}), key, 'KEY in a dry run');
+	const empty = new SourceRules(shape);
+	empty.received({type: 'empty'});
+	refuses(empty, key, 'KEY in a session without digests');
+});
+
 source.run();

@@ -21,6 +21,8 @@ export type PairOptions = {
 	end?: number;
 	/** DEST's digest cache for the range. */
 	cache?: RangeCache;
+	/** SOURCE takes KEY (default true): DEST keys SUBS and BLOCKS with the cache's key. */
+	keyed?: boolean;
 	/** Replaces SOURCE's hasher (e.g. to count its calls). */
 	sourceHasher?: (hasher: Hasher) => Hasher;
 };
@@ -53,7 +55,7 @@ export async function syncPair(src: Image, dst: Image, writable: WritableImage |
 			deliver(bytes, toDestDecoder, m => dest.handle(m));
 		});
 		source.onError = reject;
-		const dest: DestRole = new DestRole(dst, writable, geometry, hasher, job, message => {
+		const dest: DestRole = new DestRole(dst, writable, geometry, hasher, {...job, keyed: options.keyed ?? true}, message => {
 			const bytes = encode(message);
 			if (message.type === 'done') {
 				done = true;

@@ -32,6 +32,7 @@ const samples: Message[] = [
 	{type: 'stats', counters: [1, 2, 3, 4, 5, 6, 7, 8]},
 	{type: 'done', counters: [8, 7, 6, 5, 4, 3, 2, 1]},
 	{type: 'empty'},
+	{type: 'key', key: Buffer.alloc(32, 7)},
 ];
 
 test('should round-trip every message type', () => {
@@ -75,11 +76,11 @@ test('should refuse garbage payloads without crashing', () => {
 	}
 });
 
-test('should round-trip OPEN flags, drop cache (bit 5) and cache (bit 6) included, and ignore bits it does not know', () => {
-	const all = {truncate: true, dryRun: true, copy: true, force: true, prepare: true, dropCache: true, cache: true};
-	assert.is(openFlagBits(all), 127);
-	assert.equal(openFlags(127), all);
-	assert.equal(openFlags(OpenFlag.dropCache | 128), {truncate: false, dryRun: false, copy: false, force: false, prepare: false, dropCache: true, cache: false});
+test('should round-trip OPEN flags, drop cache (bit 5), cache (bit 6) and keyed (bit 7) included', () => {
+	const all = {truncate: true, dryRun: true, copy: true, force: true, prepare: true, dropCache: true, cache: true, keyed: true};
+	assert.is(openFlagBits(all), 255);
+	assert.equal(openFlags(255), all);
+	assert.equal(openFlags(OpenFlag.dropCache | OpenFlag.keyed), {truncate: false, dryRun: false, copy: false, force: false, prepare: false, dropCache: true, cache: false, keyed: true});
 });
 
 test('should keep OPEN and OPENED without a format or server byte for byte what older agents read', () => {
