@@ -26,6 +26,7 @@ export const cliFlags = {
 	srcFormat: {type: 'string'},
 	dstFormat: {type: 'string'},
 	format: {type: 'string'},
+	bitmap: {type: 'string'},
 	force: {type: 'boolean'},
 	progress: {type: 'string'},
 	json: {type: 'boolean'},

@@ -16,6 +16,7 @@ export const helpText = `
     --src-format FMT        SRC's format: raw, qcow2 or any qemu-img knows (the disk inside, via qemu-nbd)
     --dst-format FMT        DST's format, as --src-format (a missing qcow2 is created with --truncate)
     --format FMT            Both formats at once
+    --bitmap NAME           SRC's dirty bitmap (qcow2): after a pass to this DST, read only what the guest wrote
     --check                 Compare only (a dry run): exit 0 if DST equals SRC, 4 if it differs
     --verify                Re-read both sides after the sync and compare them
     --copy                  Do not read DST: write every non-zero block, zero the rest

@@ -38,6 +38,7 @@ export type RawFlags = {
 	timeout?: string;
 	format?: string;
 	srcFormat?: string;
+	bitmap?: string;
 	dstFormat?: string;
 };
 
@@ -75,6 +76,8 @@ export type Options = {
 	readonly bounds: Bounds;
 	/** --src-format/--dst-format (--format sets both): undefined when not given, when an image holding a format header is refused. */
 	readonly srcFormat: string | undefined;
+	/** --bitmap NAME: SRC's persistent dirty bitmap (a qcow2 SRC); after a recorded pass to this DST only what it marks is read. */
+	readonly bitmap: string | undefined;
 	readonly dstFormat: string | undefined;
 } & EnvironmentKnobs;
 
@@ -187,6 +190,11 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 	const srcFormat = format('--src-format', flags.srcFormat) ?? format('--format', flags.format);
 	const dstFormat = format('--dst-format', flags.dstFormat) ?? format('--format', flags.format);
 
+	const bitmap = flags.bitmap;
+	if (bitmap !== undefined && (bitmap === '' || bitmap.length > 1000 || /[\0\n]/.test(bitmap))) {
+		throw new UsageError(`--bitmap must name a dirty bitmap of SRC (qemu-img info lists them); got ${JSON.stringify(bitmap)}`);
+	}
+
 	if (src.kind === 'local' && dst.kind === 'local' && (port !== undefined || flags.identity !== undefined)) {
 		throw new UsageError('--port and --identity apply to remote endpoints; SRC and DST are both local');
 	}
@@ -226,6 +234,7 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		bounds,
 		srcFormat,
 		dstFormat,
+		bitmap,
 		...environmentKnobs(env),
 	};
 }

@@ -10,7 +10,7 @@ export async function run(options: Options, reporter: Reporter, signal: AbortSig
 	// A formatted endpoint (qcow2, ...) is an NBD export, not an fd the byte-comparison threads can read: such a
 	// local run takes the digest protocol over worker threads, each role connecting to its image's qemu-nbd.
 	const served = [options.srcFormat, options.dstFormat].some(format => format !== undefined && format !== 'raw');
-	if (options.src.kind === 'local' && options.dst.kind === 'local' && !served) {
+	if (options.src.kind === 'local' && options.dst.kind === 'local' && !served && options.bitmap === undefined) {
 		const {LocalBackend} = await import('./engine/local-backend.js');
 		return runSync(new LocalBackend(options.src.path, options.dst.path, options), {...options, names}, reporter, signal);
 	}

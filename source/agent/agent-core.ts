@@ -8,7 +8,8 @@ import {VERSION} from '../version.js';
 import {geometryFor} from '../delta/chunks.js';
 import {SourceRole} from '../delta/source-role.js';
 import {DestRole} from '../delta/dest-role.js';
-import {checkSource, dropCacheFor, errorMessage, type OpenedRole, openRole, readBootId, type RoleHost, type RoleOpener} from '../delta/open-role.js';
+import {checkSource, dropCacheFor, errorMessage, type OpenedRole, openRole, readBootId, type RoleHost, type RoleOpener, stampOf} from '../delta/open-role.js';
+import {commitSourceBitmap} from '../image/formatted-image.js';
 import type {Image} from '../image/image.js';
 import {commitCache, dropCache, type HeldCache, prepareCache, workerCache} from '../delta/dest-cache.js';
 import type {FileRangeCache} from '../delta/digest-cache-file.js';
@@ -113,17 +114,35 @@ export class AgentCore {
 			const flags = openFlags(open.flags);
 			if (flags.prepare && this.held) {
 				// A second prepare OPEN: the driver's check, after every worker's range, that SRC did not change.
-				if (this.held.role === Role.dest && open.role === Role.dest && flags.cache && this.heldCache) {
-					// After a successful run: DST's digest cache is put in place, bound to DST as it is now.
-					commitCache(this.heldCache, this.held.opened.image);
-					this.send({type: 'cache', status: this.heldCache.status});
-					this.send(this.held.opened.reply);
+				if (this.held.role === Role.dest && open.role === Role.dest && ((flags.cache && this.heldCache) || open.bitmap !== undefined)) {
+					// After a successful run: DST's digest cache is put in place, bound to DST as it is now; with
+					// --bitmap OPENED carries DST's stamp now, for the record of this pass.
+					if (flags.cache && this.heldCache) {
+						commitCache(this.heldCache, this.held.opened.image);
+						this.send({type: 'cache', status: this.heldCache.status});
+					}
+					const {pass: _before, ...reply} = this.held.opened.reply;
+					const stamp = open.bitmap === undefined ? '' : stampOf(open.path);
+					this.send(stamp ? {...reply, pass: stamp} : reply);
 					this.state = 'open';
 					this.flushQueue();
 					return;
 				}
 				if (this.held.role !== Role.source || open.role !== Role.source) {
 					throw new Error('a second prepare OPEN only checks the SRC this agent holds');
+				}
+				if (open.pass !== undefined) {
+					// The commit (a prepare OPEN carrying the record of this pass):
+					// after a successful run (and --verify), SRC's bitmap rotated and the record kept beside it.
+					const {bitmap, served} = this.held.opened;
+					if (!bitmap || !served) {
+						throw new Error('a commit OPEN for a SRC this agent holds no bitmap of');
+					}
+					commitSourceBitmap(served, bitmap, open.pass);
+					this.send(this.held.opened.reply);
+					this.state = 'open';
+					this.flushQueue();
+					return;
 				}
 				this.send(checkSource(this.held.opened));
 				this.state = 'open';
@@ -159,7 +178,7 @@ export class AgentCore {
 			const geometry = geometryFor(open.blockSize);
 			const job = {start: open.start, end: open.end, srcSize: open.srcSize, dryRun: flags.dryRun, copy: flags.copy};
 			if (open.role === Role.source) {
-				const role = new SourceRole(opened.image, geometry, hasher, {...job, compress: open.compress}, m => this.send(m));
+				const role = new SourceRole(opened.image, geometry, hasher, {...job, compress: open.compress, bitmap: open.bitmap !== undefined}, m => this.send(m));
 				role.onError = error => this.fail(error);
 				this.role = role;
 			} else {

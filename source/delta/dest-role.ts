@@ -109,6 +109,9 @@ export class DestRole {
 			case 'zero':
 				this.makeZero(message.offset, message.length, this.isZeroChunks(message.offset, message.length));
 				break;
+			case 'skip':
+				this.skip(message.offset, message.length);
+				break;
 			case 'want': {
 				const pending = this.pendingAt(message.offset);
 				if (pending.cached) {
@@ -308,6 +311,26 @@ export class DestRole {
 				}
 			}
 		}
+		this.maybeFinish();
+	}
+
+	/**
+	 * SKIP: SRC's dirty bitmap says these whole chunks did not change since the last pass, so DST holds them
+	 * already; nothing is read or written. They count as scanned (progress reaches the end). The digest cache
+	 * keeps what it knew of them; a chunk it did not know gets a record that knows nothing (compared as changed).
+	 */
+	private skip(offset: number, length: number): void {
+		const {chunkSize, subSize, blockSize} = this.geometry;
+		for (let at = offset; this.cache && at < offset + length; at += chunkSize) {
+			const chunkLength = Math.min(chunkSize, offset + length - at);
+			const known = this.cache.known(at, chunkLength);
+			this.cache.record(at, chunkLength, known ?? {
+				chunkDigest: null,
+				subs: Buffer.alloc(Math.ceil(chunkLength / subSize) * SHORT_DIGEST), // zeros: matches no keyed digest
+				blocks: Buffer.alloc(Math.ceil(chunkLength / blockSize) * SHORT_DIGEST),
+			});
+		}
+		this.counters.bytesScanned += length;
 		this.maybeFinish();
 	}
 

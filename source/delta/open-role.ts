@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import {describeSystemError, RblocksyncError, TransferError, UsageError} from '../errors.js';
 import {emptyImage, openDestination, type OpenedSource, openSource, planDestination, refuseFormatHeader, type SourceIdentity} from '../image/preflight.js';
-import {openServedSource, openServedWorker, prepareServedDestination, servedFormat} from '../image/formatted-image.js';
+import {openServedSource, openServedWorker, prepareServedDestination, servedFormat, type ServedImage, type SourceBitmap} from '../image/formatted-image.js';
+import {checkBitmapSource, dstStamp} from '../image/bitmap.js';
 import {sourceChange, sourceChangedMessage} from '../image/source-version.js';
 import {LocalImage, type WarnSink} from '../image/local-image.js';
 import {holderToken, openOnHolder, parseHolder} from '../image/lock-holder.js';
@@ -21,6 +22,10 @@ export type OpenedRole = {
 	readonly source?: OpenedSource;
 	/** DEST's prepare: DST did not exist before this run (a cache named after its inode belongs to a deleted file). */
 	readonly created?: boolean;
+	/** SOURCE's prepare with --bitmap: the bitmap it began a pass of, committed at the driver's commit OPEN. */
+	readonly bitmap?: SourceBitmap;
+	/** The served image a formatted SRC's preparing agent holds (its server stops before the bitmap's rotation). */
+	readonly served?: ServedImage;
 };
 
 /** What a role knows of the host it runs on, read once per agent. */
@@ -38,8 +43,14 @@ export type RoleOpener = (open: OpenMessage, host: RoleHost) => OpenedRole | und
 export function openRole(open: OpenMessage, host: RoleHost): OpenedRole | undefined {
 	const {prepare, ...options} = openFlags(open.flags);
 	const {bootId, warn} = host;
+	// DST's stamp before this run touches it (--truncate may resize it below): --bitmap's record names it.
+	const stamp = prepare && open.role === Role.dest && open.bitmap !== undefined ? stampOf(open.path) : undefined;
 	if (servedFormat(open.format)) {
-		return openServed(open, open.format, bootId, warn);
+		const opened = openServed(open, open.format, bootId, warn);
+		return stamp ? {...opened, reply: {...opened.reply, pass: stamp}} : opened;
+	}
+	if (open.role === Role.source && open.bitmap !== undefined) {
+		checkBitmapSource(open.path, open.format, open.bitmap); // Refuses a raw SRC with one line.
 	}
 	if (open.format === undefined && (prepare || open.role === Role.source)) {
 		refuseFormatHeader(open.role === Role.source ? 'SRC' : 'DST', open.path);
@@ -59,7 +70,7 @@ export function openRole(open: OpenMessage, host: RoleHost): OpenedRole | undefi
 		// open file description, which keeps the lock for as long as any of them lives.
 		const opened = openDestination(plan, options, prepare, warn);
 		const holder = prepare && !options.dryRun && opened.image instanceof LocalImage && nativeOps() ? holderToken(bootId, opened.image.fd) : '';
-		return {image: opened.image, writable: undefined, reply: {...reply, identity: holder}, created: !plan.exists};
+		return {image: opened.image, writable: undefined, reply: {...reply, identity: holder, ...(stamp ? {pass: stamp} : {})}, created: !plan.exists};
 	}
 	if (plan.resizeTo !== undefined) {
 		throw new UsageError(`DST ${open.path} is ${plan.size} bytes, not the ${open.srcSize} bytes it was just given; is something else writing it?`);
@@ -88,14 +99,14 @@ function openServed(open: OpenMessage, format: string, bootId: string | undefine
 	const whole = open.start === 0 && open.end >= open.srcSize;
 	if (open.role === Role.source) {
 		if (!prepare) {
-			const image = openServedWorker('SRC', open.path, serverOf(open, 'SRC'), false, whole);
+			const image = openServedWorker('SRC', open.path, serverOf(open, 'SRC'), false, whole, open.bitmap);
 			return {image, writable: undefined, reply: {type: 'opened', size: image.size, kind: ImageKindCode.block, dstExtraBytes: 0, identity: ''}};
 		}
-		const {source, image} = openServedSource(open.path, format, warn);
+		const {source, image, bitmap} = openServedSource(open.path, format, warn, open.bitmap === undefined ? undefined : {name: open.bitmap, dryRun: options.dryRun});
 		const {dev, ino, rdev, kind} = source.identity;
 		const identity = bootId === undefined ? '' : `${bootId}:${dev}:${ino}:${rdev}:${kind}`;
-		const reply = {type: 'opened', size: image.size, kind: ImageKindCode.block, dstExtraBytes: 0, identity, server: image.socket} as const;
-		return {image, writable: undefined, reply, source, ...(source.warning ? {warning: source.warning} : {})};
+		const reply = {type: 'opened', size: image.size, kind: ImageKindCode.block, dstExtraBytes: 0, identity, server: image.socket, ...(bitmap?.record ? {pass: bitmap.record} : {})} as const;
+		return {image, writable: undefined, reply, source, served: image, ...(bitmap ? {bitmap} : {}), ...(source.warning ? {warning: source.warning} : {})};
 	}
 	const reply = {type: 'opened', size: open.srcSize, kind: ImageKindCode.block, dstExtraBytes: 0, identity: ''} as const;
 	if (prepare) {
@@ -130,6 +141,15 @@ export function checkSource(held: OpenedRole): Extract<Message, {type: 'opened'}
 		throw new TransferError(sourceChangedMessage(source.image.name), {cause: new Error(change)});
 	}
 	return held.reply;
+}
+
+/** DST's stamp now (bitmap.ts): '' for a DST that does not exist (a dry run's new DST). */
+export function stampOf(path: string): string {
+	try {
+		return dstStamp(fs.statSync(path, {bigint: true}));
+	} catch {
+		return '';
+	}
 }
 
 /** OPEN's dropCache flag (the verify phase): the role's range of its image leaves the page cache before it is read. */

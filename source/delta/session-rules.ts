@@ -122,6 +122,7 @@ export class DestRules extends Rules {
 		switch (message.type) {
 			case 'chunk': return this.onChunk(message.offset, message.length);
 			case 'zero': return this.onZero(message.offset, message.length);
+			case 'skip': return this.onSkip(message.offset, message.length);
 			case 'want': return this.onWant(message.offset, message.mask);
 			case 'data': return this.onRun('DATA', message.offset, message.data.length);
 			case 'dataz': return this.onRun('DATAZ', message.offset, message.length);
@@ -211,6 +212,29 @@ export class DestRules extends Rules {
 		this.sourceEnded = true;
 	}
 
+	/** SKIP: whole chunks, the next ones not yet covered (SRC's bitmap says they did not change since the last pass). */
+	private onSkip(offset: number, length: number): void {
+		this.inRange('SKIP', offset, length);
+		const end = offset + length;
+		const index = Math.floor((offset - this.start) / this.chunkSize);
+		if (offset !== this.chunkStart(index) || (end !== this.limit && (end - this.start) % this.chunkSize !== 0)) {
+			throw new ProtocolViolation(`SKIP at offset ${offset} length ${length} is not whole chunks`);
+		}
+		this.coverChunks(`SKIP at offset ${offset} length ${length}`, index, end);
+	}
+
+	/** Whole chunks [index, the chunk ending at `end`) covered at once (whole-chunk ZERO, SKIP): the next ones, outside any chunk in progress. */
+	private coverChunks(what: string, index: number, end: number): void {
+		if (this.current >= 0) {
+			throw new ProtocolViolation(`${what} comes before the CHUNK_END of the chunk at offset ${this.chunkStart(this.current)}`);
+		}
+		this.inOrder(what, index);
+		this.next = Math.ceil((end - this.start) / this.chunkSize);
+		for (let chunk = index; chunk < this.next; chunk++) {
+			this.state[chunk] = CLOSED;
+		}
+	}
+
 	/** ZERO: whole chunks, the next ones not yet covered; or blocks of a chunk in progress. */
 	private onZero(offset: number, length: number): void {
 		this.inRange('ZERO', offset, length);
@@ -226,14 +250,7 @@ export class DestRules extends Rules {
 		}
 		const wholeChunks = offset === this.chunkStart(index) && (end === this.limit || (end - this.start) % this.chunkSize === 0);
 		if (wholeChunks) {
-			if (this.current >= 0) {
-				throw new ProtocolViolation(`ZERO at offset ${offset} length ${length} comes before the CHUNK_END of the chunk at offset ${this.chunkStart(this.current)}`);
-			}
-			this.inOrder(`ZERO at offset ${offset} length ${length}`, index);
-			this.next = Math.ceil((end - this.start) / this.chunkSize);
-			for (let chunk = index; chunk < this.next; chunk++) {
-				this.state[chunk] = CLOSED;
-			}
+			this.coverChunks(`ZERO at offset ${offset} length ${length}`, index, end);
 			return;
 		}
 		if (!this.copy) {

@@ -18,6 +18,11 @@ export type SourceJob = {
 	copy: boolean;
 	/** zlib level for DATA frames; 0: never compress. */
 	readonly compress: number;
+	/**
+	 * --bitmap, after a recorded pass: only the chunks holding a range SRC's dirty bitmap marks (image.changedRanges)
+	 * are read and compared; the others go as SKIP, unread.
+	 */
+	readonly bitmap?: boolean;
 };
 
 /** Stops producing after this much synchronous work, to let I/O through. */
@@ -34,6 +39,10 @@ export class SourceRole {
 	private blocksZero = 0;
 	/** SRC's zero ranges between data chunks, sent as one ZERO frame per run. */
 	private readonly zeros = new RunCoalescer((offset, length) => this.send({type: 'zero', offset, length}));
+	/** Chunks the bitmap says did not change, sent as one SKIP frame per run. */
+	private readonly skips = new RunCoalescer((offset, length) => this.send({type: 'skip', offset, length}));
+	/** With --bitmap: whether [start, end) holds a dirty range; undefined: every chunk is compared. */
+	private readonly changed: ((start: number, end: number) => boolean) | undefined;
 	private scheduled = false;
 	private ended = false;
 	private stopped = false;
@@ -67,6 +76,13 @@ export class SourceRole {
 			send(message);
 		};
 		this.chunk = new ChunkState(geometry, hasher);
+		if (job.bitmap) {
+			if (!image.changedRanges) {
+				throw new Error(`${image.name}: --bitmap: this image keeps no dirty bitmap`);
+			}
+			// Asked before dataRanges: the data ranges are then read only where needed (below).
+			this.changed = rangeCursor(image.changedRanges(job.start, job.end));
+		}
 		this.data = image.dataRanges(job.start, job.end) ?? [{start: job.start, end: job.end}];
 		this.overlapsData = rangeCursor(this.data);
 		this.next = job.start;
@@ -140,6 +156,13 @@ export class SourceRole {
 		while (!this.stopped && this.next < this.job.end) {
 			const offset = this.next;
 			const length = Math.min(chunkSize, this.job.end - offset);
+			if (this.changed && !this.changed(offset, offset + length)) {
+				this.zeros.flush();
+				this.skips.add(offset, offset + length);
+				this.next += length;
+				continue;
+			}
+			this.skips.flush();
 			if (!this.overlapsData(offset, offset + length)) {
 				this.zeros.add(offset, offset + length);
 				this.blocksZero += Math.ceil(length / blockSize);
@@ -148,6 +171,7 @@ export class SourceRole {
 			}
 			if (this.sent >= this.granted) {
 				this.zeros.flush();
+				this.skips.flush();
 				return; // Resumed by the next CREDIT.
 			}
 			this.load(offset, !this.job.copy); // --copy and an EMPTY DEST use no digests: do not compute them.
@@ -173,6 +197,7 @@ export class SourceRole {
 		}
 		if (!this.stopped && this.next >= this.job.end && !this.ended) {
 			this.zeros.flush();
+			this.skips.flush();
 			this.ended = true;
 			this.send({type: 'sourceEnd', blocksZero: this.blocksZero});
 		}

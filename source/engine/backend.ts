@@ -52,6 +52,10 @@ export interface SyncBackend {
 	 * to DST as it is now; returns the cache's status for the summary (undefined: no cache in this backend).
 	 */
 	finishSync?(): Promise<string | undefined>;
+	/** --bitmap: what the sync phase was ("incremental", "full: <reason>") for the summary; undefined without it. */
+	bitmapSummary?(): string | undefined;
+	/** After the whole run succeeded (sync, finishSync, --verify): keeps what the next run builds on (SRC's bitmap rotated). */
+	finishRun?(): Promise<void>;
 	/** Before the verify phase: drop both images from the page caches, wherever they are. */
 	beforeVerify(warn: (message: string) => void): Promise<void>;
 	/** Called before each progress report with the phase's states (e.g. to fill in wire bytes). */

@@ -44,6 +44,8 @@ export type Summary = Counters & {
 	dstExtraBytes: number;
 	/** DEST's digest cache: "used", "built", "stale: <reason>", "off: <reason>"; absent when the backend keeps none. */
 	cache?: string;
+	/** --bitmap: "incremental" (only the chunks SRC's dirty bitmap marks were read) or "full: <reason>". */
+	bitmap?: string;
 	seconds: number;
 	ok: boolean;
 	/** The one-line error when ok is false. */

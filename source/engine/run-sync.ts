@@ -109,6 +109,10 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 		if (cache !== undefined) {
 			begun.cache = cache;
 		}
+		const bitmap = backend.bitmapSummary?.();
+		if (bitmap !== undefined) {
+			begun.bitmap = bitmap;
+		}
 		if (options.verify) {
 			await backend.beforeVerify(warn);
 			reporter.start({...start, phase: 'verify'});
@@ -116,6 +120,9 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 			begun.wireBytesSent += verified.wireBytesSent;
 			begun.wireBytesReceived += verified.wireBytesReceived;
 			recordVerify(begun, verified.blocksChanged, prepared.dst);
+		}
+		if (!options.dryRun) {
+			await backend.finishRun?.();
 		}
 		await finishSummary(reporter, begun, elapsed());
 		return begun;

@@ -9,6 +9,7 @@ import {NbdImage} from './nbd-image.js';
 import {TFLAG} from '../nbd/protocol.js';
 import {checkCreatable, emptyImage, imageKind, lockOrThrow, type OpenedSource, openSource, type SourceIdentity, statOrThrow} from './preflight.js';
 import {checkFormat, createImage, type QemuServer, resizeImage, startServer, virtualSize} from './qemu-server.js';
+import {beginPass, type BitmapStore, checkBitmapSource, defaultRecordDir, dropPassRecord, finishPass, readPassRecord, recordPath, writePassRecord} from './bitmap.js';
 
 /** True for a format served through qemu-nbd; raw (and no format) is read as the bytes it is. */
 export function servedFormat(format: string | undefined): format is string {
@@ -52,18 +53,41 @@ export class ServedImage implements WritableImage {
 		return this.nbd.dataRanges(start, end);
 	}
 
-	close(): void {
+	/** Ends the connection and the server, keeping the container's lock (close() releases it). */
+	stopServer(): void {
 		try {
 			this.nbd.close();
 		} finally {
 			this.server.stop();
+		}
+	}
+
+	close(): void {
+		try {
+			this.stopServer();
+		} finally {
 			this.release();
 		}
 	}
 }
 
-function serve(role: 'SRC' | 'DST', path: string, format: string, readOnly: boolean, release: () => void): ServedImage {
-	const server = startServer(role, path, {format, readOnly});
+/** SRC's --bitmap as its preparing agent holds it: the bitmaps' owner, and the record of the last pass (its file and what it said at prepare). */
+export type SourceBitmap = {readonly name: string; readonly store: BitmapStore; readonly recordFile: string; readonly record: string | undefined};
+
+/**
+ * After a successful run (the driver's commit OPEN): the server stopped (qemu-img takes the image's write lock), the
+ * record removed, the bitmap rotated (bitmap.ts), then the record of this pass written. A crash anywhere loses no dirty
+ * bit, and leaves no record that the bitmap does not match.
+ */
+export function commitSourceBitmap(image: ServedImage, bitmap: SourceBitmap, record: string): void {
+	image.stopServer();
+	dropPassRecord(bitmap.recordFile);
+	finishPass(bitmap.store, bitmap.name);
+	writePassRecord(bitmap.recordFile, record);
+}
+
+function serve(role: 'SRC' | 'DST', path: string, format: string, readOnly: boolean, release: () => void, bitmap?: string): ServedImage {
+	const server = startServer(role, path, {format, readOnly, ...(bitmap === undefined ? {} : {bitmap})});
 	try {
 		const nbd = NbdImage.open({socket: server.socket, name: path, writable: !readOnly});
 		return new ServedImage(nbd, server, release);
@@ -73,12 +97,26 @@ function serve(role: 'SRC' | 'DST', path: string, format: string, readOnly: bool
 	}
 }
 
-/** SRC at prepare: the container opened and locked as any SRC (its identity and version), the disk served read-only. */
-export function openServedSource(path: string, format: string, warn?: WarnSink): {source: OpenedSource; image: ServedImage} {
+/**
+ * SRC at prepare: the container opened and locked as any SRC (its identity and version), the disk served read-only.
+ * With --bitmap the bitmap is checked and, unless in a dry run, its pass begun (bitmap.ts: before SRC's version is
+ * taken, since qemu-img changes the file), and exported with the disk.
+ */
+export function openServedSource(path: string, format: string, warn?: WarnSink, bitmap?: {readonly name: string; readonly dryRun: boolean}): {source: OpenedSource; image: ServedImage; bitmap?: SourceBitmap} {
 	checkFormat('SRC', path, format);
+	let held: SourceBitmap | undefined;
+	if (bitmap) {
+		const store = checkBitmapSource(path, format, bitmap.name);
+		const recordFile = recordPath(defaultRecordDir(), statOrThrow('SRC', path), bitmap.name);
+		const record = readPassRecord(recordFile);
+		if (!bitmap.dryRun) {
+			beginPass(store, bitmap.name);
+		}
+		held = {name: bitmap.name, store, recordFile, record};
+	}
 	const source = openSource(path, warn);
 	try {
-		return {source, image: serve('SRC', path, format, true, () => source.image.close())};
+		return {source, image: serve('SRC', path, format, true, () => source.image.close(), bitmap?.name), ...(held ? {bitmap: held} : {})};
 	} catch (error) {
 		source.image.close();
 		throw error;
@@ -152,10 +190,10 @@ export function prepareServedDestination(path: string, format: string, srcSize: 
  * `whole`: this worker's range is the whole image; several writing workers need a server that allows several
  * writing connections (NBD_FLAG_CAN_MULTI_CONN: a flush on one covers the writes of all).
  */
-export function openServedWorker(role: 'SRC' | 'DST', path: string, socket: string, writable: boolean, whole: boolean): NbdImage {
+export function openServedWorker(role: 'SRC' | 'DST', path: string, socket: string, writable: boolean, whole: boolean, bitmap?: string): NbdImage {
 	let image: NbdImage;
 	try {
-		image = NbdImage.open({socket, name: path, writable});
+		image = NbdImage.open({socket, name: path, writable, ...(bitmap === undefined ? {} : {bitmap})});
 	} catch (error) {
 		throw new UsageError(`${role} ${path}: ${error instanceof Error ? error.message : String(error)}`, {cause: error});
 	}

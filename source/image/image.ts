@@ -19,6 +19,11 @@ export interface Image {
 	 * reads as zeros. Returns undefined when the image cannot tell (then all of it is data).
 	 */
 	dataRanges(start: number, end: number): Range[] | undefined;
+	/**
+	 * The ranges inside [start, end) that changed since the last completed pass, ascending and disjoint, by a
+	 * dirty bitmap (an NBD export's qemu:dirty-bitmap context); absent when the image keeps no such record.
+	 */
+	changedRanges?(start: number, end: number): Range[];
 	close(): void;
 }
 

@@ -6,7 +6,7 @@ import {fileURLToPath} from 'node:url';
 import {MessageChannel, type MessagePort, receiveMessageOnPort, Worker} from 'node:worker_threads';
 import type {Range, WritableImage} from './image.js';
 import type {NbdExport} from '../nbd/client.js';
-import {BASE_ALLOCATION, STATE_ZERO, TFLAG} from '../nbd/protocol.js';
+import {BASE_ALLOCATION, dirtyBitmapContext, dirtySpans, STATE_ZERO, TFLAG} from '../nbd/protocol.js';
 import {type Answer, type Operation, SIGNAL, type Span} from './nbd-thread.js';
 
 export type NbdImageOptions = {
@@ -19,6 +19,11 @@ export type NbdImageOptions = {
 	readonly writable?: boolean;
 	/** Contexts besides base:allocation, e.g. dirtyBitmapContext('b0') for qemu-nbd -B b0. */
 	readonly extraContexts?: readonly string[];
+	/**
+	 * The export's dirty bitmap (qemu-nbd -B NAME, or a QEMU export with that bitmap): its context is selected,
+	 * the open fails when the server does not offer it, and changedRanges() reads it.
+	 */
+	readonly bitmap?: string;
 	/** Longest wait for one operation (and for the connection) before the image fails; default 120 s. */
 	readonly timeoutMs?: number;
 	/** Size of the READ requests a read is split into (see READ_REQUEST_BYTES). */
@@ -74,6 +79,7 @@ export class NbdImage implements WritableImage {
 	private closed = false;
 	private broken: Error | undefined;
 	private readonly timeoutMs: number;
+	private readonly bitmapContext: string | undefined;
 
 	private constructor(options: NbdImageOptions) {
 		const exportName = options.exportName ?? '';
@@ -86,9 +92,11 @@ export class NbdImage implements WritableImage {
 		this.worker = new Worker(BOOTSTRAP, {eval: true, workerData: {url: url.href, tsx, port: channel.port2, signal: this.signal.buffer}, transferList: [channel.port2]});
 		this.worker.unref();
 		this.port.unref();
+		this.bitmapContext = options.bitmap === undefined ? undefined : dirtyBitmapContext(options.bitmap);
+		const contexts = [BASE_ALLOCATION, ...(options.extraContexts ?? []), ...(this.bitmapContext ? [this.bitmapContext] : [])];
 		let info: NbdExport | undefined;
 		try {
-			info = this.call({op: 'open', socket: options.socket, exportName, metaContexts: [BASE_ALLOCATION, ...(options.extraContexts ?? [])], timeoutMs: this.timeoutMs, readRequestBytes: options.readRequestBytes}, 'open').info;
+			info = this.call({op: 'open', socket: options.socket, exportName, metaContexts: contexts, timeoutMs: this.timeoutMs, readRequestBytes: options.readRequestBytes}, 'open').info;
 		} catch (error) {
 			void this.worker.terminate();
 			throw error;
@@ -100,6 +108,10 @@ export class NbdImage implements WritableImage {
 	/** Connects and negotiates (blocking until done); throws naming the socket when the server refuses. */
 	static open(options: NbdImageOptions): NbdImage {
 		const image = new NbdImage(options);
+		if (image.bitmapContext && !image.export.contexts.has(image.bitmapContext)) {
+			image.close();
+			throw Object.assign(new Error(`${image.name}: open: the NBD server does not offer the dirty bitmap ${options.bitmap} (${image.bitmapContext})`), {code: 'ENOENT'});
+		}
 		if (options.writable && image.readOnly) {
 			image.close();
 			throw Object.assign(new Error(`${image.name}: open: the NBD export is read-only`), {code: 'EROFS'});
@@ -174,6 +186,14 @@ export class NbdImage implements WritableImage {
 			}
 		}
 		return ranges;
+	}
+
+	/** Only with `bitmap`: the ranges its context marks dirty (NBD_STATE_DIRTY), as whole extents of the bitmap's granularity. */
+	changedRanges(start: number, end: number): Range[] {
+		if (!this.bitmapContext) {
+			throw Object.assign(new Error(`${this.name}: this connection selected no dirty bitmap`), {code: 'EINVAL'});
+		}
+		return dirtySpans(this.extents(start, end, this.bitmapContext));
 	}
 
 	/** The extents of a selected metadata context over [start, end) (clipped to the size), with its flags: for dirty bitmaps. */

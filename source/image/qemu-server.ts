@@ -59,6 +59,8 @@ export type ServerOptions = {
 	readonly format: string;
 	/** SRC, or a dry run's DST. */
 	readonly readOnly: boolean;
+	/** --bitmap: the persistent dirty bitmap exported too (-B NAME, context qemu:dirty-bitmap:NAME). */
+	readonly bitmap?: string;
 };
 
 /** A running qemu-nbd; stop() ends it (TERM, then KILL) and removes its directory. */
@@ -94,6 +96,7 @@ export function startServer(role: 'SRC' | 'DST', file: string, options: ServerOp
 	const pidFile = path.join(dir, 'qemu-nbd.pid');
 	const args = ['--fork', '--pid-file', pidFile, '-k', socket, '-f', options.format, `--shared=${SERVER_CLIENTS}`];
 	args.push(...(options.readOnly ? ['--read-only'] : ['--discard=unmap', '--detect-zeroes=unmap']));
+	args.push(...(options.bitmap === undefined ? [] : ['-B', options.bitmap]));
 	args.push(path.resolve(file));
 	try {
 		runTool('qemu-nbd', args, `${role} ${file}: qemu-nbd`);

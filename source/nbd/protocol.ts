@@ -78,12 +78,35 @@ export const REPLY_TYPE = {
 export const STATE_HOLE = 1 << 0;
 export const STATE_ZERO = 1 << 1;
 
+/**
+ * qemu:dirty-bitmap:NAME extent flag (qemu docs/interop/nbd.txt): bit 0 set when the extent is dirty, that is
+ * written since the bitmap was created or last cleared; clear for an extent nobody wrote.
+ */
+export const STATE_DIRTY = 1 << 0;
+
 /** The metadata context of allocation (holes and zeros), which every server with block status offers. */
 export const BASE_ALLOCATION = 'base:allocation';
 
 /** The context name under which qemu-nbd (`-B NAME`) exports a dirty bitmap. */
 export function dirtyBitmapContext(bitmap: string): string {
 	return `qemu:dirty-bitmap:${bitmap}`;
+}
+
+/** The dirty ranges among one dirty-bitmap context's extents (absolute, ascending), adjacent ones merged. Pure. */
+export function dirtySpans(extents: ReadonlyArray<{readonly start: number; readonly end: number; readonly flags: number}>): Array<{start: number; end: number}> {
+	const out: Array<{start: number; end: number}> = [];
+	for (const extent of extents) {
+		if (!(extent.flags & STATE_DIRTY) || extent.end <= extent.start) {
+			continue;
+		}
+		const last = out[out.length - 1];
+		if (last && last.end >= extent.start) {
+			last.end = Math.max(last.end, extent.end);
+		} else {
+			out.push({start: extent.start, end: extent.end});
+		}
+	}
+	return out;
 }
 
 /** NBD error values and the errno codes they stand for (anything else is treated as EINVAL, as the spec says). */

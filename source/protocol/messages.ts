@@ -47,9 +47,12 @@ export type Message =
 	// holder: a DEST worker's link to the agent holding DST's lock (DEST's prepare OPENED identity); absent on the wire when unset.
 	// format: the image's format (--src-format/--dst-format; absent: not given, "raw": the bytes as they are, else served by qemu-nbd);
 	// with a format, holder is always on the wire (empty when unset), and a worker's holder is its preparing agent's NBD socket (OPENED's server).
-	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string; srcIdentity: string; holder?: string; format?: string}
+	// bitmap: SOURCE's --bitmap NAME (a prepare OPEN: SRC's preparing agent manages it; a worker's: read only what it marks dirty);
+	// pass: a commit OPEN's record of the pass to keep with the bitmap (doc/protocol.md, Dirty bitmaps).
+	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string; srcIdentity: string; holder?: string; format?: string; bitmap?: string; pass?: string}
 	// server: the NBD socket a preparing agent serves a formatted image on, for the run's workers; absent on the wire when unset.
-	| {type: 'opened'; size: number; kind: number; dstExtraBytes: number; identity: string; server?: string}
+	// pass: SOURCE's prepare: the pass recorded with its bitmap; DEST's prepare and commit: DST's stamp (doc/protocol.md, Dirty bitmaps).
+	| {type: 'opened'; size: number; kind: number; dstExtraBytes: number; identity: string; server?: string; pass?: string}
 	| {type: 'error'; kind: number; message: string}
 	// DEST's preparing agent, asked for its digest cache (OPEN's cache flag), before OPENED: "used", "built", "stale: <reason>", "off: <reason>".
 	| {type: 'cache'; status: string}
@@ -57,6 +60,7 @@ export type Message =
 	| {type: 'credit'; granted: number}
 	| {type: 'chunk'; offset: number; length: number; digest: Buffer}
 	| {type: 'zero'; offset: number; length: number}
+	| {type: 'skip'; offset: number; length: number}
 	| {type: 'subs'; offset: number; digests: Buffer}
 	| {type: 'want'; offset: number; mask: number}
 	| {type: 'blocks'; offset: number; mask: number; digests: Buffer}
@@ -78,7 +82,7 @@ export type MessageType = Message['type'];
 export const TYPE_CODE: Record<MessageType, number> = {
 	hello: 0x01, open: 0x02, opened: 0x03, error: 0x04, warn: 0x05, cache: 0x06,
 	credit: 0x10, chunk: 0x11, zero: 0x12, subs: 0x13, want: 0x14, blocks: 0x15, data: 0x16,
-	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e, key: 0x1f,
+	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e, key: 0x1f, skip: 0x20,
 };
 const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([name, code]) => [code, name as MessageType]));
 
@@ -86,7 +90,7 @@ const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([n
 export const FRAME_NAME: Record<MessageType, string> = {
 	hello: 'HELLO', open: 'OPEN', opened: 'OPENED', error: 'ERROR', warn: 'WARN', cache: 'CACHE',
 	credit: 'CREDIT', chunk: 'CHUNK', zero: 'ZERO', subs: 'SUBS', want: 'WANT', blocks: 'BLOCKS', data: 'DATA',
-	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY', key: 'KEY',
+	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY', key: 'KEY', skip: 'SKIP',
 };
 
 /** The name of a frame type byte (FRAME_NAME's); undefined for a byte no frame has. */
@@ -97,7 +101,7 @@ export function frameName(type: number): string | undefined {
 
 /** The session frames each role may send once OPENED (the table's direction column; ERROR and WARN go to the driver). */
 export const SESSION_FRAMES: Record<'source' | 'dest', ReadonlySet<MessageType>> = {
-	source: new Set<MessageType>(['chunk', 'zero', 'want', 'data', 'dataz', 'diff', 'chunkEnd', 'sourceEnd', 'error', 'warn']),
+	source: new Set<MessageType>(['chunk', 'zero', 'skip', 'want', 'data', 'dataz', 'diff', 'chunkEnd', 'sourceEnd', 'error', 'warn']),
 	dest: new Set<MessageType>(['credit', 'subs', 'blocks', 'full', 'empty', 'key', 'stats', 'done', 'error', 'warn']),
 };
 
@@ -228,24 +232,17 @@ export function encode(message: Message): Buffer {
 		case 'hello': w.u16(message.protocol).u32(message.caps).string(message.program).string(message.hashes); break;
 		case 'open': w.u8(message.role).u8(message.flags).u32(message.blockSize).u8(message.compress).u64(message.srcSize)
 			.u64(message.start).u64(message.end).string(message.hash).string(message.path).string(message.srcIdentity);
-			if (message.holder || message.format) {
-				w.string(message.holder ?? '');
-			}
-			if (message.format) {
-				w.string(message.format);
-			}
+			trailingStrings(w, [message.holder, message.format, message.bitmap, message.pass]);
 			break;
 		case 'opened': w.u64(message.size).u8(message.kind).u64(message.dstExtraBytes).string(message.identity);
-			if (message.server) {
-				w.string(message.server);
-			}
+			trailingStrings(w, [message.server, message.pass]);
 			break;
 		case 'error': w.u8(message.kind).string(message.message); break;
 		case 'warn': w.string(message.message); break;
 		case 'cache': w.string(message.status); break;
 		case 'credit': w.u32(message.granted); break;
 		case 'chunk': w.u64(message.offset).u32(message.length).bytes(message.digest); break;
-		case 'zero': case 'diff': w.u64(message.offset).u64(message.length); break;
+		case 'zero': case 'skip': case 'diff': w.u64(message.offset).u64(message.length); break;
 		case 'subs': w.u64(message.offset).bytes(message.digests); break;
 		case 'want': w.u64(message.offset).u32(message.mask); break;
 		case 'blocks': w.u64(message.offset).u32(message.mask).bytes(message.digests); break;
@@ -271,14 +268,14 @@ export function decode(frame: Frame): Message {
 	switch (type) {
 		case 'hello': message = {type, protocol: r.u16(), caps: r.u32(), program: r.string(), hashes: r.string()}; break;
 		case 'open': message = {type, role: r.u8() as Role, flags: r.u8(), blockSize: r.u32(), compress: r.u8(), srcSize: r.u64(),
-			start: r.u64(), end: r.u64(), hash: r.string(), path: r.string(), srcIdentity: r.string(), ...optionalStrings(r, 'holder', 'format')}; break;
-		case 'opened': message = {type, size: r.u64(), kind: r.u8(), dstExtraBytes: r.u64(), identity: r.string(), ...optionalStrings(r, 'server')}; break;
+			start: r.u64(), end: r.u64(), hash: r.string(), path: r.string(), srcIdentity: r.string(), ...optionalStrings(r, 'holder', 'format', 'bitmap', 'pass')}; break;
+		case 'opened': message = {type, size: r.u64(), kind: r.u8(), dstExtraBytes: r.u64(), identity: r.string(), ...optionalStrings(r, 'server', 'pass')}; break;
 		case 'error': message = {type, kind: r.u8(), message: r.string()}; break;
 		case 'warn': message = {type, message: r.string()}; break;
 		case 'cache': message = {type, status: r.string()}; break;
 		case 'credit': message = {type, granted: r.u32()}; break;
 		case 'chunk': message = {type, offset: r.u64(), length: r.u32(), digest: r.bytes(32)}; break;
-		case 'zero': case 'diff': message = {type, offset: r.u64(), length: r.u64()}; break;
+		case 'zero': case 'skip': case 'diff': message = {type, offset: r.u64(), length: r.u64()}; break;
 		case 'subs': message = {type, offset: r.u64(), digests: digestList(r, type)}; break;
 		case 'want': message = {type, offset: r.u64(), mask: r.u32()}; break;
 		case 'blocks': message = {type, offset: r.u64(), mask: r.u32(), digests: digestList(r, type)}; break;
@@ -295,6 +292,20 @@ export function decode(frame: Frame): Message {
 		throw new ProtocolError(`open: unknown role ${String(message.role)}`);
 	}
 	return message;
+}
+
+/**
+ * Writes optional trailing strings up to the last one set (the earlier ones empty when unset), so a message
+ * without them is byte for byte what older agents read.
+ */
+function trailingStrings(writer: Writer, values: ReadonlyArray<string | undefined>): void {
+	let last = values.length - 1;
+	while (last >= 0 && !values[last]) {
+		last -= 1;
+	}
+	for (let i = 0; i <= last; i++) {
+		writer.string(values[i] ?? '');
+	}
 }
 
 /** Trailing optional strings, in order, each present only when bytes remain; an empty one is left out (unset). */

@@ -1,13 +1,15 @@
 // The digest protocol between a SOURCE and a DEST role over links (SSH channels, worker threads, in-process):
 // connects, deploys agents, prepares DST once, then one session per worker range, relayed here.
 import {existsSync} from 'node:fs';
+import path from 'node:path';
+import {decodePassRecord, encodePassRecord} from '../image/bitmap.js';
 import type {Range} from '../blocks/blocks.js';
 import type {Phase, PrepareHooks, Prepared, RangeHooks, SyncBackend} from '../engine/backend.js';
 import {throwIfStoppedBeforeDst} from '../engine/run-sync.js';
 import type {Direction, WorkerState} from '../engine/progress.js';
 import {InterruptedError, RblocksyncError, TransferError} from '../errors.js';
 import {sourceChangedMessage} from '../image/source-version.js';
-import {Capability, ImageKindCode, type Message, openFlagBits, Role} from '../protocol/messages.js';
+import {Capability, ImageKindCode, type Message, OpenFlag, openFlagBits, Role} from '../protocol/messages.js';
 import {connect, type Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {ConnectionPool} from '../ssh/pool.js';
@@ -44,6 +46,8 @@ export type RemoteOptions = {
 	/** --src-format/--dst-format: undefined when not given (an image holding a format header is then refused). */
 	readonly srcFormat?: string | undefined;
 	readonly dstFormat?: string | undefined;
+	/** --bitmap NAME: SRC's dirty bitmap; a pass after a recorded one to this very DST reads only what it marks. */
+	readonly bitmap?: string | undefined;
 	/** A timeline of the phases on stderr (RBLOCKSYNC_TRACE=1). */
 	readonly trace: boolean;
 	/** Local roles in worker threads (false: in-process, RBLOCKSYNC_LOCAL_THREADS=0). */
@@ -86,6 +90,10 @@ export class RemoteBackend implements SyncBackend {
 	private dstPreparing: Link | undefined;
 	/** DEST's digest cache as its preparing agent found it (its CACHE frame); undefined without --cache or in a dry run. */
 	private cacheStatus: string | undefined;
+	/** --bitmap: whether this pass reads only the chunks the bitmap marks, and why not; DST's stamp after the sync phase. */
+	private bitmapIncremental = false;
+	private bitmapStatus: string | undefined;
+	private dstStampAfter = '';
 	private size = 0;
 	private warn: (message: string) => void = () => {};
 	private readonly started = performance.now();
@@ -143,6 +151,7 @@ export class RemoteBackend implements SyncBackend {
 		this.dstHolderToken = dest.opened.identity;
 		this.cacheStatus = this.wantsCache() ? dest.cache ?? 'off: the agent on DST\'s host keeps no digest cache' : undefined;
 		this.dstServer = dest.opened.server ?? '';
+		this.decideBitmap(source.opened.pass, dest.opened.pass);
 		this.watchLockHolder(dstProbe, dest.held);
 		if (options.dst.kind === 'remote' && !canPunch(dest.caps) && dest.opened.kind === ImageKindCode.file) {
 			this.warn(`${options.dst.host}: holes will be written as zeros: native helper unavailable`);
@@ -237,22 +246,88 @@ export class RemoteBackend implements SyncBackend {
 		}
 	}
 
-	/** A second prepare OPEN with the cache flag to DST's preparing agent: it commits the digest cache its workers wrote. */
+	/**
+	 * A second prepare OPEN to DST's preparing agent: with the cache flag it commits the digest cache its workers
+	 * wrote; with --bitmap it answers DST's stamp after the sync phase, for the record of this pass.
+	 */
 	async finishSync(): Promise<string | undefined> {
 		const status = this.cacheStatus;
 		const link = this.dstPreparing;
-		if (status === undefined || status.startsWith('off') || !link) {
+		const cacheOn = status !== undefined && !status.startsWith('off');
+		if ((!cacheOn && !this.usesBitmap()) || !link) {
 			return status;
 		}
 		try {
-			const reply = await openLink(link, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
+			const message = this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0});
+			const reply = await openLink(link, cacheOn ? message : {...message, flags: message.flags & ~OpenFlag.cache}, this.warn, this.bounds.replyMs);
 			this.watchLockHolder(link, reply.held);
-			return reply.cache ?? status;
+			this.dstStampAfter = reply.opened.pass ?? '';
+			return cacheOn ? reply.cache ?? status : status;
 		} catch (error) {
 			const reason = error instanceof Error ? error.message : String(error);
-			this.warn(`DST ${this.options.dst.path}: its digest cache was not kept: ${reason}`);
-			return `off: ${reason}`;
+			this.warn(cacheOn ? `DST ${this.options.dst.path}: its digest cache was not kept: ${reason}` : `DST ${this.options.dst.path}: ${reason}`);
+			return cacheOn ? `off: ${reason}` : status;
 		}
+	}
+
+	/** --bitmap: what this pass was ("incremental", "full: <reason>"), for the summary; undefined without --bitmap. */
+	bitmapSummary(): string | undefined {
+		return this.bitmapStatus;
+	}
+
+	/**
+	 * After the whole run succeeded (and --verify): SRC's preparing agent rotates the bitmap and records this pass
+	 * (the commit OPEN). A failure here leaves every dirty bit (bitmap.ts) and at worst no record, so the next pass
+	 * compares everything: a warning, not a failed run.
+	 */
+	async finishRun(): Promise<void> {
+		const holder = this.srcHolder;
+		const name = this.options.bitmap;
+		if (!this.usesBitmap() || name === undefined || !holder) {
+			return;
+		}
+		const keep = (reason: string): void => this.warn(`SRC ${this.options.src.path}: the dirty bitmap ${name} was not started afresh (${reason}); the next pass compares everything it marks, or all of SRC`);
+		if (this.dstStampAfter === '' || holder.held.closed) {
+			keep(this.dstStampAfter === '' ? 'DST\'s agent gave no stamp' : 'SRC\'s agent ended');
+			return;
+		}
+		const message = this.openMessage(Role.source, 'sync', true, {start: 0, end: 0});
+		try {
+			await openLink(holder.link, {...message, pass: encodePassRecord({dst: this.dstKey(), stamp: this.dstStampAfter})}, this.warn, this.bounds.replyMs);
+		} catch (error) {
+			keep(error instanceof Error ? error.message : String(error));
+		}
+	}
+
+	private usesBitmap(): boolean {
+		return this.options.bitmap !== undefined && !this.options.dryRun;
+	}
+
+	/** DST as the record of a pass names it: its host and port as given, and its path (absolute when local). */
+	private dstKey(): string {
+		const dst = this.options.dst;
+		return dst.kind === 'local' ? `local:${path.resolve(dst.path)}` : `ssh:${dst.user ?? ''}@${dst.host}:${dst.port ?? this.options.port ?? ''}:${dst.path}`;
+	}
+
+	/** An incremental pass only when SRC's record of the last pass names this DST with the stamp it has now. */
+	private decideBitmap(recorded: string | undefined, stamp: string | undefined): void {
+		if (this.options.bitmap === undefined) {
+			return;
+		}
+		const record = decodePassRecord(recorded);
+		let reason: string | undefined;
+		if (!record) {
+			reason = 'no completed pass with this bitmap yet';
+		} else if (record.dst !== this.dstKey()) {
+			reason = 'the last pass with this bitmap went to another DST';
+		} else if (!stamp || record.stamp !== stamp) {
+			reason = 'DST changed since the last pass';
+		} else if (this.options.copy) {
+			reason = '--copy';
+		}
+		this.bitmapIncremental = reason === undefined;
+		this.bitmapStatus = reason === undefined ? 'incremental' : `full: ${reason}`;
+		this.trace(`bitmap ${this.bitmapStatus}`);
 	}
 
 	private wantsCache(): boolean {
@@ -283,7 +358,7 @@ export class RemoteBackend implements SyncBackend {
 	}
 
 	/** SRC's identity (with its host's boot id) goes to DEST, which refuses SRC itself when it runs on the same host. */
-	private openMessage(role: Role, phase: Phase, prepare: boolean, range: Range): Message {
+	private openMessage(role: Role, phase: Phase, prepare: boolean, range: Range): Extract<Message, {type: 'open'}> {
 		const {options} = this;
 		const endpoint = role === Role.source ? options.src : options.dst;
 		const format = role === Role.source ? options.srcFormat : options.dstFormat;
@@ -294,12 +369,16 @@ export class RemoteBackend implements SyncBackend {
 			dropCache: phase === 'verify', cache: role === Role.dest && phase === 'sync' && this.wantsCache(),
 			keyed: role === Role.dest && phase === 'sync' && this.wantsCache() && (this.srcCaps & Capability.keyed) !== 0,
 		});
+		// --bitmap: every prepare OPEN names it (SRC's agent manages it, DST's reports its stamp); a SOURCE worker's
+		// only in an incremental pass's sync phase (it then reads only what the bitmap marks).
+		const bitmap = options.bitmap !== undefined && (prepare || (role === Role.source && phase === 'sync' && this.bitmapIncremental)) ? options.bitmap : undefined;
 		return {
 			type: 'open', role, flags, blockSize: options.blockSize, compress: options.compress,
 			srcSize: this.size, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
 			srcIdentity: role === Role.dest ? this.srcIdentity : '',
 			...(holder ? {holder} : {}),
 			...(format === undefined ? {} : {format}),
+			...(bitmap === undefined ? {} : {bitmap}),
 		};
 	}
 

@@ -30,6 +30,9 @@ export function summaryRows(summary: Summary): SummaryRow[] {
 	if (summary.dstExtraBytes > 0) {
 		rows.push({label: 'note', parts: [`DST is ${formatBytes(summary.dstExtraBytes)} larger than SRC; only the first ${summary.size} bytes were synced`]});
 	}
+	if (summary.bitmap !== undefined) {
+		rows.push({label: 'bitmap', parts: [summary.bitmap]});
+	}
 	if (summary.cache !== undefined) {
 		rows.push({label: 'cache', parts: [summary.cache]});
 	}

@@ -141,4 +141,49 @@ test('should ask for the whole chunk when the re-check fails, and give up when S
 	}
 });
 
+test('should read and compare only the chunks a dirty bitmap marks, and leave the others of DST unread and as they are', async () => {
+	const content = sample(9 * MiB + 4096 * 3);
+	const changed = Buffer.from(content);
+	// Written since the last pass: a block in chunk 1, a run across chunks 4 and 5, the short last chunk.
+	changed.fill(0x5a, MiB + 8192, MiB + 12288);
+	changed.fill(0x6b, 5 * MiB - 4096, 5 * MiB + 4096);
+	changed.fill(0x7c, 9 * MiB, 9 * MiB + 4096);
+	const dirty = [{start: MiB + 8192, end: MiB + 12288}, {start: 5 * MiB - 4096, end: 5 * MiB + 4096}, {start: 9 * MiB, end: 9 * MiB + 4096}];
+	const src = MemoryImage.from('src', changed);
+	const reads: Array<[number, number]> = [];
+	const read = src.read.bind(src);
+	Object.assign(src, {
+		changedRanges: (start: number, end: number) => dirty.filter(range => range.end > start && range.start < end),
+		read: (buffer: Buffer, offset: number, length: number, position: number) => {
+			reads.push([position, position + length]);
+			read(buffer, offset, length, position);
+		},
+	});
+	// DST holds the last pass (content), plus a difference in a clean chunk that a bitmap pass must not see.
+	const dstContent = Buffer.from(content);
+	dstContent.fill(0x11, 7 * MiB, 7 * MiB + 4096);
+	const dst = MemoryImage.from('dst', dstContent);
+	const dstReads: number[] = [];
+	const dstRead = dst.read.bind(dst);
+	Object.assign(dst, {
+		read: (buffer: Buffer, offset: number, length: number, position: number) => {
+			dstReads.push(position);
+			dstRead(buffer, offset, length, position);
+		},
+	});
+	const {counters} = await syncPair(src, dst, dst, {bitmap: true});
+	const expected = Buffer.from(changed);
+	expected.fill(0x11, 7 * MiB, 7 * MiB + 4096);
+	assert.ok(dst.content.equals(expected), 'DST: SRC in the dirty chunks, untouched elsewhere');
+	const inDirtyChunks = (at: number): boolean => [1, 4, 5, 9].includes(Math.floor(at / MiB));
+	for (const [from, to] of reads) {
+		assert.ok(inDirtyChunks(from) && inDirtyChunks(to - 1), `SRC read [${from}, ${to}) outside the dirty chunks`);
+	}
+	for (const at of dstReads) {
+		assert.ok(inDirtyChunks(at), `DST read at ${at} outside the dirty chunks`);
+	}
+	assert.is(counters.bytesScanned, content.length, 'skipped chunks count as scanned');
+	assert.is(counters.blocksChanged, 1 + 2 + 1);
+});
+
 test.run();

@@ -28,6 +28,25 @@ function destWith(overrides: Partial<SessionShape> = {}): DestRules {
 
 const dest = suite('DestRules');
 
+dest('should take SKIP of whole chunks from the next one, and refuse any other', () => {
+	const rules = destWith();
+	refuses(rules, {type: 'skip', offset: 4 * MiB + 4096, length: MiB}, 'SKIP at offset 4198400 length 1048576 is not whole chunks');
+	refuses(rules, {type: 'skip', offset: 5 * MiB, length: MiB}, 'SKIP at offset 5242880 length 1048576 out of order: the next chunk is at offset 4194304');
+	rules.received({type: 'skip', offset: 4 * MiB, length: 2 * MiB});
+	refuses(rules, {type: 'chunk', offset: 5 * MiB, length: MiB, digest}, 'CHUNK at offset 5242880 out of order: the next chunk is at offset 6291456');
+	rules.received({type: 'chunk', offset: 6 * MiB, length: MiB, digest});
+	// The last chunk is short: SKIP to the range's end.
+	rules.received({type: 'skip', offset: 7 * MiB, length: 3 * MiB + 1000});
+	refuses(rules, {type: 'skip', offset: 7 * MiB, length: MiB}, 'SKIP at offset 7340032 length 1048576 after the last chunk of this worker\'s range [4194304, 10486760) was sent');
+	rules.received({type: 'sourceEnd', blocksZero: 0});
+});
+
+dest('should refuse SKIP inside a chunk being sent without digests', () => {
+	const rules = destWith({copy: true});
+	rules.received({type: 'data', offset: 4 * MiB, data: Buffer.alloc(4096)});
+	refuses(rules, {type: 'skip', offset: 5 * MiB, length: MiB}, 'SKIP at offset 5242880 length 1048576 comes before the CHUNK_END of the chunk at offset 4194304');
+});
+
 dest('should refuse DATA and ZERO outside the worker range or past SRC end', () => {
 	const rules = destWith();
 	refuses(rules, {type: 'data', offset: 10 * MiB + 1000, data: Buffer.alloc(4096)},

@@ -12,6 +12,8 @@ import {countersFromTuple} from '../../source/protocol/messages.js';
 import type {Counters} from '../../source/engine/progress.js';
 
 export type PairOptions = {
+	/** SOURCE reads only the chunks src.changedRanges() marks (--bitmap after a recorded pass). */
+	readonly bitmap?: boolean;
 	blockSize?: number;
 	dryRun?: boolean;
 	copy?: boolean;
@@ -49,7 +51,7 @@ export async function syncPair(src: Image, dst: Image, writable: WritableImage |
 			});
 		};
 		let done = false;
-		const source: SourceRole = new SourceRole(src, geometry, options.sourceHasher?.(hasher) ?? hasher, {...job, compress: options.compress ?? 0}, message => {
+		const source: SourceRole = new SourceRole(src, geometry, options.sourceHasher?.(hasher) ?? hasher, {...job, compress: options.compress ?? 0, bitmap: options.bitmap ?? false}, message => {
 			const bytes = encode(message);
 			toDest += bytes.length;
 			deliver(bytes, toDestDecoder, m => dest.handle(m));

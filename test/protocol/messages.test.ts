@@ -76,11 +76,31 @@ test('should refuse garbage payloads without crashing', () => {
 	}
 });
 
+function frameOf(bytes: Buffer): {type: number; payload: Buffer} {
+	const [frame] = new FrameDecoder().push(bytes);
+	return frame!;
+}
+
 test('should round-trip OPEN flags, drop cache (bit 5), cache (bit 6) and keyed (bit 7) included', () => {
 	const all = {truncate: true, dryRun: true, copy: true, force: true, prepare: true, dropCache: true, cache: true, keyed: true};
 	assert.is(openFlagBits(all), 255);
 	assert.equal(openFlags(255), all);
 	assert.equal(openFlags(OpenFlag.dropCache | OpenFlag.keyed), {truncate: false, dryRun: false, copy: false, force: false, prepare: false, dropCache: true, cache: false, keyed: true});
+});
+
+test('should carry --bitmap in OPEN and the pass record in OPENED after the optional strings before them, and SKIP', () => {
+	const open: Message = {type: 'open', role: Role.source, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: '/x.qcow2', srcIdentity: '', format: 'qcow2', bitmap: 'b0'};
+	assert.equal(decode(frameOf(encode(open))), open);
+	const commit: Message = {...open, bitmap: 'b0', pass: '{"dst":"d","stamp":"s"}'};
+	assert.equal(decode(frameOf(encode(commit))), commit);
+	// Without a bitmap the frame is what it was: no trailing empty strings.
+	const plain: Message = {type: 'open', role: Role.source, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: '/x', srcIdentity: ''};
+	assert.is(encode({...plain, bitmap: undefined}).length, encode(plain).length);
+	const opened: Message = {type: 'opened', size: 1, kind: 2, dstExtraBytes: 0, identity: 'x', pass: 'file:1:2:3:4:5'};
+	assert.equal(decode(frameOf(encode(opened))), opened);
+	const skip: Message = {type: 'skip', offset: 1 << 20, length: 3 << 20};
+	assert.equal(decode(frameOf(encode(skip))), skip);
+	assert.is(encode(skip)[4], 0x20);
 });
 
 test('should keep OPEN and OPENED without a format or server byte for byte what older agents read', () => {
