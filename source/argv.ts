@@ -2,11 +2,19 @@
 // where meow would print two lines and exit 2), and -z/--compress take an optional level that never swallows SRC.
 import {UsageError} from './errors.js';
 
-type FlagSpec = {readonly type: 'boolean' | 'string'; readonly shortFlag?: string; readonly default?: boolean};
+type FlagSpec = {readonly type: 'boolean' | 'string'; readonly shortFlag?: string; readonly default?: boolean; readonly isMultiple?: boolean};
 
 /** Every flag rblocksync accepts, as meow takes them; `agent` is internal (how SSH starts a remote worker). */
 export const cliFlags = {
 	truncate: {type: 'boolean'},
+	recursive: {type: 'boolean', shortFlag: 'r'},
+	// --include and --exclude reach meow as one list, in order (the first rule that matches decides): filter, +GLOB or -GLOB.
+	include: {type: 'string'},
+	exclude: {type: 'string'},
+	filter: {type: 'string', isMultiple: true},
+	delete: {type: 'boolean'},
+	watch: {type: 'boolean'},
+	debounce: {type: 'string'},
 	blockSize: {type: 'string', shortFlag: 'b'},
 	workers: {type: 'string', shortFlag: 'w'},
 	dryRun: {type: 'boolean', shortFlag: 'n'},
@@ -41,6 +49,8 @@ export const cliFlags = {
 
 /** The flag whose value is optional and must be attached (`-z6`, `--compress=6`). */
 const OPTIONAL_VALUE = 'compress';
+/** Options given as often as wanted, each occurrence a rule of the one --filter list (internal: not an option of its own). */
+const FILTER_RULES: Readonly<Record<string, string>> = {include: '+', exclude: '-'};
 
 export type SplitArgv = {
 	/** Each option as `--name` or `--name=value`, so meow never has to guess whether a word is a value. */
@@ -70,7 +80,8 @@ export function splitArgv(argv: readonly string[], flags: Readonly<Record<string
 			options.push(`--${long}`);
 			return index;
 		}
-		if (given.has(long)) {
+		const rule = FILTER_RULES[long];
+		if (rule === undefined && given.has(long)) {
 			throw new UsageError(`--${long} given more than once`);
 		}
 		given.add(long);
@@ -85,7 +96,7 @@ export function splitArgv(argv: readonly string[], flags: Readonly<Record<string
 			value = argv[index + 1]!;
 			index += 1;
 		}
-		options.push(`--${long}=${value}`);
+		options.push(rule === undefined ? `--${long}=${value}` : `--filter=${rule}${value}`);
 		return index;
 	};
 	for (let index = 0; index < argv.length; index++) {
@@ -98,7 +109,7 @@ export function splitArgv(argv: readonly string[], flags: Readonly<Record<string
 			const equals = arg.indexOf('=');
 			const name = arg.slice(2, equals === -1 ? undefined : equals);
 			const value = equals === -1 ? undefined : arg.slice(equals + 1);
-			if (byLong.has(name)) {
+			if (byLong.has(name) && name !== 'filter') {
 				index = add(name, `--${name}`, index, value);
 			} else if (name.startsWith('no-') && byLong.get(name.slice(3))?.spec.type === 'boolean' && value === undefined) {
 				options.push(arg);

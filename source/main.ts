@@ -1,6 +1,7 @@
 // Everything between argv and the exit status: help, version, agent mode, options, reporter, errors.
 import {ExitCode, exitCodeOf, UsageError} from './errors.js';
-import {type RawFlags, resolveOptions} from './options.js';
+import {statSync} from 'node:fs';
+import {type Options, type RawFlags, resolveOptions} from './options.js';
 
 type Flags = RawFlags & {help?: boolean; version?: boolean; agent?: boolean};
 
@@ -18,7 +19,7 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 		const {runAgent} = await import('./agent/agent.js');
 		return runAgent();
 	}
-	let options;
+	let options: Options;
 	try {
 		options = resolveOptions(input, flags);
 	} catch (error) {
@@ -29,8 +30,10 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 		}
 		return exitCodeOf(error);
 	}
-	// Loaded only for a sync, so --help and --version stay fast whatever the engine and the UI import.
-	const [{createReporter}, {run}] = await Promise.all([import('./ui/create-reporter.js'), import('./run.js')]);
+	if (!options.intoDirectory && options.dst.kind === 'local' && isDirectory(options.dst.path)) {
+		// cp's reading: an existing directory DST takes the file under its own name.
+		options = {...options, intoDirectory: true};
+	}
 	const controller = new AbortController();
 	let signals = 0;
 	const onSignal = (): void => {
@@ -44,6 +47,16 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 	};
 	process.on('SIGINT', onSignal);
 	process.on('SIGTERM', onSignal);
+	if (options.intoDirectory) {
+		try {
+			return await runManyCli(options, controller.signal);
+		} finally {
+			process.off('SIGINT', onSignal);
+			process.off('SIGTERM', onSignal);
+		}
+	}
+	// Loaded only for a sync, so --help and --version stay fast whatever the engine and the UI import.
+	const [{createReporter}, {run}] = await Promise.all([import('./ui/create-reporter.js'), import('./run.js')]);
 	const reporter = await createReporter(options, controller.signal);
 	try {
 		const summary = await run(options, reporter, controller.signal);
@@ -58,6 +71,34 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 	} finally {
 		process.off('SIGINT', onSignal);
 		process.off('SIGTERM', onSignal);
+	}
+}
+
+function isDirectory(path: string): boolean {
+	try {
+		return statSync(path).isDirectory();
+	} catch {
+		return false;
+	}
+}
+
+/** Several SRCs into DSTDIR/, or -r trees (and --watch): each file reported, the worst file's exit status. */
+async function runManyCli(options: Options, signal: AbortSignal): Promise<number> {
+	const [{createManyReporter}, {runMany}, {watchTree}] = await Promise.all([import('./ui/many-reporter.js'), import('./many.js'), import('./watch.js')]);
+	const reporter = createManyReporter(options, {stdout: process.stdout, stderr: process.stderr});
+	try {
+		const {exitCode} = await runMany(options, reporter, signal);
+		if (!options.watch || signal.aborted) {
+			await reporter.close();
+			return exitCode;
+		}
+		const code = await watchTree(options, reporter, signal);
+		await reporter.close();
+		return code;
+	} catch (error) {
+		await reporter.close(error);
+		printError(error, options.debug);
+		return exitCodeOf(error);
 	}
 }
 

@@ -7,6 +7,7 @@ import {type Bounds, DEFAULT_BOUNDS} from './remote/bounds.js';
 import type {RemoteAgent} from './remote/deploy.js';
 
 import type {HashName} from './delta/hash.js';
+import type {FilterRule} from './tree/glob.js';
 
 export type {HashName};
 export type ProgressMode = 'tui' | 'plain' | 'none';
@@ -14,6 +15,12 @@ export type ProgressMode = 'tui' | 'plain' | 'none';
 /** What meow hands over (all optional: tests pass only what they exercise). */
 export type RawFlags = {
 	truncate?: boolean;
+	recursive?: boolean;
+	/** --include GLOB and --exclude GLOB in the order given, as +GLOB and -GLOB (splitArgv). */
+	filter?: string[];
+	delete?: boolean;
+	watch?: boolean;
+	debounce?: string;
 	blockSize?: string;
 	workers?: string;
 	dryRun?: boolean;
@@ -43,8 +50,22 @@ export type RawFlags = {
 };
 
 export type Options = {
+	/** The first SRC (a run of one file has only this one). */
 	readonly src: Endpoint;
 	readonly dst: Endpoint;
+	/** Every SRC given, in order. */
+	readonly sources: readonly Endpoint[];
+	/** DST is a directory the files go into: several SRCs, -r, or DST written with a trailing slash (run.ts adds an existing local directory). */
+	readonly intoDirectory: boolean;
+	/** -r: each SRC directory's tree, file by file. */
+	readonly recursive: boolean;
+	/** --include/--exclude rules, first match wins. */
+	readonly filters: readonly FilterRule[];
+	/** --delete: remove DST files under DSTDIR that SRC's tree no longer has. */
+	readonly delete: boolean;
+	/** --watch: after the first pass, sync each file of SRC's tree that changes, once writes have been quiet for debounceMs. */
+	readonly watch: boolean;
+	readonly debounceMs: number;
 	readonly truncate: boolean;
 	readonly blockSize: number;
 	readonly workers: number;
@@ -98,6 +119,8 @@ export const MAX_BLOCK_SIZE = 16 * 1024 * 1024;
 export const MAX_WORKERS = 64;
 /** --timeout's largest value: a day. */
 export const MAX_TIMEOUT = 86_400;
+/** --watch's quiet time before a changed file is synced. */
+export const DEFAULT_DEBOUNCE_MS = 2000;
 /** -z without a level. */
 export const DEFAULT_COMPRESS_LEVEL = 1;
 
@@ -117,14 +140,42 @@ export function parseSize(text: string): number {
 
 /** Turns positional arguments and flags into Options, or throws UsageError with a one-line message. */
 export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?: number, env: NodeJS.ProcessEnv = process.env, stderrIsTTY = process.stderr.isTTY === true): Options {
-	if (input.length !== 2) {
-		throw new UsageError(input.length < 2
-			? 'expected SRC and DST; see rblocksync --help'
-			: `expected exactly two arguments, SRC and DST; got ${input.length}`);
+	if (input.length < 2) {
+		throw new UsageError('expected SRC and DST; see rblocksync --help');
 	}
-	const [srcSpec, dstSpec] = input as [string, string];
-	const src = endpoint('SRC', srcSpec);
+	const dstSpec = input[input.length - 1]!;
+	const sources = input.slice(0, -1).map(spec => endpoint('SRC', spec));
+	const src = sources[0]!;
 	const dst = endpoint('DST', dstSpec);
+	const recursive = flags.recursive ?? false;
+	const intoDirectory = sources.length > 1 || recursive || dst.path.endsWith('/');
+	const filters = (flags.filter ?? []).map(rule => ({include: rule.startsWith('+'), pattern: rule.slice(1)}));
+	if (filters.some(rule => rule.pattern === '')) {
+		throw new UsageError('--include and --exclude need a pattern; got an empty one');
+	}
+	if (filters.length > 0 && !recursive) {
+		throw new UsageError('--include and --exclude apply to trees: add -r');
+	}
+	if (flags.delete && !recursive) {
+		throw new UsageError('--delete applies to trees: add -r');
+	}
+	if (flags.delete && sources.length > 1) {
+		throw new UsageError('--delete takes one SRC directory; got ' + sources.length);
+	}
+	if (flags.watch && (!recursive || sources.some(source => source.kind !== 'local'))) {
+		throw new UsageError('--watch watches a local SRC tree: add -r, with a local SRC');
+	}
+	let debounceMs = DEFAULT_DEBOUNCE_MS;
+	if (flags.debounce !== undefined) {
+		const value = /^\d+(\.\d+)?$/.test(flags.debounce) ? Number(flags.debounce) : Number.NaN;
+		if (!(value > 0 && value <= MAX_TIMEOUT) || !flags.watch) {
+			throw new UsageError(flags.watch ? `--debounce must be a number of seconds above 0; got ${flags.debounce}` : '--debounce applies to --watch');
+		}
+		debounceMs = Math.round(value * 1000);
+	}
+	if (intoDirectory && (flags.srcFormat !== undefined || flags.dstFormat !== undefined || flags.format !== undefined)) {
+		throw new UsageError('--format, --src-format and --dst-format take one SRC and one DST');
+	}
 
 	const blockSize = flags.blockSize === undefined ? DEFAULT_BLOCK_SIZE : parseSize(flags.blockSize);
 	if (!(blockSize >= MIN_BLOCK_SIZE && blockSize <= MAX_BLOCK_SIZE && (blockSize & (blockSize - 1)) === 0)) {
@@ -195,7 +246,7 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		throw new UsageError(`--bitmap must name a dirty bitmap of SRC (qemu-img info lists them); got ${JSON.stringify(bitmap)}`);
 	}
 
-	if (src.kind === 'local' && dst.kind === 'local' && (port !== undefined || flags.identity !== undefined)) {
+	if (sources.every(source => source.kind === 'local') && dst.kind === 'local' && (port !== undefined || flags.identity !== undefined)) {
 		throw new UsageError('--port and --identity apply to remote endpoints; SRC and DST are both local');
 	}
 
@@ -210,6 +261,13 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 	return {
 		src,
 		dst,
+		sources,
+		intoDirectory,
+		recursive,
+		filters,
+		delete: flags.delete ?? false,
+		watch: flags.watch ?? false,
+		debounceMs,
 		truncate: flags.truncate ?? false,
 		blockSize,
 		workers,

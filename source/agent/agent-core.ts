@@ -2,7 +2,9 @@
 import {createHasher} from '../delta/hash.js';
 import {nativeOps} from '../native/native.js';
 import type {Frame} from '../protocol/frame.js';
-import {Capability, decode, encode, ErrorKind, type Message, openFlags, PROTOCOL_VERSION, Role} from '../protocol/messages.js';
+import {Capability, decode, encode, EntryKindCode, ErrorKind, FsOp, type Message, openFlags, PROTOCOL_VERSION, Role} from '../protocol/messages.js';
+import {listTree, makeDirectories, removeFile, setAttributes} from '../image/tree-fs.js';
+import {describeSystemError} from '../errors.js';
 import {ProtocolError} from '../protocol/frame.js';
 import {VERSION} from '../version.js';
 import {geometryFor} from '../delta/chunks.js';
@@ -91,6 +93,11 @@ export class AgentCore {
 				this.state = 'open';
 				return;
 			case 'open':
+				if (message.type === 'list' || message.type === 'fsop') {
+					// A tree run's requests: answered at once, the agent then waits for the next one (or an OPEN).
+					this.tree(message);
+					return;
+				}
 				if (message.type !== 'open') {
 					throw new Error(`expected OPEN, got ${message.type}`);
 				}
@@ -106,6 +113,31 @@ export class AgentCore {
 				return;
 			default:
 				throw new Error(`unexpected ${message.type} message`);
+		}
+	}
+
+	private tree(message: Extract<Message, {type: 'list' | 'fsop'}>): void {
+		if (message.type === 'list') {
+			const entries = listTree(message.path);
+			for (const entry of entries ?? []) {
+				this.send({type: 'entry', ...entry, kind: EntryKindCode[entry.kind]});
+			}
+			this.send({type: 'listed', count: entries?.length ?? 0, missing: entries === undefined});
+			return;
+		}
+		try {
+			if (message.op === FsOp.mkdir) {
+				makeDirectories(message.root, message.path);
+			} else if (message.op === FsOp.remove) {
+				removeFile(message.root, message.path);
+			} else if (message.op === FsOp.attrs) {
+				setAttributes(message.root, message.path, message);
+			} else {
+				throw new Error(`unknown FSOP ${message.op}`);
+			}
+			this.send({type: 'ack', error: ''});
+		} catch (error) {
+			this.send({type: 'ack', error: error instanceof Error && !('code' in error) ? error.message : `${message.path}: ${describeSystemError(error)}`});
 		}
 	}
 

@@ -16,6 +16,8 @@ export type RunOptions = {
 	readonly hash: string;
 	/** SRC and DST as a summary names them, for a run that fails before its prepare step tells (--json still prints one). */
 	readonly names?: Pick<Summary, 'src' | 'dst' | 'direction'>;
+	/** After a successful sync phase (SRC checked), before DEST's digest cache is bound to DST: a run over many files sets DST's attributes here. */
+	readonly afterSync?: () => Promise<void>;
 };
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -105,6 +107,9 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 		};
 
 		await runPhase('sync');
+		if (!options.dryRun) {
+			await options.afterSync?.();
+		}
 		const cache = options.dryRun ? undefined : await backend.finishSync?.();
 		if (cache !== undefined) {
 			begun.cache = cache;

@@ -57,6 +57,13 @@ export type Message =
 	// DEST's preparing agent, asked for its digest cache (OPEN's cache flag), before OPENED: "used", "built", "stale: <reason>", "off: <reason>".
 	| {type: 'cache'; status: string}
 	| {type: 'warn'; message: string}
+	// A run over a directory tree, after HELLO instead of OPEN (doc/protocol.md, "Trees"): LIST, its ENTRY frames and LISTED;
+	// FSOP (create directories, remove a file, set a file's attributes under a root) and its ACK (error: '' when done).
+	| {type: 'list'; path: string}
+	| {type: 'entry'; kind: number; size: number; mode: number; uid: number; gid: number; mtimeSec: number; mtimeNsec: number; path: string}
+	| {type: 'listed'; count: number; missing: boolean}
+	| {type: 'fsop'; op: number; root: string; path: string; mode: number; uid: number; gid: number; mtimeSec: number; mtimeNsec: number}
+	| {type: 'ack'; error: string}
 	| {type: 'credit'; granted: number}
 	| {type: 'chunk'; offset: number; length: number; digest: Buffer}
 	| {type: 'zero'; offset: number; length: number}
@@ -81,6 +88,7 @@ export type MessageType = Message['type'];
 /** Frame type byte of each message. */
 export const TYPE_CODE: Record<MessageType, number> = {
 	hello: 0x01, open: 0x02, opened: 0x03, error: 0x04, warn: 0x05, cache: 0x06,
+	list: 0x07, entry: 0x08, listed: 0x09, fsop: 0x0a, ack: 0x0b,
 	credit: 0x10, chunk: 0x11, zero: 0x12, subs: 0x13, want: 0x14, blocks: 0x15, data: 0x16,
 	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e, key: 0x1f, skip: 0x20,
 };
@@ -89,6 +97,7 @@ const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([n
 /** Each frame's name in doc/protocol.md (CHUNK_END), for messages about it. */
 export const FRAME_NAME: Record<MessageType, string> = {
 	hello: 'HELLO', open: 'OPEN', opened: 'OPENED', error: 'ERROR', warn: 'WARN', cache: 'CACHE',
+	list: 'LIST', entry: 'ENTRY', listed: 'LISTED', fsop: 'FSOP', ack: 'ACK',
 	credit: 'CREDIT', chunk: 'CHUNK', zero: 'ZERO', subs: 'SUBS', want: 'WANT', blocks: 'BLOCKS', data: 'DATA',
 	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY', key: 'KEY', skip: 'SKIP',
 };
@@ -110,6 +119,11 @@ export function sessionFrameAllowed(role: 'source' | 'dest', type: number): bool
 	const name = TYPE_NAME.get(type);
 	return name !== undefined && SESSION_FRAMES[role].has(name);
 }
+
+/** ENTRY's kind byte. */
+export const EntryKindCode = {file: 1, dir: 2, symlink: 3, device: 4, fifo: 5, socket: 6, other: 7} as const;
+/** FSOP's op byte: create the directories of path below root, remove the regular file path, set its mode, owner and mtime. */
+export const FsOp = {mkdir: 1, remove: 2, attrs: 3} as const;
 
 /** CHUNK frames SOURCE may have in flight: bounds memory on both sides (32 MiB of image per worker); 16 was latency-bound. */
 export const CREDIT_WINDOW = 32;
@@ -240,6 +254,11 @@ export function encode(message: Message): Buffer {
 		case 'error': w.u8(message.kind).string(message.message); break;
 		case 'warn': w.string(message.message); break;
 		case 'cache': w.string(message.status); break;
+		case 'list': w.string(message.path); break;
+		case 'entry': w.u8(message.kind).u64(message.size).u32(message.mode).u32(message.uid).u32(message.gid).u64(message.mtimeSec).u32(message.mtimeNsec).string(message.path); break;
+		case 'listed': w.u32(message.count).u8(message.missing ? 1 : 0); break;
+		case 'fsop': w.u8(message.op).string(message.root).string(message.path).u32(message.mode).u32(message.uid).u32(message.gid).u64(message.mtimeSec).u32(message.mtimeNsec); break;
+		case 'ack': w.string(message.error); break;
 		case 'credit': w.u32(message.granted); break;
 		case 'chunk': w.u64(message.offset).u32(message.length).bytes(message.digest); break;
 		case 'zero': case 'skip': case 'diff': w.u64(message.offset).u64(message.length); break;
@@ -273,6 +292,11 @@ export function decode(frame: Frame): Message {
 		case 'error': message = {type, kind: r.u8(), message: r.string()}; break;
 		case 'warn': message = {type, message: r.string()}; break;
 		case 'cache': message = {type, status: r.string()}; break;
+		case 'list': message = {type, path: r.string()}; break;
+		case 'entry': message = {type, kind: r.u8(), size: r.u64(), mode: r.u32(), uid: r.u32(), gid: r.u32(), mtimeSec: r.u64(), mtimeNsec: r.u32(), path: r.string()}; break;
+		case 'listed': message = {type, count: r.u32(), missing: r.u8() !== 0}; break;
+		case 'fsop': message = {type, op: r.u8(), root: r.string(), path: r.string(), mode: r.u32(), uid: r.u32(), gid: r.u32(), mtimeSec: r.u64(), mtimeNsec: r.u32()}; break;
+		case 'ack': message = {type, error: r.string()}; break;
 		case 'credit': message = {type, granted: r.u32()}; break;
 		case 'chunk': message = {type, offset: r.u64(), length: r.u32(), digest: r.bytes(32)}; break;
 		case 'zero': case 'skip': case 'diff': message = {type, offset: r.u64(), length: r.u64()}; break;

@@ -10,12 +10,10 @@ import type {Direction, WorkerState} from '../engine/progress.js';
 import {InterruptedError, RblocksyncError, TransferError} from '../errors.js';
 import {sourceChangedMessage} from '../image/source-version.js';
 import {Capability, ImageKindCode, type Message, OpenFlag, openFlagBits, Role} from '../protocol/messages.js';
-import {connect, type Connection} from '../ssh/connect.js';
-import {forwardStderr} from '../ssh/exec.js';
-import {ConnectionPool} from '../ssh/pool.js';
 import {type Bounds, DEFAULT_BOUNDS, unlessAborted} from './bounds.js';
-import {type AgentPlan, prepareAgent, type RemoteAgent} from './deploy.js';
-import {type Link, StreamLink, ThreadLink} from './link.js';
+import type {RemoteAgent} from './deploy.js';
+import {RemoteHosts} from './hosts.js';
+import {type Link, ThreadLink} from './link.js';
 import {canPunch, type Held, openLink, prefixOf, relaySession} from './session.js';
 
 /** Where one role runs: this host (a thread or in-process), or a remote host through SSH. */
@@ -59,12 +57,14 @@ export type RemoteOptions = {
 	readonly bounds?: Bounds;
 };
 
-type Host = {pool: ConnectionPool<Connection>; plan: AgentPlan; alias: string};
-
 /** Push, pull and remote-to-remote. */
 export class RemoteBackend implements SyncBackend {
-	setupBytesSent = 0;
-	private readonly hosts = new Map<string, Promise<Host>>();
+	/** The agent bundles this backend's hosts had uploaded (none when the hosts are shared: the run counts those once). */
+	get setupBytesSent(): number {
+		return this.ownHosts ? this.remoteHosts.uploadedBytes : 0;
+	}
+	private readonly remoteHosts: RemoteHosts;
+	private readonly ownHosts: boolean;
 	private readonly links = new Set<Link>();
 	/** Links opened ahead, per worker index, for the sync phase. */
 	private early: Array<Promise<[Link, Link]>> = [];
@@ -84,8 +84,6 @@ export class RemoteBackend implements SyncBackend {
 	private lockLost: TransferError | undefined;
 	private readonly lockWatch = new AbortController();
 	private closing = false;
-	/** Aborted by close(): connections still being made and agent start commands give up at once. */
-	private readonly teardown = new AbortController();
 	/** DST's preparing agent once its prepare step began: after its HELLO, OPEN went out and may have created or resized DST. */
 	private dstPreparing: Link | undefined;
 	/** DEST's digest cache as its preparing agent found it (its CACHE frame); undefined without --cache or in a dry run. */
@@ -100,7 +98,13 @@ export class RemoteBackend implements SyncBackend {
 	private readonly localDestIsNew: boolean;
 
 	/** `localLink`: the link for a local endpoint (default: a worker thread, or in-process); tests pass memory images. */
-	constructor(private readonly options: RemoteOptions, private readonly localLink?: (endpoint: RoleEndpoint) => Link) {
+	/** `hosts`: connections shared with other backends of the run (kept open by close()); default: this backend's own. */
+	constructor(private readonly options: RemoteOptions, private readonly localLink?: (endpoint: RoleEndpoint) => Link, hosts?: RemoteHosts) {
+		this.ownHosts = hosts === undefined;
+		this.remoteHosts = hosts ?? new RemoteHosts(options);
+		if (this.ownHosts) {
+			this.remoteHosts.warn = message => this.warn(message);
+		}
 		// Decided before the prepare step creates it.
 		this.localDestIsNew = options.dst.kind === 'local' && !existsSync(options.dst.path);
 	}
@@ -347,13 +351,12 @@ export class RemoteBackend implements SyncBackend {
 
 	async close(): Promise<void> {
 		this.closing = true;
-		// Not waiting for what is still opening (a connection, an agent's channel): it gives up (teardown) or is closed as it arrives (makeLink).
-		this.teardown.abort();
+		// Not waiting for what is still opening (a connection, an agent's channel): it gives up or is closed as it arrives (makeLink).
 		for (const link of this.links) {
 			link.close();
 		}
-		for (const host of this.hosts.values()) {
-			host.then(h => h.pool.closeAll(), () => {});
+		if (this.ownHosts) {
+			this.remoteHosts.close();
 		}
 	}
 
@@ -409,38 +412,6 @@ export class RemoteBackend implements SyncBackend {
 		}
 	}
 
-	private hostFor(endpoint: Extract<RoleEndpoint, {kind: 'remote'}>): Promise<Host> {
-		const {options} = this;
-		const port = endpoint.port ?? options.port;
-		const key = `${endpoint.user ?? ''}@${endpoint.host}:${port ?? ''}`;
-		let host = this.hosts.get(key);
-		if (!host) {
-			const open = async (): Promise<Connection> => connect({
-				host: endpoint.host, acceptNewHostKey: options.acceptNewHostKey, warn: this.warn, keepaliveMs: options.keepaliveMs,
-				timeoutMs: this.bounds.connectMs, signal: this.teardown.signal,
-				...(endpoint.user === undefined ? {} : {user: endpoint.user}),
-				...(port === undefined ? {} : {port}),
-				...(options.identity === undefined ? {} : {identity: options.identity}),
-			});
-			host = (async () => {
-				const connection = await open();
-				this.trace(`${endpoint.host}: connected`);
-				try {
-					const plan = await prepareAgent(connection, endpoint.host, options.uploadAgent, this.warn, {timeoutMs: this.bounds.replyMs, signal: this.teardown.signal}, options.remoteAgent);
-					this.trace(`${endpoint.host}: agent ${plan.how}`);
-					// The agent bundles uploaded to the hosts count as bytes sent, like the sessions' frames.
-					this.setupBytesSent += plan.uploadedBytes;
-					return {pool: new ConnectionPool(connection, open), plan, alias: endpoint.host};
-				} catch (error) {
-					connection.close();
-					throw error;
-				}
-			})();
-			this.hosts.set(key, host);
-		}
-		return host;
-	}
-
 	private async makeLink(endpoint: RoleEndpoint): Promise<Link> {
 		if (endpoint.kind === 'local' && this.localLink) {
 			const link = this.localLink(endpoint);
@@ -454,24 +425,12 @@ export class RemoteBackend implements SyncBackend {
 			this.links.add(link);
 			return link;
 		}
-		const host = await this.hostFor(endpoint);
-		const connection = await host.pool.reserve();
-		let channel: Awaited<ReturnType<Connection['exec']>>;
-		try {
-			channel = await connection.exec(host.plan.command);
-		} catch (error) {
-			host.pool.release(connection);
-			throw error;
-		}
-		channel.once('close', () => host.pool.release(connection));
+		const link = await this.remoteHosts.link(endpoint, message => this.warn(message));
 		if (this.closing) {
-			// The run ended while this channel was opening: nothing will close it but this.
-			channel.close();
+			// The run ended while this agent was starting: nothing will close it but this.
+			link.close();
 			throw new InterruptedError('interrupted');
 		}
-		const link = new StreamLink(host.alias, channel, () => connection.lost);
-		channel.on('exit', (code: number | null, exitSignal?: string) => link.exited(code, exitSignal));
-		forwardStderr(channel, line => this.warn(`${host.alias}: ${line}`));
 		this.links.add(link);
 		return link;
 	}

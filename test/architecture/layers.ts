@@ -8,17 +8,18 @@ export const BASE_FILES = new Set(['errors', 'version', 'environment']);
 /** What each room may import besides itself and the base files. `root` is the rest of source/'s top level (cli, main, run, options...). */
 export const ALLOWED: Record<string, readonly string[]> = {
 	blocks: [],
+	tree: [],
 	native: [],
 	protocol: ['blocks'],
 	ssh: [],
 	nbd: [],
-	image: ['blocks', 'native', 'nbd'],
+	image: ['blocks', 'native', 'nbd', 'tree'],
 	delta: ['image', 'blocks', 'native', 'protocol'],
-	agent: ['delta', 'image', 'blocks', 'native', 'protocol'],
+	agent: ['delta', 'image', 'blocks', 'native', 'protocol', 'tree'],
 	engine: ['image', 'blocks', 'native'],
-	remote: ['agent', 'delta', 'engine', 'image', 'blocks', 'native', 'protocol', 'ssh'],
-	ui: ['engine', 'blocks'],
-	root: ['ui', 'remote', 'engine', 'agent', 'delta', 'image', 'protocol', 'ssh', 'nbd', 'native', 'blocks'],
+	remote: ['agent', 'delta', 'engine', 'image', 'blocks', 'native', 'protocol', 'ssh', 'tree'],
+	ui: ['engine', 'blocks', 'tree'],
+	root: ['ui', 'remote', 'engine', 'agent', 'delta', 'image', 'protocol', 'ssh', 'nbd', 'native', 'blocks', 'tree'],
 };
 
 /** The room of a module path relative to source/ ("engine/run-sync.ts" -> "engine", "main.ts" -> "root" or "base"). */

@@ -57,7 +57,7 @@ split('should refuse unknown options, missing values, values for switches and re
 	assert.is(refusal(['--bogus=1', 'a', 'b']), 'unknown option --bogus; see rblocksync --help');
 	assert.is(refusal(['-x', 'a', 'b']), 'unknown option -x; see rblocksync --help');
 	assert.is(refusal(['-nx', 'a', 'b']), 'unknown option -x (in -nx); see rblocksync --help');
-	assert.is(refusal(['-rf', 'out.img']), 'unknown option -r (in -rf); see rblocksync --help');
+	assert.is(refusal(['-xf', 'out.img']), 'unknown option -x (in -xf); see rblocksync --help');
 	assert.is(refusal(['--no-hash', 'a', 'b']), 'unknown option --no-hash; see rblocksync --help');
 	assert.is(refusal(['--blockSize=4096', 'a', 'b']), 'unknown option --blockSize; see rblocksync --help');
 	assert.is(refusal(['a', 'b', '--workers']), '--workers needs a value; see rblocksync --help');

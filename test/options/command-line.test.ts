@@ -23,7 +23,7 @@ commandLine('should refuse each usage error with exit 1 and one line, touching n
 		const cases: Array<[string[], string]> = [
 			[['--bogus', 'a', 'b'], 'unknown option --bogus; see rblocksync --help'],
 			[['-x', 'a', 'b'], 'unknown option -x; see rblocksync --help'],
-			[['-rf', 'out.img'], 'unknown option -r (in -rf); see rblocksync --help'],
+			[['-rf', 'out.img'], 'unknown option -f (in -rf); see rblocksync --help'],
 			[['a', 'b', '--workers'], '--workers needs a value; see rblocksync --help'],
 			[['--hash', 'sha256', '--hash', 'blake3', 'a', 'b'], '--hash given more than once'],
 			[['--json=1', 'a', 'b'], '--json does not take a value; see rblocksync --help'],

@@ -54,7 +54,13 @@ resolve('should accept sizes with K and M suffixes', () => {
 
 resolve('should say exactly what is wrong with each bad input', () => {
 	assert.is(message(['a'], {}), 'expected SRC and DST; see rblocksync --help');
-	assert.is(message(['a', 'b', 'c'], {}), 'expected exactly two arguments, SRC and DST; got 3');
+	assert.is(message(['a', 'b', 'c'], {delete: true, recursive: true}), '--delete takes one SRC directory; got 2');
+	assert.is(message(['a', 'b'], {delete: true}), '--delete applies to trees: add -r');
+	assert.is(message(['a', 'b'], {filter: ['+*.img']}), '--include and --exclude apply to trees: add -r');
+	assert.is(message(['a', 'b'], {watch: true}), '--watch watches a local SRC tree: add -r, with a local SRC');
+	assert.is(message(['h:/a', 'b'], {watch: true, recursive: true}), '--watch watches a local SRC tree: add -r, with a local SRC');
+	assert.is(message(['a', 'b'], {debounce: '1'}), '--debounce applies to --watch');
+	assert.is(message(['a', 'b'], {debounce: 'x', watch: true, recursive: true}), '--debounce must be a number of seconds above 0; got x');
 	assert.is(message(['a', 'b'], {blockSize: '1000'}), '--block-size must be a power of two from 512 to 16777216 bytes (16 MiB); got 1000');
 	assert.is(message(['a', 'b'], {blockSize: '256'}), '--block-size must be a power of two from 512 to 16777216 bytes (16 MiB); got 256');
 	assert.is(message(['a', 'b'], {blockSize: '32M'}), '--block-size must be a power of two from 512 to 16777216 bytes (16 MiB); got 32M');

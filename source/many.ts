@@ -1,0 +1,235 @@
+// A run over many files: several SRCs into DSTDIR/ and -r trees. Lists the trees, plans them (tree/plan.ts), makes
+// DST's directories, then runs the one orchestrator per file (run.ts) over one connection per host, several files
+// at once within the run's workers, sets each file's attributes, applies --delete, and reports every file.
+import fs from 'node:fs';
+import {type Endpoint, formatEndpoint} from './endpoint.js';
+import {ExitCode, exitCodeOf, InterruptedError, UsageError} from './errors.js';
+import type {Options} from './options.js';
+import type {Summary, Reporter} from './engine/progress.js';
+import {RemoteHosts} from './remote/hosts.js';
+import {LocalTreeHost, RemoteTreeHost, type TreeHost} from './remote/tree-host.js';
+import {PathFilter} from './tree/glob.js';
+import {baseName, compare, type FileAttrs, joinPath, planTree, skippedWarning, worstExitCode, workersFor} from './tree/plan.js';
+import {type FileResult, fileLine, fileResult, type ManyReporter, manySummary, type ManySummary} from './ui/many-reporter.js';
+import {run} from './run.js';
+
+/** One file to sync: SRC's endpoint with its path, DST's, its place under DSTDIR, its size if known, SRC's attributes if listed. */
+export type FileJob = {
+	readonly path: string;
+	readonly src: Endpoint;
+	readonly dst: Endpoint;
+	readonly size: number | undefined;
+	readonly attrs: FileAttrs | undefined;
+};
+
+type Plan = {jobs: FileJob[]; refused: FileResult[]; dirs: string[]; deletions: string[]};
+
+/** Runs every file; resolves the exit status (the worst file's) after the summary went to the reporter. */
+export async function runMany(options: Options, reporter: ManyReporter, signal: AbortSignal): Promise<{summary: ManySummary; exitCode: number}> {
+	const started = performance.now();
+	const hosts = new RemoteHosts(options);
+	hosts.warn = message => reporter.warn(message);
+	const trees = new Map<string, Promise<TreeHost>>();
+	const treeHost = (endpoint: Endpoint): Promise<TreeHost> => {
+		const key = endpoint.kind === 'local' ? 'local' : `${endpoint.user ?? ''}@${endpoint.host}:${endpoint.port ?? ''}`;
+		let host = trees.get(key);
+		if (!host) {
+			host = endpoint.kind === 'local' ? Promise.resolve(new LocalTreeHost()) : (async () => {
+				const remote = new RemoteTreeHost(await hosts.link(endpoint, message => reporter.warn(message)), message => reporter.warn(message));
+				await remote.greet();
+				return remote;
+			})();
+			host.catch(() => {});
+			trees.set(key, host);
+		}
+		return host;
+	};
+	const results: FileResult[] = [];
+	const deleted: string[] = [];
+	try {
+		const plan = await planRun(options, treeHost, reporter);
+		for (const refused of plan.refused) {
+			results.push(refused);
+			reporter.fileDone(refused);
+		}
+		const dstTree = await treeHost(options.dst);
+		const dstRoot = options.dst.path;
+		if (!options.dryRun && (options.recursive || options.truncate)) {
+			await dstTree.mkdir(dstRoot, '');
+			for (const dir of plan.dirs) {
+				await dstTree.mkdir(dstRoot, dir);
+			}
+		}
+		await runFiles(plan.jobs, options, signal, async job => {
+			const result = await syncFile(job, options, signal, hosts, dstTree, reporter);
+			results.push(result);
+			reporter.fileDone(result);
+		});
+		if (signal.aborted) {
+			throw new InterruptedError();
+		}
+		// --delete only after a complete listing and once every file went well: a failed run removes nothing.
+		if (plan.deletions.length > 0 && results.every(result => result.ok)) {
+			for (const path of plan.deletions) {
+				if (!options.dryRun) {
+					await dstTree.remove(dstRoot, path);
+				}
+				deleted.push(path);
+				reporter.note(`${path}: ${options.dryRun ? 'would be deleted' : 'deleted'}`);
+			}
+		}
+		const summary = manySummary(results, deleted, options.dryRun, (performance.now() - started) / 1000, hosts.uploadedBytes);
+		await reporter.finish(summary);
+		const codes = results.map(result => result.exitCode);
+		if (options.check && summary.blocksChanged > 0) {
+			codes.push(ExitCode.differs);
+		}
+		return {summary, exitCode: worstExitCode(codes)};
+	} catch (error) {
+		const summary = manySummary(results, deleted, options.dryRun, (performance.now() - started) / 1000, hosts.uploadedBytes);
+		summary.ok = false;
+		summary.error = error instanceof Error ? error.message : String(error);
+		await reporter.finish(summary);
+		throw error;
+	} finally {
+		for (const host of trees.values()) {
+			host.then(tree => tree.close(), () => {});
+		}
+		hosts.close();
+	}
+}
+
+/** What each SRC gives: a tree's planned files (-r), or the file itself named by its basename. */
+async function planRun(options: Options, treeHost: (endpoint: Endpoint) => Promise<TreeHost>, reporter: ManyReporter): Promise<Plan> {
+	const filter = new PathFilter(options.filters);
+	const jobs: FileJob[] = [];
+	const refused: FileResult[] = [];
+	const dirs: string[] = [];
+	let deletions: string[] = [];
+	const dstRoot = options.dst.path;
+	const dstTree = await treeHost(options.dst);
+	const dstEntries = options.recursive ? await dstTree.list(dstRoot) : undefined;
+	const taken = new Map<string, string>();
+	const addJob = (job: FileJob): void => {
+		const before = taken.get(job.path);
+		if (before !== undefined) {
+			refused.push(fileResult(job.path, {src: formatEndpoint(job.src), dst: formatEndpoint(job.dst)}, undefined,
+				new UsageError(`SRC ${formatEndpoint(job.src)} and ${before} both go to ${formatEndpoint(job.dst)}; not synced`), ExitCode.usage));
+			return;
+		}
+		taken.set(job.path, formatEndpoint(job.src));
+		jobs.push(job);
+	};
+	for (const source of options.sources) {
+		const srcTree = await treeHost(source);
+		const entries = options.recursive ? await listOrFile(srcTree, source.path) : 'file';
+		if (entries === 'file') {
+			const name = baseName(source.path);
+			addJob({path: name, src: source, dst: {...options.dst, path: joinPath(dstRoot, name)}, size: localSize(source), attrs: undefined});
+			continue;
+		}
+		if (entries === undefined) {
+			const path = baseName(source.path);
+			refused.push(fileResult(path, {src: formatEndpoint(source), dst: formatEndpoint({...options.dst, path: joinPath(dstRoot, path)})}, undefined,
+				new UsageError(`SRC ${formatEndpoint(source)}: no such file or directory`), ExitCode.usage));
+			continue;
+		}
+		// rsync's reading: SRCDIR/ syncs what is in it, SRCDIR the directory itself (DSTDIR/name).
+		const prefix = source.path.endsWith('/') ? '' : baseName(source.path);
+		const plan = planTree(entries, dstEntries, filter, {delete: options.delete, prefix});
+		for (const skipped of plan.skipped) {
+			reporter.warn(skippedWarning(skipped.path, skipped.kind));
+		}
+		for (const conflict of plan.conflicts) {
+			refused.push(fileResult(conflict.path, {src: formatEndpoint(source), dst: formatEndpoint({...options.dst, path: joinPath(dstRoot, conflict.path)})}, undefined,
+				new UsageError(`DST ${joinPath(dstRoot, conflict.path)}: ${conflict.reason}`), ExitCode.usage));
+		}
+		dirs.push(...plan.dirs.filter(dir => !dirs.includes(dir)));
+		deletions = plan.deletions;
+		for (const file of plan.files) {
+			const inSrc = prefix === '' ? file.path : file.path.slice(prefix.length + 1);
+			addJob({
+				path: file.path, src: {...source, path: joinPath(source.path, inSrc)}, dst: {...options.dst, path: joinPath(dstRoot, file.path)},
+				size: file.size, attrs: {mode: file.mode, uid: file.uid, gid: file.gid, mtimeSec: file.mtimeSec, mtimeNsec: file.mtimeNsec},
+			});
+		}
+	}
+	return {jobs, refused, dirs, deletions};
+}
+
+/** SRC's listing; 'file' when SRC is no directory (synced as the one file it is), undefined when it does not exist. */
+async function listOrFile(tree: TreeHost, root: string): Promise<Awaited<ReturnType<TreeHost['list']>> | 'file'> {
+	try {
+		return await tree.list(root);
+	} catch (error) {
+		if (error instanceof Error && error.message.endsWith(': not a directory')) {
+			return 'file';
+		}
+		throw error;
+	}
+}
+
+function localSize(endpoint: Endpoint): number | undefined {
+	if (endpoint.kind !== 'local') {
+		return undefined;
+	}
+	try {
+		return fs.statSync(endpoint.path).size;
+	} catch {
+		return undefined;
+	}
+}
+
+/**
+ * Runs the jobs, biggest first, several at once: each takes workersFor(size) of the run's workers (small files side by
+ * side on one each, a big one split into ranges), and starts when that many are free. Stops starting new ones on abort.
+ */
+export async function runFiles(jobs: readonly FileJob[], options: Pick<Options, 'workers'>, signal: AbortSignal, each: (job: FileJob) => Promise<void>): Promise<void> {
+	const queue = [...jobs].sort((a, b) => (b.size ?? Number.MAX_SAFE_INTEGER) - (a.size ?? Number.MAX_SAFE_INTEGER) || compare(a.path, b.path));
+	let free = options.workers;
+	const running = new Set<Promise<void>>();
+	while (queue.length > 0 && !signal.aborted) {
+		const need = workersFor(queue[0]!.size ?? Number.MAX_SAFE_INTEGER, options.workers);
+		if (need > free) {
+			await Promise.race(running);
+			continue;
+		}
+		const job = queue.shift()!;
+		free -= need;
+		const task = each(job).finally(() => {
+			free += need;
+			running.delete(task);
+		});
+		running.add(task);
+	}
+	await Promise.all(running);
+}
+
+/** One file's run: the orchestrator with this file's options; its failure becomes its result, never the run's. */
+async function syncFile(job: FileJob, options: Options, signal: AbortSignal, hosts: RemoteHosts, dstTree: TreeHost, reporter: ManyReporter): Promise<FileResult> {
+	const names = {src: formatEndpoint(job.src), dst: formatEndpoint(job.dst)};
+	const workers = workersFor(job.size ?? Number.MAX_SAFE_INTEGER, options.workers);
+	const fileOptions: Options = {...options, src: job.src, dst: job.dst, sources: [job.src], intoDirectory: false, workers, truncate: options.truncate || options.recursive};
+	let summary: Summary | undefined;
+	const base = reporter.file(job.path);
+	const fileReporter: Reporter = {...base, start: info => base.start(info), progress: (w, e) => base.progress(w, e), warn: m => base.warn(`${job.path}: ${m}`), finish(s) {
+		summary = s;
+		return base.finish(s);
+	}};
+	const afterSync = job.attrs === undefined ? undefined : async (): Promise<void> => dstTree.attrs(options.dst.path, job.path, job.attrs!);
+	try {
+		await run(fileOptions, fileReporter, signal, {hosts, ...(afterSync ? {afterSync} : {})});
+		return fileResult(job.path, names, summary, undefined, ExitCode.ok);
+	} catch (error) {
+		const code = exitCodeOf(error);
+		if (code === ExitCode.usage && error instanceof Error && /SRC .*: no such file or directory/.test(error.message) && job.attrs !== undefined) {
+			// Listed, then gone before its turn: nothing to sync, as rsync's "file has vanished".
+			const result = fileResult(job.path, names, summary, undefined, ExitCode.ok);
+			result.skipped = 'vanished from SRC after the listing';
+			return result;
+		}
+		return fileResult(job.path, names, summary, error, code);
+	}
+}
+
+export {fileLine};
