@@ -20,7 +20,7 @@ _rblocksync() {
 _rblocksync_complete() {
 	local cur="$1" prev="$2"
 
-	local long="--truncate --block-size --workers --dry-run --src-format --dst-format --format --bitmap --check --verify --copy --no-cache --hash --compress --compress=
+	local long="--truncate --block-size --workers --dry-run --src-format --dst-format --format --bitmap --check --verify --copy --no-cache --hash --compress --compress= --bwlimit
 		--port --identity --remote-sudo --remote-command --accept-new-host-key --timeout --force --progress --json --json-progress --stat
 		--quiet --debug --help --version"
 
@@ -46,6 +46,10 @@ _rblocksync_complete() {
 		return 0
 		;;
 	-w | --workers | -p | --port | --timeout)
+		return 0
+		;;
+	--bwlimit)
+		COMPREPLY=($(compgen -W "500K 1M 10M 100M 1G" -- "$cur"))
 		return 0
 		;;
 	--remote-command)

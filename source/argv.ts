@@ -25,6 +25,7 @@ export const cliFlags = {
 	cache: {type: 'boolean', default: true},
 	hash: {type: 'string'},
 	compress: {type: 'string', shortFlag: 'z'},
+	bwlimit: {type: 'string'},
 	port: {type: 'string', shortFlag: 'p'},
 	identity: {type: 'string', shortFlag: 'i'},
 	remoteSudo: {type: 'boolean'},

@@ -42,6 +42,7 @@ export type RawFlags = {
 	remoteCommand?: string;
 	acceptNewHostKey?: boolean;
 	compress?: string;
+	bwlimit?: string;
 	timeout?: string;
 	format?: string;
 	srcFormat?: string;
@@ -93,6 +94,8 @@ export type Options = {
 	readonly acceptNewHostKey: boolean;
 	/** zlib level 1-9; 0 means no compression. */
 	readonly compress: number;
+	/** --bwlimit: bytes per second across the whole run; 0: no limit. */
+	readonly bwlimit: number;
 	/** How long each step may wait on a host: --timeout sets every bound, else DEFAULT_BOUNDS. */
 	readonly bounds: Bounds;
 	/** --src-format/--dst-format (--format sets both): undefined when not given, when an image holding a format header is refused. */
@@ -136,6 +139,22 @@ export function parseSize(text: string): number {
 	const match = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
 	const factor = match ? SIZE_SUFFIX[match[2]!.toLowerCase()] : undefined;
 	return match && factor !== undefined ? Number(match[1]) * factor : Number.NaN;
+}
+
+const RATE_SUFFIX: Record<string, number> = {
+	b: 1, k: 1024, kib: 1024, kb: 1000, m: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2, g: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3,
+};
+/** --bwlimit's smallest rate other than 0 (no limit): 1 KiB/s. */
+export const MIN_BWLIMIT = 1024;
+
+/**
+ * --bwlimit's RATE as rsync reads it, in bytes per second: "500K", "20M", "1.5G" (K, M, G and KiB... are
+ * powers of 1024, KB, MB, GB powers of 1000, B bytes), a bare number is KiB; 0 means no limit. NaN when unreadable.
+ */
+export function parseRate(text: string): number {
+	const match = /^(\d+(?:\.\d+)?)([a-z]*)$/i.exec(text.trim());
+	const factor = match ? (match[2] === '' ? 1024 : RATE_SUFFIX[match[2]!.toLowerCase()]) : undefined;
+	return match && factor !== undefined ? Math.round(Number(match[1]) * factor) : Number.NaN;
 }
 
 /** Turns positional arguments and flags into Options, or throws UsageError with a one-line message. */
@@ -229,6 +248,14 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		}
 	}
 
+	const bwlimit = flags.bwlimit === undefined ? 0 : parseRate(flags.bwlimit);
+	if (!(bwlimit === 0 || bwlimit >= MIN_BWLIMIT)) {
+		throw new UsageError(`--bwlimit must be a rate such as 500K, 20M or 1G bytes per second (at least 1K; 0: no limit); got ${flags.bwlimit}`);
+	}
+	if (bwlimit > 0 && src.kind === 'local' && dst.kind === 'local') {
+		throw new UsageError('--bwlimit applies to remote endpoints; SRC and DST are both local');
+	}
+
 	let bounds = DEFAULT_BOUNDS;
 	if (flags.timeout !== undefined) {
 		const timeout = /^\d+$/.test(flags.timeout) ? Number(flags.timeout) : Number.NaN;
@@ -289,6 +316,7 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		remoteAgent: {sudo: flags.remoteSudo ?? false, ...(remoteCommand === undefined ? {} : {command: remoteCommand.trim()})},
 		acceptNewHostKey: flags.acceptNewHostKey ?? false,
 		compress,
+		bwlimit,
 		bounds,
 		srcFormat,
 		dstFormat,

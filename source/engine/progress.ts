@@ -25,6 +25,8 @@ export type SyncStart = {
 	readonly workers: number;
 	readonly dryRun: boolean;
 	readonly phase: 'sync' | 'verify';
+	/** --bwlimit: the run's bytes per second on the wire; absent without one. */
+	readonly bwlimit?: number;
 };
 
 /** The end-of-run figures; also the --json object. */
@@ -38,6 +40,8 @@ export type Summary = Counters & {
 	hash: string;
 	workers: number;
 	dryRun: boolean;
+	/** --bwlimit in bytes per second; absent without one. */
+	bwlimit?: number;
 	/** null when --verify was not asked for. */
 	verified: boolean | null;
 	/** Bytes of a DST block device beyond SRC's size, left as they were. */

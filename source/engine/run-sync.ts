@@ -14,6 +14,8 @@ export type RunOptions = {
 	readonly dryRun: boolean;
 	readonly verify: boolean;
 	readonly hash: string;
+	/** --bwlimit in bytes per second (0 or absent: none), for the header and the summary. */
+	readonly bwlimit?: number;
 	/** SRC and DST as a summary names them, for a run that fails before its prepare step tells (--json still prints one). */
 	readonly names?: Pick<Summary, 'src' | 'dst' | 'direction'>;
 	/** After a successful sync phase (SRC checked), before DEST's digest cache is bound to DST: a run over many files sets DST's attributes here. */
@@ -34,6 +36,7 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 		const start: SyncStart = {
 			src: prepared.src, dst: prepared.dst, direction: prepared.direction, size: prepared.size,
 			blockSize: options.blockSize, hash: options.hash, workers: ranges.length, dryRun: options.dryRun, phase: 'sync',
+			...(options.bwlimit ? {bwlimit: options.bwlimit} : {}),
 		};
 		const begun = startSummary(start, blockCount(prepared.size, options.blockSize), prepared.dstExtraBytes);
 		summary = begun;

@@ -17,8 +17,11 @@ export interface Link {
 	/** Bytes written to / read from the network (0 for in-process links). */
 	readonly bytesOut: number;
 	readonly bytesIn: number;
-	/** Queues one encoded frame for the role. Never blocks: the protocol's credit window bounds what is queued. */
+	/** Queues encoded frames for the role (a frame may come in pieces: --bwlimit slices). Never blocks: the protocol's credit window bounds what is queued. */
 	send(bytes: Buffer): void;
+	/** Stops and restarts reading from the role (--bwlimit: a remote SOURCE then stops sending); absent where nothing crosses the network. */
+	pause?(): void;
+	resume?(): void;
 	/** The capabilities of the agent's HELLO, once it was greeted (one HELLO per link, then one OPEN per session). */
 	greeted: number | undefined;
 	/** Set by the session: each whole frame from the role, and the end of the link (reason when unexpected). */
@@ -188,6 +191,14 @@ export class StreamLink extends LinkBase implements Link {
 			this.bytesOut += bytes.length;
 			this.batcher.push(bytes);
 		}
+	}
+
+	pause(): void {
+		this.stream.pause();
+	}
+
+	resume(): void {
+		this.stream.resume();
 	}
 
 	close(): void {

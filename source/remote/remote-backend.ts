@@ -15,6 +15,7 @@ import type {RemoteAgent} from './deploy.js';
 import {RemoteHosts} from './hosts.js';
 import {type Link, ThreadLink} from './link.js';
 import {canPunch, type Held, openLink, prefixOf, relaySession} from './session.js';
+import {Pacer} from './pacer.js';
 
 /** Where one role runs: this host (a thread or in-process), or a remote host through SSH. */
 export type RoleEndpoint =
@@ -36,6 +37,8 @@ export type RemoteOptions = {
 	/** DEST keeps a digest cache of DST on DST's host (not --no-cache); absent: none. */
 	readonly cache?: boolean;
 	readonly compress: number;
+	/** --bwlimit in bytes per second, one budget for the whole run (0 or absent: no limit). */
+	readonly bwlimit?: number;
 	readonly port: number | undefined;
 	readonly identity: string | undefined;
 	/** --remote-sudo, --remote-command: how the agent runs on every remote host (absent: as the SSH user, rblocksync or the bundle). */
@@ -96,6 +99,8 @@ export class RemoteBackend implements SyncBackend {
 	private warn: (message: string) => void = () => {};
 	private readonly started = performance.now();
 	private readonly localDestIsNew: boolean;
+	/** --bwlimit: the one token bucket every worker's relay draws from. */
+	private readonly pacer: Pacer | undefined;
 
 	/** `localLink`: the link for a local endpoint (default: a worker thread, or in-process); tests pass memory images. */
 	/** `hosts`: connections shared with other backends of the run (kept open by close()); default: this backend's own. */
@@ -107,6 +112,7 @@ export class RemoteBackend implements SyncBackend {
 		}
 		// Decided before the prepare step creates it.
 		this.localDestIsNew = options.dst.kind === 'local' && !existsSync(options.dst.path);
+		this.pacer = options.bwlimit ? new Pacer(options.bwlimit) : undefined;
 	}
 
 	private trace(what: string): void {
@@ -199,6 +205,7 @@ export class RemoteBackend implements SyncBackend {
 				warn: hooks.warn,
 				signal: stop.signal,
 				stallMs: this.bounds.stallMs,
+				...(this.pacer ? {pacer: this.pacer} : {}),
 			}, () => this.lockLost ?? new InterruptedError('interrupted'));
 			Object.assign(state, counters);
 			this.trace(`worker ${index} done`);

@@ -6,6 +6,7 @@ import {Capability, countersFromTuple, decode, encode, ErrorKind, frameName, typ
 import {helloMessage, versionMismatch} from '../agent/agent-core.js';
 import {seconds} from './bounds.js';
 import {StallWatch} from './stall-watch.js';
+import {PacedSender, type Pacer} from './pacer.js';
 
 import type {Link} from './link.js';
 
@@ -116,6 +117,8 @@ export type SessionHooks = {
 	readonly signal?: AbortSignal;
 	/** Neither role sending a frame for this long fails the session, naming the role that holds it (StallWatch). */
 	readonly stallMs?: number;
+	/** --bwlimit: SOURCE's frames reach DEST at the run's one rate (absent: at once). */
+	readonly pacer?: Pacer;
 };
 
 /** Relays one opened session until DEST's DONE; resolves with DEST's final counters. */
@@ -123,12 +126,15 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 	return new Promise((resolve, reject) => {
 		let done = false;
 		let settled = false;
+		const paced = hooks.pacer ? new PacedSender(hooks.pacer, dest, source) : undefined;
+		const toDest = (bytes: Buffer): void => (paced ? paced.send(bytes) : dest.send(bytes));
 		const settle = (error: Error | undefined, counters?: Counters): void => {
 			if (settled) {
 				return;
 			}
 			settled = true;
 			watch?.stop();
+			paced?.stop();
 			hooks.signal?.removeEventListener('abort', onAbort);
 			if (error) {
 				source.close();
@@ -184,7 +190,7 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 			} else if (message?.type === 'error') {
 				settle(message.kind === ErrorKind.protocol ? protocolError(dest, message.message) : linkError(source, message, true));
 			} else if (!settled) {
-				dest.send(frameBytes(frame));
+				toDest(frameBytes(frame));
 			}
 		};
 		dest.onFrame = frame => {

@@ -147,6 +147,7 @@ export function headerLines(start: SyncStart, columns: number, glyphs: Pick<Glyp
 		start.hash,
 		`${start.workers} worker${start.workers === 1 ? '' : 's'}`,
 		start.direction,
+		...(start.bwlimit ? [`limit ${formatRate(start.bwlimit, 1)}`] : []),
 		...(start.dryRun ? ['dry run'] : []),
 	];
 	return [first.length > width ? truncateMiddle(first, width) : first, ...flowTokens(params, width)];

@@ -25,7 +25,10 @@ export function summaryRows(summary: Summary): SummaryRow[] {
 		{label: 'wire sent', parts: [`${formatBytes(summary.wireBytesSent)} (${summary.wireBytesSent} bytes)`, `${formatRatio(summary.wireBytesSent, summary.size)} of size`]},
 		{label: 'wire recv', parts: [`${formatBytes(summary.wireBytesReceived)} (${summary.wireBytesReceived} bytes)`, `${formatRatio(summary.wireBytesReceived, summary.size)} of size`]},
 		{label: 'time', parts: [`${formatDuration(summary.seconds)} (${summary.seconds.toFixed(2)} s)`]},
-		{label: 'bandwidth', parts: [`wire ${wire > 0 ? formatRate(wire, summary.seconds) : '0 B/s'}`, `effective ${formatRate(summary.bytesScanned, summary.seconds)}`]},
+		{label: 'bandwidth', parts: [
+			`wire ${wire > 0 ? formatRate(wire, summary.seconds) : '0 B/s'}`, `effective ${formatRate(summary.bytesScanned, summary.seconds)}`,
+			...(summary.bwlimit ? [`limit ${formatRate(summary.bwlimit, 1)} (--bwlimit)`] : []),
+		]},
 	];
 	if (summary.dstExtraBytes > 0) {
 		rows.push({label: 'note', parts: [`DST is ${formatBytes(summary.dstExtraBytes)} larger than SRC; only the first ${summary.size} bytes were synced`]});

@@ -76,6 +76,11 @@ resolve('should say exactly what is wrong with each bad input', () => {
 	assert.is(message(['h:/a', 'b'], {port: '70000'}), '--port must be a number from 1 to 65535; got 70000');
 	assert.is(message(['h:/a', 'b'], {compress: '12'}), '--compress level must be a number from 1 to 9; got 12');
 	assert.is(message(['a', 'b'], {port: '22'}), '--port and --identity apply to remote endpoints; SRC and DST are both local');
+	assert.is(message(['h:/a', 'b'], {bwlimit: '100b'}), '--bwlimit must be a rate such as 500K, 20M or 1G bytes per second (at least 1K; 0: no limit); got 100b');
+	assert.is(message(['h:/a', 'b'], {bwlimit: 'fast'}), '--bwlimit must be a rate such as 500K, 20M or 1G bytes per second (at least 1K; 0: no limit); got fast');
+	assert.is(message(['a', 'b'], {bwlimit: '1M'}), '--bwlimit applies to remote endpoints; SRC and DST are both local');
+	assert.is(resolveOptions(['h:/a', 'b'], {bwlimit: '20M'}).bwlimit, 20 * 1024 * 1024);
+	assert.is(resolveOptions(['h:/a', 'b'], {}).bwlimit, 0);
 	assert.is(message(['a', 'b'], {remoteSudo: true}), '--remote-sudo and --remote-command apply to remote endpoints; SRC and DST are both local');
 	assert.is(message(['h:/a', 'b'], {remoteCommand: ' '}), '--remote-command must be a command on one line, such as /opt/rblocksync/bin/rblocksync; got an empty or multi-line value');
 	assert.equal(resolveOptions(['h:/a', 'b'], {remoteSudo: true, remoteCommand: ' /opt/rbs/rblocksync '}).remoteAgent, {sudo: true, command: '/opt/rbs/rblocksync'});

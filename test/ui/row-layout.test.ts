@@ -78,6 +78,9 @@ header('should say SRC → DST with hosts, then size, block size, hash, workers 
 		'8.0 GiB  block 4.0 KiB  blake3  2 workers  push',
 	]);
 });
+header('should show --bwlimit\'s rate', () => {
+	assert.is(headerLines({...start, bwlimit: 20 * 1024 * 1024}, 120, unicodeGlyphs)[1], '8.0 GiB  block 4.0 KiB  blake3  2 workers  push  limit 20.0 MiB/s');
+});
 header('should shorten both paths in the middle on a narrow terminal', () => {
 	const lines = headerLines(start, 40, unicodeGlyphs);
 	assert.is(lines[0], 'syncing /var/li…-0.raw → root@pv…disk-0');

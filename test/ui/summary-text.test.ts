@@ -24,6 +24,11 @@ rows('should hold size, blocks, written, wire bytes with their ratio, time and b
 		'bandwidth: wire 224 KiB/s, effective 256 MiB/s',
 	]);
 });
+rows('should show --bwlimit\'s rate beside the bandwidth', () => {
+	const bandwidth = summaryRows(summary({bwlimit: 500 * 1024})).find(r => r.label === 'bandwidth')!;
+	assert.is(bandwidth.parts.at(-1), 'limit 500 KiB/s (--bwlimit)');
+	assert.not.ok(summaryRows(summary()).find(r => r.label === 'bandwidth')!.parts.some(part => part.startsWith('limit')));
+});
 rows('should add the DST-larger note and the verify result when they apply', () => {
 	const labels = summaryRows(summary({dstExtraBytes: 1024, verified: true})).map(r => r.label);
 	assert.ok(labels.includes('note'));
