@@ -281,6 +281,39 @@ static napi_value lock(napi_env env, napi_callback_info info) {
 	return NULL;
 }
 
+// ofdLock(fd, start, length) -> null, or [start, length, exclusive] of the first lock that another open file
+// description holds on bytes [start, start+length) of the file open on fd (fcntl F_OFD_GETLK, testing a
+// write lock, so a read lock conflicts too). QEMU takes such locks on the images it opens (block/file-posix.c:
+// byte 100 + i for each permission bit i it holds, 200 + i for each it does not share). The kernel reports
+// no pid for an OFD lock (-1), so the holder is found through /proc. length 0 means to the end of the file.
+static napi_value ofd_lock(napi_env env, napi_callback_info info) {
+	int64_t a[3];
+	if (!get_args(env, info, 3, a)) return NULL;
+#ifdef F_OFD_GETLK
+	struct flock probe;
+	memset(&probe, 0, sizeof probe);
+	probe.l_type = F_WRLCK;
+	probe.l_whence = SEEK_SET;
+	probe.l_start = (off_t)a[1];
+	probe.l_len = (off_t)a[2];
+	if (fcntl((int)a[0], F_OFD_GETLK, &probe) != 0) return throw_errno(env, errno, "fcntl");
+	napi_value result;
+	if (probe.l_type == F_UNLCK) {
+		napi_get_null(env, &result);
+		return result;
+	}
+	napi_create_array_with_length(env, 3, &result);
+	napi_set_element(env, result, 0, number(env, (int64_t)probe.l_start));
+	napi_set_element(env, result, 1, number(env, (int64_t)probe.l_len));
+	napi_value exclusive;
+	napi_get_boolean(env, probe.l_type == F_WRLCK, &exclusive);
+	napi_set_element(env, result, 2, exclusive);
+	return result;
+#else
+	return throw_errno(env, ENOSYS, "fcntl");
+#endif
+}
+
 // shareFd(pid, fd) -> a new descriptor (close-on-exec) for the open file description that process
 // `pid` has on `fd` (pidfd_open + pidfd_getfd, Linux >= 5.6). A flock lives as long as its open file
 // description, so every worker that writes DST through the lock holder's description keeps that lock
@@ -333,6 +366,7 @@ NAPI_MODULE_INIT() {
 	export_function(env, exports, "fadvise", fadvise);
 	export_function(env, exports, "lock", lock);
 	export_function(env, exports, "shareFd", share_fd);
+	export_function(env, exports, "ofdLock", ofd_lock);
 	export_function(env, exports, "blake3Blocks", blake3_blocks);
 	export_int(env, exports, "POSIX_FADV_NORMAL", POSIX_FADV_NORMAL);
 	export_int(env, exports, "POSIX_FADV_SEQUENTIAL", POSIX_FADV_SEQUENTIAL);

@@ -1,7 +1,7 @@
 // Opens the image an OPEN message names, with the local engine's precondition checks, on whichever host runs the role.
 import fs from 'node:fs';
 import {describeSystemError, RblocksyncError, TransferError, UsageError} from '../errors.js';
-import {emptyImage, openDestination, type OpenedSource, openSource, planDestination, refuseFormatHeader, type SourceIdentity} from '../image/preflight.js';
+import {emptyImage, openDestination, type OpenedSource, openSource, planDestination, refuseFormatHeader, type SourceIdentity, sourceInUseWarning} from '../image/preflight.js';
 import {openServedSource, openServedWorker, prepareServedDestination, servedFormat, type ServedImage, type SourceBitmap} from '../image/formatted-image.js';
 import {checkBitmapSource, dstStamp} from '../image/bitmap.js';
 import {sourceChange, sourceChangedMessage} from '../image/source-version.js';
@@ -57,6 +57,10 @@ export function openRole(open: OpenMessage, host: RoleHost): OpenedRole | undefi
 	}
 	if (open.role === Role.source) {
 		const source = openSource(open.path, warn);
+		const writer = prepare ? sourceInUseWarning(open.path) : undefined;
+		if (writer) {
+			warn(writer);
+		}
 		const {dev, ino, rdev, kind} = source.identity;
 		const identity = bootId === undefined ? '' : `${bootId}:${dev}:${ino}:${rdev}:${kind}`;
 		const reply = {type: 'opened', size: source.image.size, kind: ImageKindCode[source.image.kind], dstExtraBytes: 0, identity} as const;

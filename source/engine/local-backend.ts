@@ -7,7 +7,7 @@ import {batchBytesFor} from '../blocks/blocks.js';
 import {describeSystemError, TransferError} from '../errors.js';
 import type {Image, WritableImage} from '../image/image.js';
 import {LocalImage} from '../image/local-image.js';
-import {type DestinationPlan, openDestination, type OpenedSource, openSource, planDestination, refuseFormatHeader, syncCreatedEntry} from '../image/preflight.js';
+import {type DestinationPlan, openDestination, type OpenedSource, openSource, planDestination, refuseFormatHeader, sourceInUseWarning, syncCreatedEntry} from '../image/preflight.js';
 import {sourceChange, sourceChangedMessage} from '../image/source-version.js';
 import type {Phase, PrepareHooks, Prepared, RangeHooks, SyncBackend} from './backend.js';
 import {throwIfStoppedBeforeDst} from './run-sync.js';
@@ -61,6 +61,10 @@ export class LocalBackend implements SyncBackend {
 		this.source = openSource(this.srcPath, hooks.warn);
 		if (this.source.warning) {
 			hooks.warn(this.source.warning);
+		}
+		const writer = sourceInUseWarning(this.srcPath);
+		if (writer) {
+			hooks.warn(writer);
 		}
 		this.size = this.source.image.size;
 		this.plan = planDestination(this.dstPath, this.size, this.source.identity, this.options);

@@ -46,7 +46,7 @@ export function deviceInUse(dev: string, mountinfo = readOrEmpty('/proc/self/mou
 }
 
 /** "MAJ:MIN" of each partition of a whole-disk device. */
-function partitionsOf(dev: string, sys: string): string[] {
+export function partitionsOf(dev: string, sys = '/sys/dev/block'): string[] {
 	const base = `${sys}/${dev}`;
 	const found: string[] = [];
 	for (const name of listOrEmpty(base)) {

@@ -7,7 +7,7 @@ import type {WarnSink} from './local-image.js';
 import type {Image, Range, WritableImage} from './image.js';
 import {NbdImage} from './nbd-image.js';
 import {TFLAG} from '../nbd/protocol.js';
-import {checkCreatable, emptyImage, imageKind, lockOrThrow, type OpenedSource, openSource, type SourceIdentity, statOrThrow} from './preflight.js';
+import {checkCreatable, emptyImage, imageKind, lockOrThrow, type OpenedSource, openSource, refuseDestinationInUse, type SourceIdentity, sourceInUseWarning, statOrThrow} from './preflight.js';
 import {checkFormat, createImage, type QemuServer, resizeImage, startServer, virtualSize} from './qemu-server.js';
 import {beginPass, type BitmapStore, checkBitmapSource, defaultRecordDir, dropPassRecord, finishPass, readPassRecord, recordPath, writePassRecord} from './bitmap.js';
 
@@ -115,6 +115,10 @@ export function openServedSource(path: string, format: string, warn?: WarnSink, 
 		held = {name: bitmap.name, store, recordFile, record};
 	}
 	const source = openSource(path, warn);
+	const writer = sourceInUseWarning(path);
+	if (writer) {
+		warn?.(writer);
+	}
 	try {
 		return {source, image: serve('SRC', path, format, true, () => source.image.close(), bitmap?.name), ...(held ? {bitmap: held} : {})};
 	} catch (error) {
@@ -130,7 +134,7 @@ export type ServedDestination = {readonly image: Image; readonly served: ServedI
  * (qemu-img create at SRC's virtual size) or resized when --truncate says so, and served: writable, or
  * read-only in a dry run, which creates nothing (a missing DST reads as empty).
  */
-export function prepareServedDestination(path: string, format: string, srcSize: number, src: SourceIdentity | undefined, options: {truncate: boolean; dryRun: boolean}): ServedDestination {
+export function prepareServedDestination(path: string, format: string, srcSize: number, src: SourceIdentity | undefined, options: {truncate: boolean; dryRun: boolean; force: boolean}): ServedDestination {
 	checkFormat('DST', path, format);
 	let exists = true;
 	try {
@@ -164,6 +168,8 @@ export function prepareServedDestination(path: string, format: string, srcSize: 
 	}
 	try {
 		lockOrThrow(fd, 'DST', path, kind, !options.dryRun);
+		// The container itself, before this run's qemu-nbd opens it (and takes QEMU's lock on it).
+		refuseDestinationInUse(path, exists, options.force);
 		const size = virtualSize(path, format, 'DST');
 		if (size !== srcSize) {
 			if (!options.truncate) {

@@ -7,6 +7,7 @@ import {nativeOps} from '../native/native.js';
 import {type SourceVersion, sourceVersion} from './source-version.js';
 import type {Image, Range, WritableImage} from './image.js';
 import {HEADER_BYTES, headerFormat, headerRefusal} from './format-header.js';
+import {destinationInUse, sourceInUse} from './in-use.js';
 
 /**
  * Safety by default: an image given without a format (--src-format/--dst-format) whose first bytes are a
@@ -32,6 +33,39 @@ export function refuseFormatHeader(role: 'SRC' | 'DST', path: string): void {
 	const format = headerFormat(head.subarray(0, got));
 	if (format !== undefined) {
 		throw new UsageError(headerRefusal(role, path, format));
+	}
+}
+
+/**
+ * Refuses (UsageError, exit 1) a DST that another process on this host uses: a running VM or any QEMU
+ * (its image lock, or the process holding DST or one of the device's partitions), or any process with it
+ * open for writing; the message names the process. `force` skips it; a DST this run created has no
+ * user. Called once per run, by whoever takes DST's lock, right after it (another rblocksync run is told
+ * apart by that lock) and before anything is written: the run's own agents, workers and qemu-nbd open
+ * DST only after it, and this process is never counted.
+ */
+export function refuseDestinationInUse(path: string, exists: boolean, force: boolean): void {
+	if (!exists || force) {
+		return;
+	}
+	let stat: fs.Stats;
+	try {
+		stat = fs.statSync(path);
+	} catch {
+		return; // Gone meanwhile: the open that follows says so.
+	}
+	const busy = destinationInUse(path, stat);
+	if (busy !== undefined) {
+		throw new UsageError(busy);
+	}
+}
+
+/** The warning for a SRC that another process (a running VM, mostly) writes while it is copied; once per run. */
+export function sourceInUseWarning(path: string): string | undefined {
+	try {
+		return sourceInUse(path, fs.statSync(path));
+	} catch {
+		return undefined;
 	}
 }
 
@@ -119,7 +153,8 @@ export function planDestination(path: string, srcSize: number, src: SourceIdenti
 
 /**
  * Opens DST as planned; with dryRun read-only (or an empty image when missing), else creating/resizing it.
- * It takes DST's lock (see lockOrThrow) unless `lock` is false: a worker of a run that holds it already.
+ * It takes DST's lock (see lockOrThrow) unless `lock` is false: a worker of a run that holds it already;
+ * with the lock, it refuses a DST another process uses (refuseDestinationInUse).
  */
 export function openDestination(plan: DestinationPlan, options: DestinationOptions, lock = true, warn?: WarnSink): {image: Image; writable: WritableImage | undefined; knownData: Range} {
 	if (options.dryRun) {
@@ -129,6 +164,7 @@ export function openDestination(plan: DestinationPlan, options: DestinationOptio
 		const fd = openOrThrow(plan.path, fs.constants.O_RDONLY);
 		if (lock) {
 			lockOrThrow(fd, 'DST', plan.path, plan.kind, false);
+			closeIfThrows(fd, () => refuseDestinationInUse(plan.path, true, options.force));
 		}
 		return {image: new LocalImage(fd, plan.path, plan.kind, plan.size, warn), writable: undefined, knownData: {start: 0, end: plan.size}};
 	}
@@ -141,6 +177,7 @@ export function openDestination(plan: DestinationPlan, options: DestinationOptio
 	const fd = openOrThrow(plan.path, flags);
 	if (lock) {
 		lockOrThrow(fd, 'DST', plan.path, plan.kind, true);
+		closeIfThrows(fd, () => refuseDestinationInUse(plan.path, plan.exists, options.force));
 	}
 	const image = new LocalImage(fd, plan.path, plan.kind, plan.size, warn);
 	if (plan.resizeTo !== undefined) {
@@ -152,6 +189,15 @@ export function openDestination(plan: DestinationPlan, options: DestinationOptio
 		}
 	}
 	return {image, writable: image, knownData: {start: 0, end: plan.size}};
+}
+
+function closeIfThrows(fd: number, check: () => void): void {
+	try {
+		check();
+	} catch (error) {
+		fs.closeSync(fd);
+		throw error;
+	}
 }
 
 function openOrThrow(path: string, flags: number): number {

@@ -27,6 +27,12 @@ export interface NativeOps {
 	 * there lives as long as either holds it. ESRCH/EBADF when that process or fd is gone; EPERM or ENOSYS where not allowed.
 	 */
 	shareFd(pid: number, fd: number): number;
+	/**
+	 * The first lock another open file description holds on [start, start+length) of the file open on fd
+	 * (fcntl F_OFD_GETLK testing a write lock: a read lock is found too), or null; length 0: to the end.
+	 * Absent (undefined) in a helper built before it: callers read /proc/locks instead.
+	 */
+	ofdLock?: (fd: number, start: number, length: number) => {start: number; length: number; exclusive: boolean} | null;
 	/** close(2) of an fd shareFd made (fs.closeSync warns about those in worker threads). */
 	closeFd(fd: number): void;
 	/**
@@ -37,7 +43,8 @@ export interface NativeOps {
 	blake3Blocks(input: Uint8Array, length: number, blockSize: number, out: Uint8Array, outOffset: number, skip: Uint8Array | null): number;
 }
 
-type Addon = Omit<NativeOps, 'fadvise' | 'lock'> & {
+type Addon = Omit<NativeOps, 'fadvise' | 'lock' | 'ofdLock'> & {
+	ofdLock?: (fd: number, start: number, length: number) => [number, number, boolean] | null;
 	fadvise(fd: number, offset: number, length: number, advice: number): void;
 	lock(fd: number, exclusive: number): void;
 	POSIX_FADV_NORMAL: number;
@@ -114,5 +121,13 @@ function wrap(addon: Addon): NativeOps {
 		shareFd: addon.shareFd,
 		closeFd: addon.closeFd,
 		blake3Blocks: addon.blake3Blocks,
+		...(typeof addon.ofdLock === 'function' ? {ofdLock: ofdLockOf(addon.ofdLock)} : {}),
+	};
+}
+
+function ofdLockOf(call: NonNullable<Addon['ofdLock']>): NonNullable<NativeOps['ofdLock']> {
+	return (fd, start, length) => {
+		const found = call(fd, start, length);
+		return found === null ? null : {start: found[0], length: found[1], exclusive: found[2]};
 	};
 }
