@@ -109,6 +109,11 @@ export function qemuLockOn(path: string, stat: fs.Stats, proc = '/proc'): {locke
 			}
 		}
 	}
+	return procLocksState(stat, proc);
+}
+
+/** QEMU's lock on the file `stat` describes, as /proc/locks lists it (the fallback without the native helper). */
+export function procLocksState(stat: Pick<fs.Stats, 'dev' | 'ino'>, proc = '/proc'): {locked: boolean; writing: boolean} {
 	const [major, minor] = deviceNumber(stat.dev).split(':').map(Number) as [number, number];
 	const locks = readOrEmpty(`${proc}/locks`).split('\n').map(parseLockLine).filter((lock): lock is LockLine => lock !== undefined);
 	return qemuLockState(locks, {major, minor, ino: stat.ino});
