@@ -30,7 +30,7 @@ export const helpText = `
     --remote-command CMD    The command that runs rblocksync on remote hosts (as rsync's --rsync-path)
     --accept-new-host-key   Trust and record the key of a host not yet in known_hosts
     --timeout SECONDS       Fail when a host is silent that long (default: 30 to connect, else 120)
-    --force                 Write to a block device even if it is mounted or in use
+    --force                 Write to DST even if it is mounted, or in use by a running VM or another writer
     --progress MODE         tui, plain or none (default: tui on a terminal, else plain)
     --json                  Print the summary as one JSON object on stdout
     --json-progress         Print progress as JSON lines on stderr
@@ -42,7 +42,7 @@ export const helpText = `
 
   Exit status
     0    DST now equals SRC (or, with --dry-run, the comparison ran)
-    1    Usage error or failed precondition; DST untouched
+    1    Usage error or failed precondition (a locked DST, one a running VM uses); DST untouched
     2    I/O or transfer error; DST may be partially updated
     3    --verify found DST different from SRC
     4    --check found DST different from SRC (nothing written)
