@@ -1,5 +1,6 @@
 // qcow2 over SSH: the agent on the image's host serves it through its own qemu-nbd (push and pull), a format
 // header refused on the remote side, and no server left on either side.
+import {execFileSync} from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -109,6 +110,33 @@ test('should name the package when the remote host has no qemu-nbd (exit 1, DST 
 	assert.is(remote.status, 1);
 	assert.equal(remote.stderr.trim().split('\n').filter(line => !line.includes('native helper')), ['rblocksync: ssh pvenode: qemu-img is not installed on this host: install qemu-utils (apt-get install qemu-utils; Proxmox VE ships it in pve-qemu-kvm)']);
 	assert.not.ok(fs.existsSync(at('missing-dst2.raw')));
+});
+
+test('should push and pull with --bitmap: a full first pass, then only the chunks the guest wrote, DST equal to SRC', async context => {
+	if (problem) {
+		return skip(context, problem);
+	}
+	for (const direction of ['push', 'pull'] as const) {
+		const src = at(`${direction}-bitmap.qcow2`);
+		makeQcow2(src, 48 * MiB, ['write -P 0x11 0 6M', 'write -P 0x12 20M 4M']);
+		execFileSync('qemu-img', ['bitmap', '--add', src, 'b0']);
+		const dst = at(`${direction}-bitmap.raw`);
+		const args = ['--src-format', 'qcow2', '--bitmap', 'b0', '--truncate', '--json', ...(direction === 'push' ? [src, `pve:${dst}`] : [`pve:${src}`, dst])];
+		const first = await runCli(args, sshd.env);
+		assert.is(first.status, 0, first.stderr);
+		assert.is(first.json?.['bitmap'], 'full: no completed pass with this bitmap yet');
+		execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x21 3M 64k', '-c', 'write -P 0x22 40M 4k', src], {stdio: 'ignore'});
+		const second = await runCli(args, sshd.env);
+		assert.is(second.status, 0, second.stderr);
+		assert.is(second.json?.['bitmap'], 'incremental', direction);
+		assert.is(compareImages(src, 'qcow2', dst, 'raw'), undefined);
+		const read = (second.json as {srcBytesRead?: number} | undefined)?.srcBytesRead;
+		if (read !== undefined) {
+			assert.ok(read <= 2 * MiB, `${direction}: SRC read ${read} bytes; the dirty chunks are 2 MiB`);
+		}
+		const names = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', src], {encoding: 'utf8'}))['format-specific'].data.bitmaps.map((bitmap: {name: string}) => bitmap.name);
+		assert.equal(names, ['b0'], `${direction}: b0.next merged and removed on SRC's host`);
+	}
 });
 
 test.run();
