@@ -20,7 +20,7 @@ _rblocksync() {
 _rblocksync_complete() {
 	local cur="$1" prev="$2"
 
-	local long="--truncate --block-size --workers --dry-run --src-format --dst-format --format --bitmap --check --verify --copy --no-cache --hash --compress --compress= --bwlimit
+	local long="--truncate --block-size --workers --dry-run --src-format --dst-format --format --bitmap --qmp --force-share --check --verify --copy --no-cache --hash --compress --compress= --bwlimit
 		--port --identity --remote-sudo --remote-command --accept-new-host-key --timeout --force --progress --json --json-progress --stat
 		--quiet --debug --help --version"
 

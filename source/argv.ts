@@ -36,6 +36,8 @@ export const cliFlags = {
 	dstFormat: {type: 'string'},
 	format: {type: 'string'},
 	bitmap: {type: 'string'},
+	qmp: {type: 'string'},
+	forceShare: {type: 'boolean'},
 	force: {type: 'boolean'},
 	progress: {type: 'string'},
 	json: {type: 'boolean'},

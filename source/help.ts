@@ -17,6 +17,8 @@ export const helpText = `
     --dst-format FMT        DST's format, as --src-format (a missing qcow2 is created with --truncate)
     --format FMT            Both formats at once
     --bitmap NAME           SRC's dirty bitmap (qcow2): after a pass to this DST, read only what the guest wrote
+    --qmp SOCKET            SRC is a disk of the running VM on this QMP socket (Proxmox: /var/run/qemu-server/VMID.qmp): its QEMU exports it
+    --force-share           Read a formatted SRC a running VM holds (crash-consistent at best; warns)
     --check                 Compare only (a dry run): exit 0 if DST equals SRC, 4 if it differs
     --verify                Re-read both sides after the sync and compare them
     --copy                  Do not read DST: write every non-zero block, zero the rest
@@ -54,6 +56,7 @@ export const helpText = `
     $ rblocksync pve1:/dev/pve/vm-100-disk-0 pve2:/dev/pve/vm-100-disk-0
     $ rblocksync --remote-sudo vm.img admin@kvm2:/dev/vg0/vm
     $ rblocksync --src-format qcow2 vm.qcow2 root@pve:/dev/pve/vm-100-disk-0
+    $ rblocksync --qmp /var/run/qemu-server/100.qmp pve:/dev/pve/vm-100-disk-0 pve2:/dev/pve/vm-100-disk-0
     $ rblocksync --dry-run disk.img /dev/sdb
     $ rblocksync --check --quiet disk.img /dev/sdb    # exit 0: in sync, 4: differs
 `;

@@ -48,6 +48,8 @@ export type RawFlags = {
 	srcFormat?: string;
 	bitmap?: string;
 	dstFormat?: string;
+	qmp?: string;
+	forceShare?: boolean;
 };
 
 export type Options = {
@@ -103,6 +105,10 @@ export type Options = {
 	/** --bitmap NAME: SRC's persistent dirty bitmap (a qcow2 SRC); after a recorded pass to this DST only what it marks is read. */
 	readonly bitmap: string | undefined;
 	readonly dstFormat: string | undefined;
+	/** --qmp: the monitor socket (on SRC's host) of the running VM whose disk SRC names; its QEMU exports the disk. */
+	readonly qmp: string | undefined;
+	/** --force-share: a formatted SRC is read past the lock of the QEMU that holds it (qemu-nbd --force-share). */
+	readonly forceShare: boolean;
 } & EnvironmentKnobs;
 
 /** The progress mode in effect: an explicit --progress wins, then --quiet/--json/--json-progress, then the terminal. */
@@ -273,6 +279,25 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		throw new UsageError(`--bitmap must name a dirty bitmap of SRC (qemu-img info lists them); got ${JSON.stringify(bitmap)}`);
 	}
 
+	const qmp = flags.qmp;
+	if (qmp !== undefined) {
+		if (qmp === '') {
+			throw new UsageError('--qmp needs the running VM\'s QMP socket (Proxmox VE: /var/run/qemu-server/VMID.qmp)');
+		}
+		if (flags.srcFormat !== undefined || flags.format !== undefined) {
+			throw new UsageError('--qmp and --src-format/--format cannot be combined: the VM exports its disk as the guest sees it, whatever its format');
+		}
+		if (sources.length > 1 || recursive) {
+			throw new UsageError('--qmp takes one SRC, a disk of that VM');
+		}
+		if (flags.forceShare) {
+			throw new UsageError('--qmp and --force-share cannot be combined: with --qmp the VM exports its disk itself, no lock is passed');
+		}
+	}
+	if (flags.forceShare && !(srcFormat !== undefined && srcFormat !== 'raw')) {
+		throw new UsageError('--force-share applies to a SRC read through qemu-nbd (--src-format qcow2, ...); a raw SRC is read without QEMU\'s locks');
+	}
+
 	if (sources.every(source => source.kind === 'local') && dst.kind === 'local' && (port !== undefined || flags.identity !== undefined)) {
 		throw new UsageError('--port and --identity apply to remote endpoints; SRC and DST are both local');
 	}
@@ -321,6 +346,8 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		srcFormat,
 		dstFormat,
 		bitmap,
+		qmp,
+		forceShare: flags.forceShare ?? false,
 		...environmentKnobs(env),
 	};
 }

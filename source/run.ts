@@ -13,8 +13,9 @@ export async function run(options: Options, reporter: Reporter, signal: AbortSig
 	const names = {src: formatEndpoint(options.src), dst: formatEndpoint(options.dst), direction: directionOf(options)};
 	const afterSync = file.afterSync === undefined ? {} : {afterSync: file.afterSync};
 	// A formatted endpoint (qcow2, ...) is an NBD export, not an fd the byte-comparison threads can read: such a
-	// local run takes the digest protocol over worker threads, each role connecting to its image's qemu-nbd.
-	const served = [options.srcFormat, options.dstFormat].some(format => format !== undefined && format !== 'raw');
+	// local run takes the digest protocol over worker threads, each role connecting to its image's qemu-nbd
+	// (or, with --qmp, to the export of the running VM's QEMU).
+	const served = [options.srcFormat, options.dstFormat].some(format => format !== undefined && format !== 'raw') || options.qmp !== undefined;
 	if (options.src.kind === 'local' && options.dst.kind === 'local' && !served && options.bitmap === undefined) {
 		const {LocalBackend} = await import('./engine/local-backend.js');
 		return runSync(new LocalBackend(options.src.path, options.dst.path, options), {...options, names, ...afterSync}, reporter, signal);

@@ -43,5 +43,17 @@ export async function runAgent(input: NodeJS.ReadableStream = process.stdin, out
 				core.end();
 			}
 		});
+		if (input === process.stdin) {
+			// Ended by a signal (the SSH session's hangup, a kill): close as at the end of stdin, so what the
+			// images hold on this host goes with them (a running VM's export, a qemu-nbd, DST's lock).
+			const onSignal = (): void => {
+				if (!finished) {
+					core.end();
+				}
+			};
+			for (const signal of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) {
+				process.once(signal, onSignal);
+			}
+		}
 	});
 }

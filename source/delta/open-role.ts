@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import {describeSystemError, RblocksyncError, TransferError, UsageError} from '../errors.js';
 import {emptyImage, openDestination, type OpenedSource, openSource, planDestination, refuseFormatHeader, type SourceIdentity, sourceInUseWarning} from '../image/preflight.js';
-import {openServedSource, openServedWorker, prepareServedDestination, servedFormat, type ServedImage, type SourceBitmap} from '../image/formatted-image.js';
+import {openQmpSource, openServedSource, openServedWorker, prepareServedDestination, servedFormat, type ServedImage, type SourceBitmap} from '../image/formatted-image.js';
 import {checkBitmapSource, dstStamp} from '../image/bitmap.js';
 import {sourceChange, sourceChangedMessage} from '../image/source-version.js';
 import {LocalImage, type WarnSink} from '../image/local-image.js';
@@ -43,6 +43,9 @@ export type RoleOpener = (open: OpenMessage, host: RoleHost) => OpenedRole | und
 export function openRole(open: OpenMessage, host: RoleHost): OpenedRole | undefined {
 	const {prepare, ...options} = openFlags(open.flags);
 	const {bootId, warn} = host;
+	if (open.qmp && open.role === Role.source) {
+		return openServed(open, 'qmp', bootId, warn);
+	}
 	// DST's stamp before this run touches it (--truncate may resize it below): --bitmap's record names it.
 	const stamp = prepare && open.role === Role.dest && open.bitmap !== undefined ? stampOf(open.path) : undefined;
 	if (servedFormat(open.format)) {
@@ -106,7 +109,10 @@ function openServed(open: OpenMessage, format: string, bootId: string | undefine
 			const image = openServedWorker('SRC', open.path, serverOf(open, 'SRC'), false, whole, open.bitmap);
 			return {image, writable: undefined, reply: {type: 'opened', size: image.size, kind: ImageKindCode.block, dstExtraBytes: 0, identity: ''}};
 		}
-		const {source, image, bitmap} = openServedSource(open.path, format, warn, open.bitmap === undefined ? undefined : {name: open.bitmap, dryRun: options.dryRun});
+		if (open.qmp) {
+			return openVmSource(open, open.qmp, bootId);
+		}
+		const {source, image, bitmap} = openServedSource(open.path, format, warn, open.bitmap === undefined ? undefined : {name: open.bitmap, dryRun: options.dryRun}, open.locking === 'off');
 		const {dev, ino, rdev, kind} = source.identity;
 		const identity = bootId === undefined ? '' : `${bootId}:${dev}:${ino}:${rdev}:${kind}`;
 		const reply = {type: 'opened', size: image.size, kind: ImageKindCode.block, dstExtraBytes: 0, identity, server: image.socket, ...(bitmap?.record ? {pass: bitmap.record} : {})} as const;
@@ -122,6 +128,20 @@ function openServed(open: OpenMessage, format: string, bootId: string | undefine
 	}
 	const image = openServedWorker('DST', open.path, serverOf(open, 'DST'), !options.dryRun, whole);
 	return {image, writable: options.dryRun ? undefined : image, reply};
+}
+
+/** SRC as a disk of its running VM (--qmp): exported by the VM's QEMU for the run, SRC's file never opened. */
+function openVmSource(open: OpenMessage, qmp: string, bootId: string | undefined): OpenedRole {
+	const image = openQmpSource(open.path, qmp);
+	let identity = '';
+	try {
+		const stat = fs.statSync(open.path);
+		identity = bootId === undefined ? '' : `${bootId}:${stat.dev}:${stat.ino}:${stat.rdev}:${stat.isBlockDevice() ? 'block' : 'file'}`;
+	} catch {
+		// A file name QEMU knows that is no path here (rbd:, iscsi:): nothing for DEST to compare.
+	}
+	const reply = {type: 'opened', size: image.size, kind: ImageKindCode.block, dstExtraBytes: 0, identity, server: image.socket} as const;
+	return {image, writable: undefined, reply};
 }
 
 function serverOf(open: OpenMessage, role: 'SRC' | 'DST'): string {

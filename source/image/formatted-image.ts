@@ -8,8 +8,12 @@ import type {Image, Range, WritableImage} from './image.js';
 import {NbdImage} from './nbd-image.js';
 import {TFLAG} from '../nbd/protocol.js';
 import {checkCreatable, emptyImage, imageKind, lockOrThrow, type OpenedSource, openSource, refuseDestinationInUse, type SourceIdentity, sourceInUseWarning, statOrThrow} from './preflight.js';
-import {checkFormat, createImage, type QemuServer, resizeImage, startServer, virtualSize} from './qemu-server.js';
+import {checkFormat, createImage, resizeImage, startServer, virtualSize} from './qemu-server.js';
 import {beginPass, type BitmapStore, checkBitmapSource, defaultRecordDir, dropPassRecord, finishPass, readPassRecord, recordPath, writePassRecord} from './bitmap.js';
+import {exportDisk} from './qmp-export.js';
+
+/** What serves a ServedImage: a qemu-nbd of the run's, or a running VM's export (--qmp). */
+export type NbdServer = {readonly socket: string; stop(): void};
 
 /** True for a format served through qemu-nbd; raw (and no format) is read as the bytes it is. */
 export function servedFormat(format: string | undefined): format is string {
@@ -23,14 +27,14 @@ export class ServedImage implements WritableImage {
 	readonly size: number;
 
 	/** `release`: after the server stops, closes what holds the container's lock. */
-	constructor(private readonly nbd: NbdImage, private readonly server: QemuServer, private readonly release: () => void) {
+	constructor(private readonly nbd: NbdImage, private readonly server: NbdServer, private readonly release: () => void, private readonly exportName = '') {
 		this.name = nbd.name;
 		this.size = nbd.size;
 	}
 
-	/** What the workers connect to (OPENED's server, their OPEN's holder). */
+	/** What the workers connect to (OPENED's server, their OPEN's holder): the socket, or an NBD URI naming the export too. */
 	get socket(): string {
-		return this.server.socket;
+		return this.exportName === '' ? this.server.socket : `nbd+unix:///${encodeURIComponent(this.exportName)}?socket=${this.server.socket}`;
 	}
 
 	read(buffer: Buffer, offset: number, length: number, position: number): void {
@@ -86,8 +90,8 @@ export function commitSourceBitmap(image: ServedImage, bitmap: SourceBitmap, rec
 	writePassRecord(bitmap.recordFile, record);
 }
 
-function serve(role: 'SRC' | 'DST', path: string, format: string, readOnly: boolean, release: () => void, bitmap?: string): ServedImage {
-	const server = startServer(role, path, {format, readOnly, ...(bitmap === undefined ? {} : {bitmap})});
+function serve(role: 'SRC' | 'DST', path: string, format: string, readOnly: boolean, release: () => void, bitmap?: string, forceShare = false): ServedImage {
+	const server = startServer(role, path, {format, readOnly, forceShare, ...(bitmap === undefined ? {} : {bitmap})});
 	try {
 		const nbd = NbdImage.open({socket: server.socket, name: path, writable: !readOnly});
 		return new ServedImage(nbd, server, release);
@@ -102,7 +106,7 @@ function serve(role: 'SRC' | 'DST', path: string, format: string, readOnly: bool
  * With --bitmap the bitmap is checked and, unless in a dry run, its pass begun (bitmap.ts: before SRC's version is
  * taken, since qemu-img changes the file), and exported with the disk.
  */
-export function openServedSource(path: string, format: string, warn?: WarnSink, bitmap?: {readonly name: string; readonly dryRun: boolean}): {source: OpenedSource; image: ServedImage; bitmap?: SourceBitmap} {
+export function openServedSource(path: string, format: string, warn?: WarnSink, bitmap?: {readonly name: string; readonly dryRun: boolean}, forceShare = false): {source: OpenedSource; image: ServedImage; bitmap?: SourceBitmap} {
 	checkFormat('SRC', path, format);
 	let held: SourceBitmap | undefined;
 	if (bitmap) {
@@ -119,8 +123,11 @@ export function openServedSource(path: string, format: string, warn?: WarnSink, 
 	if (writer) {
 		warn?.(writer);
 	}
+	if (forceShare) {
+		source.warning = `SRC ${path} is read past its lock (--force-share): the copy is consistent only while nothing writes it (the VM paused); a write during the run fails it at the end`;
+	}
 	try {
-		return {source, image: serve('SRC', path, format, true, () => source.image.close(), bitmap?.name), ...(held ? {bitmap: held} : {})};
+		return {source, image: serve('SRC', path, format, true, () => source.image.close(), bitmap?.name, forceShare), ...(held ? {bitmap: held} : {})};
 	} catch (error) {
 		source.image.close();
 		throw error;
@@ -192,6 +199,27 @@ export function prepareServedDestination(path: string, format: string, srcSize: 
 }
 
 /**
+ * SRC as a disk of the running VM at `qmp` (--qmp): the VM's QEMU exports it read-only over NBD for this run
+ * and removes the export at close(). SRC's file is not opened (the VM has it; it changes while the guest runs).
+ */
+export function openQmpSource(path: string, qmp: string): ServedImage {
+	const vm = exportDisk(qmp, path);
+	try {
+		const nbd = NbdImage.open({socket: vm.socket, exportName: vm.exportName, name: path});
+		return new ServedImage(nbd, {socket: vm.socket, stop: () => vm.remove()}, () => {}, vm.exportName);
+	} catch (error) {
+		vm.remove();
+		throw new UsageError(`SRC ${path}: the VM's export of ${vm.disk.label}: ${error instanceof Error ? error.message : String(error)}`, {cause: error});
+	}
+}
+
+/** A worker's holder: a qemu-nbd's socket, or nbd+unix:///EXPORT?socket=PATH for a VM's export. */
+function parseServer(server: string): {socket: string; exportName: string} {
+	const match = /^nbd\+unix:\/\/\/([^?]*)\?socket=(.+)$/.exec(server);
+	return match ? {socket: match[2]!, exportName: decodeURIComponent(match[1]!)} : {socket: server, exportName: ''};
+}
+
+/**
  * A worker's connection to the server its run's preparing agent started (`socket`, from that agent's OPENED).
  * `whole`: this worker's range is the whole image; several writing workers need a server that allows several
  * writing connections (NBD_FLAG_CAN_MULTI_CONN: a flush on one covers the writes of all).
@@ -199,7 +227,7 @@ export function prepareServedDestination(path: string, format: string, srcSize: 
 export function openServedWorker(role: 'SRC' | 'DST', path: string, socket: string, writable: boolean, whole: boolean, bitmap?: string): NbdImage {
 	let image: NbdImage;
 	try {
-		image = NbdImage.open({socket, name: path, writable, ...(bitmap === undefined ? {} : {bitmap})});
+		image = NbdImage.open({...parseServer(socket), name: path, writable, ...(bitmap === undefined ? {} : {bitmap})});
 	} catch (error) {
 		throw new UsageError(`${role} ${path}: ${error instanceof Error ? error.message : String(error)}`, {cause: error});
 	}

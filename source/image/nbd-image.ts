@@ -34,7 +34,7 @@ export type NbdImageOptions = {
 const MAX_AREA = 32 * 1024 * 1024;
 
 /** The compiled worker beside this module, its source (under tsx, in the tests), or the bundle's worker file. */
-function workerUrl(): URL {
+export function workerUrl(): URL {
 	const names = import.meta.url.endsWith('.ts') ? ['./nbd-worker.ts'] : ['./nbd-worker.js', './rblocksync-nbd-worker.mjs'];
 	for (const name of names) {
 		const url = new URL(name, import.meta.url);
@@ -50,7 +50,7 @@ function workerUrl(): URL {
  * blocked in Atomics.wait and would never see the Worker's 'error' event. A .ts module gets tsx's loader
  * first (tsx's --import does not reach worker threads).
  */
-const BOOTSTRAP = `const {workerData} = require('node:worker_threads');
+export const BOOTSTRAP = `const {workerData} = require('node:worker_threads');
 (async () => {
 	if (workerData.tsx) {
 		(await import(workerData.tsx)).register();

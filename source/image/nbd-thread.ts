@@ -1,6 +1,7 @@
 // What NbdImage (the caller's thread) and its NBD worker thread say to each other: one operation at a
 // time, the answer on a MessagePort read with receiveMessageOnPort, a wake-up through a SharedArrayBuffer.
 import type {NbdExport} from '../nbd/client.js';
+import type {QmpCommand, QmpResult} from '../qmp/client.js';
 
 /** One extent of a metadata context, in absolute offsets. */
 export type Span = {start: number; end: number; flags: number};
@@ -14,10 +15,12 @@ export type Operation =
 	| {op: 'trim'; position: number; length: number}
 	| {op: 'flush'}
 	| {op: 'extents'; start: number; end: number; context: string}
-	| {op: 'close'};
+	| {op: 'close'}
+	/** One QMP session (qmp-session.ts), on a thread of its own that ends after it. */
+	| {op: 'qmp'; socket: string; commands: readonly QmpCommand[]; timeoutMs: number; keepGoing: boolean};
 
 export type Answer =
-	| {ok: true; info?: NbdExport; spans?: Span[]}
+	| {ok: true; info?: NbdExport; spans?: Span[]; results?: QmpResult[]}
 	| {ok: false; message: string; code: string | undefined};
 
 /** Index in the Int32Array over the signal buffer: 0 while an operation runs, 1 once its answer is posted. */

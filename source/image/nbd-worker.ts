@@ -1,8 +1,10 @@
 // The NBD worker thread of one NbdImage: runs the asynchronous NbdClient and serves the image's
 // operations one at a time, in whole minimum blocks of the export (read-modify-write at unaligned edges).
+// The same module runs a synchronous QMP session's thread (qmp-session.ts): one file for the agent bundle.
 import {type MessagePort, workerData} from 'node:worker_threads';
 import {NbdClient, NbdError} from '../nbd/client.js';
 import {TFLAG} from '../nbd/protocol.js';
+import {qmpSession} from '../qmp/client.js';
 import type {Answer, Operation, Span} from './nbd-thread.js';
 import {SIGNAL} from './nbd-thread.js';
 
@@ -31,6 +33,9 @@ async function serve(operation: Operation): Promise<Answer> {
 	if (operation.op === 'open') {
 		client = await NbdClient.connect({socket: operation.socket, exportName: operation.exportName, metaContexts: operation.metaContexts, timeoutMs: operation.timeoutMs, readRequestBytes: operation.readRequestBytes});
 		return {ok: true, info: client.info};
+	}
+	if (operation.op === 'qmp') {
+		return {ok: true, results: await qmpSession(operation.socket, operation.commands, {timeoutMs: operation.timeoutMs, keepGoing: operation.keepGoing})};
 	}
 	if (!client) {
 		throw new NbdError('the NBD connection is not open', 'EBADF');

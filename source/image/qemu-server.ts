@@ -11,6 +11,16 @@ export function missingQemuTool(tool: string): string {
 	return `${tool} is not installed on this host: install qemu-utils (apt-get install qemu-utils; Proxmox VE ships it in pve-qemu-kvm)`;
 }
 
+/** qemu-nbd's "Failed to get shared/write lock" (a running VM holds the image) as the one line that says what to do. */
+function lockConflict(role: 'SRC' | 'DST', file: string, error: unknown): unknown {
+	if (!(error instanceof UsageError) || !(error.cause instanceof Error) || !/Failed to get .*lock/i.test(error.cause.message)) {
+		return error;
+	}
+	return new UsageError(role === 'SRC'
+		? `SRC ${file} is in use by a running VM (or another QEMU): export it from the VM with --qmp SOCKET, or read it anyway with --force-share (crash-consistent)`
+		: `DST ${file} is in use by a running VM (or another QEMU): stop it first`, {cause: error});
+}
+
 /** Runs a QEMU tool to its end; throws UsageError naming `what` with the tool's own words on failure. */
 function runTool(tool: string, args: readonly string[], what: string): string {
 	const result = spawnSync(tool, args, {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']});
@@ -19,7 +29,7 @@ function runTool(tool: string, args: readonly string[], what: string): string {
 	}
 	if (result.error || result.status !== 0) {
 		const said = (result.stderr || result.error?.message || `exit status ${result.status}`).trim().split('\n').pop()!.replace(/^qemu-(nbd|img): /, '');
-		throw new UsageError(`${what}: ${said}`);
+		throw new UsageError(`${what}: ${said}`, {cause: new Error(result.stderr || result.error?.message || '')});
 	}
 	return result.stdout;
 }
@@ -61,6 +71,8 @@ export type ServerOptions = {
 	readonly readOnly: boolean;
 	/** --bitmap: the persistent dirty bitmap exported too (-B NAME, context qemu:dirty-bitmap:NAME). */
 	readonly bitmap?: string;
+	/** --force-share (read-only only): read an image whose lock another QEMU (a running VM) holds. */
+	readonly forceShare?: boolean;
 };
 
 /** A running qemu-nbd; stop() ends it (TERM, then KILL) and removes its directory. */
@@ -83,6 +95,17 @@ function alive(pid: number): boolean {
 	}
 }
 
+/** --image-opts for `file` read with its locks off (file.locking=off); commas in the path doubled, as QEMU's option syntax wants. */
+export function forceShareOptions(format: string, file: string): string {
+	let driver = 'file';
+	try {
+		driver = fs.statSync(file).isBlockDevice() ? 'host_device' : 'file';
+	} catch {
+		// qemu-nbd says what is wrong with the path.
+	}
+	return `driver=${format},file.driver=${driver},file.filename=${file.replaceAll(',', ',,')},file.locking=off`;
+}
+
 /**
  * Starts qemu-nbd on `file` on a socket in a fresh 0700 directory, returning once it listens (--fork).
  * Without -t (persistent) it exits by itself when its last client disconnects, so a process of ours killed
@@ -94,15 +117,20 @@ export function startServer(role: 'SRC' | 'DST', file: string, options: ServerOp
 	fs.chmodSync(dir, 0o700);
 	const socket = path.join(dir, 'nbd.sock');
 	const pidFile = path.join(dir, 'qemu-nbd.pid');
-	const args = ['--fork', '--pid-file', pidFile, '-k', socket, '-f', options.format, `--shared=${SERVER_CLIENTS}`];
+	const args = ['--fork', '--pid-file', pidFile, '-k', socket, `--shared=${SERVER_CLIENTS}`];
 	args.push(...(options.readOnly ? ['--read-only'] : ['--discard=unmap', '--detect-zeroes=unmap']));
 	args.push(...(options.bitmap === undefined ? [] : ['-B', options.bitmap]));
-	args.push(path.resolve(file));
+	if (options.readOnly && options.forceShare) {
+		// qemu-nbd has no -U (qemu-img's --force-share): the file's own option turns the locks off for this read.
+		args.push('--image-opts', forceShareOptions(options.format, path.resolve(file)));
+	} else {
+		args.push('-f', options.format, path.resolve(file));
+	}
 	try {
 		runTool('qemu-nbd', args, `${role} ${file}: qemu-nbd`);
 	} catch (error) {
 		fs.rmSync(dir, {recursive: true, force: true});
-		throw error;
+		throw lockConflict(role, file, error);
 	}
 	const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
 	let stopped = false;

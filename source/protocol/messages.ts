@@ -49,7 +49,9 @@ export type Message =
 	// with a format, holder is always on the wire (empty when unset), and a worker's holder is its preparing agent's NBD socket (OPENED's server).
 	// bitmap: SOURCE's --bitmap NAME (a prepare OPEN: SRC's preparing agent manages it; a worker's: read only what it marks dirty);
 	// pass: a commit OPEN's record of the pass to keep with the bitmap (doc/protocol.md, Dirty bitmaps).
-	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string; srcIdentity: string; holder?: string; format?: string; bitmap?: string; pass?: string}
+	// qmp: SOURCE's --qmp SOCKET, the monitor of the running VM whose disk SRC is (its QEMU exports it);
+	// locking: "off" for --force-share (a formatted SRC read past the lock of the QEMU that holds it).
+	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string; srcIdentity: string; holder?: string; format?: string; bitmap?: string; pass?: string; qmp?: string; locking?: string}
 	// server: the NBD socket a preparing agent serves a formatted image on, for the run's workers; absent on the wire when unset.
 	// pass: SOURCE's prepare: the pass recorded with its bitmap; DEST's prepare and commit: DST's stamp (doc/protocol.md, Dirty bitmaps).
 	| {type: 'opened'; size: number; kind: number; dstExtraBytes: number; identity: string; server?: string; pass?: string}
@@ -246,7 +248,7 @@ export function encode(message: Message): Buffer {
 		case 'hello': w.u16(message.protocol).u32(message.caps).string(message.program).string(message.hashes); break;
 		case 'open': w.u8(message.role).u8(message.flags).u32(message.blockSize).u8(message.compress).u64(message.srcSize)
 			.u64(message.start).u64(message.end).string(message.hash).string(message.path).string(message.srcIdentity);
-			trailingStrings(w, [message.holder, message.format, message.bitmap, message.pass]);
+			trailingStrings(w, [message.holder, message.format, message.bitmap, message.pass, message.qmp, message.locking]);
 			break;
 		case 'opened': w.u64(message.size).u8(message.kind).u64(message.dstExtraBytes).string(message.identity);
 			trailingStrings(w, [message.server, message.pass]);
@@ -287,7 +289,7 @@ export function decode(frame: Frame): Message {
 	switch (type) {
 		case 'hello': message = {type, protocol: r.u16(), caps: r.u32(), program: r.string(), hashes: r.string()}; break;
 		case 'open': message = {type, role: r.u8() as Role, flags: r.u8(), blockSize: r.u32(), compress: r.u8(), srcSize: r.u64(),
-			start: r.u64(), end: r.u64(), hash: r.string(), path: r.string(), srcIdentity: r.string(), ...optionalStrings(r, 'holder', 'format', 'bitmap', 'pass')}; break;
+			start: r.u64(), end: r.u64(), hash: r.string(), path: r.string(), srcIdentity: r.string(), ...optionalStrings(r, 'holder', 'format', 'bitmap', 'pass', 'qmp', 'locking')}; break;
 		case 'opened': message = {type, size: r.u64(), kind: r.u8(), dstExtraBytes: r.u64(), identity: r.string(), ...optionalStrings(r, 'server', 'pass')}; break;
 		case 'error': message = {type, kind: r.u8(), message: r.string()}; break;
 		case 'warn': message = {type, message: r.string()}; break;

@@ -99,6 +99,9 @@ function threadEntry(): URL | undefined {
 		.find(url => existsSync(fileURLToPath(url)));
 }
 
+/** How long the process waits, at its end, for a closed thread to close its image. */
+const THREAD_EXIT_MS = 10_000;
+
 /** A role in a worker thread of this process (local hashing in parallel); falls back to InProcessLink. */
 export class ThreadLink extends LinkBase implements Link {
 	readonly label = 'local';
@@ -139,8 +142,10 @@ export class ThreadLink extends LinkBase implements Link {
 			this.batcher.flush();
 			this.worker.postMessage(THREAD_END);
 			this.finish(undefined);
-			// The thread ends once AgentCore closed its image; do not keep the process alive for it.
-			this.worker.unref();
+			// The thread ends once AgentCore closed its image, which may take a moment (a running VM's export is
+			// removed over QMP): the process waits for it, but not for a thread stuck there (THREAD_EXIT_MS).
+			const timer = setTimeout(() => this.worker.unref(), THREAD_EXIT_MS);
+			this.worker.once('exit', () => clearTimeout(timer));
 		}
 	}
 }

@@ -49,6 +49,10 @@ export type RemoteOptions = {
 	readonly dstFormat?: string | undefined;
 	/** --bitmap NAME: SRC's dirty bitmap; a pass after a recorded one to this very DST reads only what it marks. */
 	readonly bitmap?: string | undefined;
+	/** --qmp: SRC's running VM's monitor socket, on SRC's host. */
+	readonly qmp?: string | undefined;
+	/** --force-share: a formatted SRC read past its lock. */
+	readonly forceShare?: boolean;
 	/** A timeline of the phases on stderr (RBLOCKSYNC_TRACE=1). */
 	readonly trace: boolean;
 	/** Local roles in worker threads (false: in-process, RBLOCKSYNC_LOCAL_THREADS=0). */
@@ -382,6 +386,8 @@ export class RemoteBackend implements SyncBackend {
 		// --bitmap: every prepare OPEN names it (SRC's agent manages it, DST's reports its stamp); a SOURCE worker's
 		// only in an incremental pass's sync phase (it then reads only what the bitmap marks).
 		const bitmap = options.bitmap !== undefined && (prepare || (role === Role.source && phase === 'sync' && this.bitmapIncremental)) ? options.bitmap : undefined;
+		const qmp = role === Role.source ? options.qmp : undefined;
+		const locking = role === Role.source && options.forceShare === true ? 'off' : undefined;
 		return {
 			type: 'open', role, flags, blockSize: options.blockSize, compress: options.compress,
 			srcSize: this.size, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
@@ -389,6 +395,8 @@ export class RemoteBackend implements SyncBackend {
 			...(holder ? {holder} : {}),
 			...(format === undefined ? {} : {format}),
 			...(bitmap === undefined ? {} : {bitmap}),
+			...(qmp === undefined ? {} : {qmp}),
+			...(locking === undefined ? {} : {locking}),
 		};
 	}
 

@@ -13,13 +13,14 @@ export const ALLOWED: Record<string, readonly string[]> = {
 	protocol: ['blocks'],
 	ssh: [],
 	nbd: [],
-	image: ['blocks', 'native', 'nbd', 'tree'],
+	qmp: [],
+	image: ['blocks', 'native', 'nbd', 'qmp', 'tree'],
 	delta: ['image', 'blocks', 'native', 'protocol'],
 	agent: ['delta', 'image', 'blocks', 'native', 'protocol', 'tree'],
 	engine: ['image', 'blocks', 'native'],
 	remote: ['agent', 'delta', 'engine', 'image', 'blocks', 'native', 'protocol', 'ssh', 'tree'],
 	ui: ['engine', 'blocks', 'tree'],
-	root: ['ui', 'remote', 'engine', 'agent', 'delta', 'image', 'protocol', 'ssh', 'nbd', 'native', 'blocks', 'tree'],
+	root: ['ui', 'remote', 'engine', 'agent', 'delta', 'image', 'protocol', 'ssh', 'nbd', 'qmp', 'native', 'blocks', 'tree'],
 };
 
 /** The room of a module path relative to source/ ("engine/run-sync.ts" -> "engine", "main.ts" -> "root" or "base"). */

@@ -122,4 +122,17 @@ resolve('should refuse a format that is not a name', () => {
 	assert.is(message(['a', 'b'], {dstFormat: ''}), '--dst-format must be a format name such as raw or qcow2 (see qemu-img --help); got ');
 });
 
+resolve('should take --qmp for SRC\'s running VM and --force-share for a formatted SRC, refusing what does not combine', () => {
+	const live = resolveOptions(['root@pve:/dev/pve/vm-100-disk-0', 'vm.raw'], {qmp: '/var/run/qemu-server/100.qmp'}, 4);
+	assert.is(live.qmp, '/var/run/qemu-server/100.qmp');
+	assert.is(live.forceShare, false);
+	assert.is(resolveOptions(['a', 'b'], {srcFormat: 'qcow2', forceShare: true}, 4).forceShare, true);
+	assert.is(message(['a', 'b'], {qmp: ''}), '--qmp needs the running VM\'s QMP socket (Proxmox VE: /var/run/qemu-server/VMID.qmp)');
+	assert.is(message(['a', 'b'], {qmp: '/q', srcFormat: 'qcow2'}), '--qmp and --src-format/--format cannot be combined: the VM exports its disk as the guest sees it, whatever its format');
+	assert.is(message(['a', 'b'], {qmp: '/q', format: 'qcow2'}), '--qmp and --src-format/--format cannot be combined: the VM exports its disk as the guest sees it, whatever its format');
+	assert.is(message(['a', 'b'], {qmp: '/q', forceShare: true}), '--qmp and --force-share cannot be combined: with --qmp the VM exports its disk itself, no lock is passed');
+	assert.is(message(['a', 'b'], {forceShare: true}), '--force-share applies to a SRC read through qemu-nbd (--src-format qcow2, ...); a raw SRC is read without QEMU\'s locks');
+	assert.is(message(['a', 'b'], {forceShare: true, srcFormat: 'raw'}), '--force-share applies to a SRC read through qemu-nbd (--src-format qcow2, ...); a raw SRC is read without QEMU\'s locks');
+});
+
 resolve.run();

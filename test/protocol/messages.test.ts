@@ -12,6 +12,9 @@ const samples: Message[] = [
 	{type: 'open', role: Role.dest, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 4096, end: 8192, hash: 'blake3', path: '/dev/x', srcIdentity: '', holder: 'c3d6a1e0-7f2b-4d3e-9a1b-2c3d4e5f6a7b:4242:23'},
 	{type: 'open', role: Role.source, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: 'vm.qcow2', srcIdentity: '', format: 'qcow2'},
 	{type: 'open', role: Role.source, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: 'vm.qcow2', srcIdentity: '', holder: '/tmp/rblocksync-nbd-x/nbd.sock', format: 'qcow2'},
+	{type: 'open', role: Role.source, flags: 16, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: '/dev/pve/vm-100-disk-0', srcIdentity: '', qmp: '/var/run/qemu-server/100.qmp'},
+	{type: 'open', role: Role.source, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: 'vm.qcow2', srcIdentity: '', holder: 'nbd+unix:///rblocksync-1-2-3-s?socket=/tmp/x/nbd.sock', qmp: '/run/vm.qmp'},
+	{type: 'open', role: Role.source, flags: 16, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: 'vm.qcow2', srcIdentity: '', format: 'qcow2', locking: 'off'},
 	{type: 'opened', size: 123, kind: 2, dstExtraBytes: 4096, identity: ''},
 	{type: 'opened', size: 123, kind: 2, dstExtraBytes: 0, identity: 'b:1:2:0:file', server: '/tmp/rblocksync-nbd-x/nbd.sock'},
 	{type: 'error', kind: 1, message: 'open /x: ENOENT (no such file or directory)'},
@@ -108,6 +111,8 @@ test('should keep OPEN and OPENED without a format or server byte for byte what 
 	const formatted = encode({...open, format: 'qcow2'});
 	// The format follows an empty holder, so an older agent's decoder (one optional string) refuses the frame rather than ignoring the format.
 	assert.is(formatted.length, encode(open).length + 2 + 2 + 'qcow2'.length);
+	// qmp follows the four strings before it (empty): an agent that does not know --qmp refuses the frame.
+	assert.is(encode({...open, qmp: '/run/vm.qmp'}).length, encode(open).length + 4 * 2 + 2 + '/run/vm.qmp'.length);
 	const opened: Message = {type: 'opened', size: 1, kind: 1, dstExtraBytes: 0, identity: 'x'};
 	assert.is(encode({...opened, server: 's'}).length, encode(opened).length + 3);
 });
