@@ -42,6 +42,10 @@ export const helpText = `
     -h, --help              Show this help
     -v, --version           Show the version
 
+  The summary (also --json) counts bytesScanned, the logical bytes compared
+  (holes and ranges the digest cache vouches for included), and srcBytesRead
+  and dstBytesRead, the bytes actually read from each image.
+
   Exit status
     0    DST now equals SRC (or, with --dry-run, the comparison ran)
     1    Usage error or failed precondition (a locked DST, one a running VM uses); DST untouched

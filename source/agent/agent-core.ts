@@ -2,7 +2,7 @@
 import {createHasher} from '../delta/hash.js';
 import {nativeOps} from '../native/native.js';
 import type {Frame} from '../protocol/frame.js';
-import {Capability, decode, encode, EntryKindCode, ErrorKind, FsOp, type Message, openFlags, PROTOCOL_VERSION, Role} from '../protocol/messages.js';
+import {baseCounters, Capability, decode, encode, EntryKindCode, ErrorKind, FsOp, type Message, openFlags, PROTOCOL_VERSION, Role} from '../protocol/messages.js';
 import {listTree, makeDirectories, removeFile, setAttributes} from '../image/tree-fs.js';
 import {describeSystemError} from '../errors.js';
 import {ProtocolError} from '../protocol/frame.js';
@@ -21,7 +21,7 @@ export const HASHES = 'blake3,sha256';
 
 /** What this program says in HELLO. */
 export function helloMessage(): Message {
-	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed, program: VERSION, hashes: HASHES};
+	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed | Capability.readCounters, program: VERSION, hashes: HASHES};
 }
 
 /** The one-line refusal when two protocol versions differ (both sides use the same words). */
@@ -41,6 +41,8 @@ export class AgentCore {
 	private heldCache: HeldCache | undefined;
 	/** A DEST worker's range of the digest cache. */
 	private rangeCache: FileRangeCache | undefined;
+	/** The driver's HELLO said it reads STATS and DONE with the read counters, and SOURCE's STATS. */
+	private driverCountsReads = false;
 
 	private readonly host: RoleHost;
 
@@ -89,6 +91,7 @@ export class AgentCore {
 					this.close(false);
 					return;
 				}
+				this.driverCountsReads = (message.caps & Capability.readCounters) !== 0;
 				this.send(helloMessage());
 				this.state = 'open';
 				return;
@@ -210,7 +213,7 @@ export class AgentCore {
 			const geometry = geometryFor(open.blockSize);
 			const job = {start: open.start, end: open.end, srcSize: open.srcSize, dryRun: flags.dryRun, copy: flags.copy};
 			if (open.role === Role.source) {
-				const role = new SourceRole(opened.image, geometry, hasher, {...job, compress: open.compress, bitmap: open.bitmap !== undefined}, m => this.send(m));
+				const role = new SourceRole(opened.image, geometry, hasher, {...job, compress: open.compress, bitmap: open.bitmap !== undefined, reportReads: this.driverCountsReads}, m => this.send(m));
 				role.onError = error => this.fail(error);
 				this.role = role;
 			} else {
@@ -242,9 +245,15 @@ export class AgentCore {
 	}
 
 	private send(message: Message): void {
-		if (this.state !== 'finished') {
-			this.out(encode(message));
+		if (this.state === 'finished') {
+			return;
 		}
+		if ((message.type === 'stats' || message.type === 'done') && !this.driverCountsReads) {
+			// An older driver decodes the eight counters of protocol 1 only (and SOURCE sends it no STATS).
+			this.out(encode({type: message.type, counters: baseCounters(message.counters)}));
+			return;
+		}
+		this.out(encode(message));
 	}
 
 	private fail(error: unknown): void {

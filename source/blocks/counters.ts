@@ -2,7 +2,7 @@
 
 /** Counters of one worker, or of the whole run when summed. All byte counts are image bytes. */
 export type Counters = {
-	/** Image bytes compared so far (holes skipped count as compared). */
+	/** Logical image bytes compared so far (holes skipped, and ranges the digest cache answered for, count as compared). */
 	bytesScanned: number;
 	/** Blocks whose DST content had to change: written plus punched/zeroed. */
 	blocksChanged: number;
@@ -14,6 +14,10 @@ export type Counters = {
 	bytesPunched: number;
 	wireBytesSent: number;
 	wireBytesReceived: number;
+	/** Bytes actually read from SRC (holes skipped unread are not counted). */
+	srcBytesRead: number;
+	/** Bytes actually read from DST (holes, ranges the digest cache answered for, and --copy's unread DST are not counted). */
+	dstBytesRead: number;
 };
 
 export function emptyCounters(): Counters {
@@ -26,6 +30,8 @@ export function emptyCounters(): Counters {
 		bytesPunched: 0,
 		wireBytesSent: 0,
 		wireBytesReceived: 0,
+		srcBytesRead: 0,
+		dstBytesRead: 0,
 	};
 }
 
@@ -39,6 +45,8 @@ export function addCounters(a: Counters, b: Counters): Counters {
 	a.bytesPunched += b.bytesPunched;
 	a.wireBytesSent += b.wireBytesSent;
 	a.wireBytesReceived += b.wireBytesReceived;
+	a.srcBytesRead += b.srcBytesRead;
+	a.dstBytesRead += b.dstBytesRead;
 	return a;
 }
 

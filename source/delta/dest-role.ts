@@ -4,6 +4,7 @@ import {type BatchPlan, createBatchPlan, planBatch} from '../blocks/plan.js';
 import {firstRangeEndingAfter, unionAligned} from '../blocks/blocks.js';
 import {type Counters, emptyCounters} from '../blocks/counters.js';
 import type {Image, Range, WritableImage} from '../image/image.js';
+import {CountedImage} from '../image/counted-image.js';
 import {countersTuple, CREDIT_WINDOW, type Message} from '../protocol/messages.js';
 import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
 import {type CachedChunk, chunkFromDigests, type RangeCache} from './digest-cache.js';
@@ -58,9 +59,11 @@ export class DestRole {
 	private readonly keyed: KeyedDigests | undefined;
 	private sessionKeyed = false;
 	private readonly keyedZeros = new Map<number, Buffer>();
+	/** DST, its reads counted (dstBytesRead). */
+	private readonly image: CountedImage;
 
 	constructor(
-		private readonly image: Image,
+		image: Image,
 		private readonly writable: WritableImage | undefined,
 		private readonly geometry: Geometry,
 		private readonly hasher: Hasher,
@@ -68,6 +71,7 @@ export class DestRole {
 		send: (message: Message) => void,
 		cache?: RangeCache,
 	) {
+		this.image = new CountedImage(image);
 		this.job = {...job};
 		this.cache = job.dryRun ? undefined : cache;
 		this.keyed = this.cache && new KeyedDigests(hasher, this.cache.key, geometry);
@@ -145,6 +149,7 @@ export class DestRole {
 		const now = performance.now();
 		if (now - this.lastStats >= STATS_INTERVAL_MS && !this.finished) {
 			this.lastStats = now;
+			this.counters.dstBytesRead = this.image.bytesRead;
 			this.send({type: 'stats', counters: countersTuple(this.counters)});
 		}
 	}
@@ -486,6 +491,7 @@ export class DestRole {
 		if (this.sourceEnded && this.pending.size === 0 && !this.finished) {
 			this.finished = true;
 			this.writable?.sync();
+			this.counters.dstBytesRead = this.image.bytesRead;
 			this.send({type: 'done', counters: countersTuple(this.counters)});
 		}
 	}

@@ -4,8 +4,10 @@ import {rangeCursor} from '../blocks/blocks.js';
 import {RunCoalescer} from '../blocks/runs.js';
 import type {Hasher} from './hash.js';
 import type {Image, Range} from '../image/image.js';
+import {CountedImage} from '../image/counted-image.js';
+import {emptyCounters} from '../blocks/counters.js';
 import type {Message} from '../protocol/messages.js';
-import {CREDIT_WINDOW, SHORT_DIGEST} from '../protocol/messages.js';
+import {countersTuple, CREDIT_WINDOW, SHORT_DIGEST} from '../protocol/messages.js';
 import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
 import {SourceRules} from './session-rules.js';
 import {KeyedDigests} from './keyed.js';
@@ -23,10 +25,15 @@ export type SourceJob = {
 	 * are read and compared; the others go as SKIP, unread.
 	 */
 	readonly bitmap?: boolean;
+	/** Send STATS with srcBytesRead to the driver (its HELLO had Capability.readCounters). */
+	readonly reportReads?: boolean;
 };
 
 /** Stops producing after this much synchronous work, to let I/O through. */
 const SLICE_MS = 20;
+
+/** SOURCE's STATS (srcBytesRead) go to the driver at most this often while it streams chunks. */
+const STATS_INTERVAL_MS = 100;
 
 /** One worker range of SRC: produces CHUNK/ZERO under credit, answers SUBS, BLOCKS and FULL. Synchronous reads. */
 export class SourceRole {
@@ -61,18 +68,25 @@ export class SourceRole {
 	/** The keyed block digests of the chunk at `keyedAt` (computed for its SUBS, reused for its BLOCKS). */
 	private keyedBlocks: Buffer = Buffer.alloc(0);
 	private keyedAt = -1;
+	/** SRC, its reads counted (srcBytesRead, sent to the driver in STATS). */
+	private readonly image: CountedImage;
+	/** srcBytesRead in the last STATS, and when it went. */
+	private statsRead = 0;
+	private statsAt = 0;
 
 	constructor(
-		private readonly image: Image,
+		image: Image,
 		private readonly geometry: Geometry,
 		private readonly hasher: Hasher,
 		job: SourceJob,
 		send: (message: Message) => void,
 	) {
+		this.image = new CountedImage(image);
 		this.job = {...job};
 		this.rules = new SourceRules({...job, srcSize: job.end, geometry});
 		this.send = message => {
 			this.rules.sent(message);
+			this.maybeStats(message);
 			send(message);
 		};
 		this.chunk = new ChunkState(geometry, hasher);
@@ -122,6 +136,30 @@ export class SourceRole {
 				return;
 			default:
 				throw new Error(`SOURCE cannot handle a ${message.type} message`);
+		}
+	}
+
+	/** Bytes read from SRC so far. */
+	get bytesRead(): number {
+		return this.image.bytesRead;
+	}
+
+	/**
+	 * STATS with srcBytesRead before `message` when the count moved: every 100 ms, and before SOURCE_END and each
+	 * CHUNK_END after it. Every read is followed by a frame of its chunk, and DEST's DONE follows the last CHUNK_END,
+	 * so the driver holds the final count by the time DONE reaches it.
+	 */
+	private maybeStats(message: Message): void {
+		const read = this.image.bytesRead;
+		if (read === this.statsRead || this.job.reportReads !== true) {
+			return;
+		}
+		const closing = message.type === 'sourceEnd' || (this.ended && message.type === 'chunkEnd');
+		const now = performance.now();
+		if (closing || now - this.statsAt >= STATS_INTERVAL_MS) {
+			this.statsRead = read;
+			this.statsAt = now;
+			this.send({type: 'stats', counters: countersTuple({...emptyCounters(), srcBytesRead: read})});
 		}
 	}
 

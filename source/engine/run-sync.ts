@@ -127,6 +127,9 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 			const verified = totalOf(await runPhase('verify'));
 			begun.wireBytesSent += verified.wireBytesSent;
 			begun.wireBytesReceived += verified.wireBytesReceived;
+			// Bytes read are the run's: the verify pass reads both images again.
+			begun.srcBytesRead += verified.srcBytesRead;
+			begun.dstBytesRead += verified.dstBytesRead;
 			recordVerify(begun, verified.blocksChanged, prepared.dst);
 		}
 		if (!options.dryRun) {

@@ -63,10 +63,12 @@ export function syncRange(src: Image, dst: Image, writable: WritableImage | unde
 			const dstHas = dstCursor(p, q);
 			if (srcHas) {
 				src.read(srcBuf, 0, length, p);
+				counters.srcBytesRead += length;
 			}
 			const dstRead = !copy && dstHas;
 			if (dstRead) {
 				dst.read(dstBuf, 0, length, p);
+				counters.dstBytesRead += length;
 			}
 			planBatch(plan, srcHas ? srcBuf : null, dstRead ? dstBuf : null, length, blockSize, {copy, dstMayHaveData: dstHas});
 			if (writable && (plan.writeRuns > 0 || plan.zeroRuns > 0)) {

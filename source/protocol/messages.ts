@@ -11,8 +11,12 @@ export type Role = (typeof Role)[keyof typeof Role];
 
 /** OPEN flags. */
 export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16, dropCache: 32, cache: 64, keyed: 128} as const;
-/** HELLO capability bits: holes: the native helper is loaded; keyed: SOURCE takes KEY (keyed truncated digests). */
-export const Capability = {holes: 1, keyed: 2} as const;
+/**
+ * HELLO capability bits: holes: the native helper is loaded; keyed: SOURCE takes KEY (keyed truncated digests);
+ * readCounters: this side knows STATS and DONE with the two read counters (ten u64, not eight) and SOURCE's STATS;
+ * a side sends them only when the other's HELLO has the bit (doc/protocol.md, STATS).
+ */
+export const Capability = {holes: 1, keyed: 2, readCounters: 4} as const;
 
 export const ImageKindCode = {file: 1, block: 2, memory: 3} as const;
 /** ERROR's kind: `protocol` says the sender's peer broke the session rules (doc/protocol.md); the driver names that peer. */
@@ -39,7 +43,12 @@ export function openFlagBits(flags: {truncate: boolean; dryRun: boolean; copy: b
 		| (flags.cache ? OpenFlag.cache : 0) | (flags.keyed ? OpenFlag.keyed : 0);
 }
 
-export type CountersTuple = readonly [number, number, number, number, number, number, number, number];
+/** STATS and DONE's counters in wire order: the eight of protocol 1, then srcBytesRead and dstBytesRead when both sides count reads. */
+export type CountersTuple = readonly number[];
+
+/** Counters on the wire: the eight every peer knows, and the two read counters after them. */
+const BASE_COUNTERS = 8;
+const ALL_COUNTERS = 10;
 
 /** Every frame of doc/protocol.md as a tagged object; `type` names the frame. */
 export type Message =
@@ -112,7 +121,7 @@ export function frameName(type: number): string | undefined {
 
 /** The session frames each role may send once OPENED (the table's direction column; ERROR and WARN go to the driver). */
 export const SESSION_FRAMES: Record<'source' | 'dest', ReadonlySet<MessageType>> = {
-	source: new Set<MessageType>(['chunk', 'zero', 'skip', 'want', 'data', 'dataz', 'diff', 'chunkEnd', 'sourceEnd', 'error', 'warn']),
+	source: new Set<MessageType>(['chunk', 'zero', 'skip', 'want', 'data', 'dataz', 'diff', 'chunkEnd', 'sourceEnd', 'stats', 'error', 'warn']),
 	dest: new Set<MessageType>(['credit', 'subs', 'blocks', 'full', 'empty', 'key', 'stats', 'done', 'error', 'warn']),
 };
 
@@ -237,8 +246,17 @@ function counters(writer: Writer, values: CountersTuple): Writer {
 	return writer;
 }
 
-function readCounters(reader: Reader): CountersTuple {
-	return [reader.u64(), reader.u64(), reader.u64(), reader.u64(), reader.u64(), reader.u64(), reader.u64(), reader.u64()];
+/** Eight counters (a peer that does not count reads) or ten; anything else is a protocol error. */
+function readCounters(reader: Reader, name: string): CountersTuple {
+	const count = reader.remaining() / 8;
+	if (count !== BASE_COUNTERS && count !== ALL_COUNTERS) {
+		throw new ProtocolError(`${name}: ${reader.remaining()} bytes of counters, not ${BASE_COUNTERS * 8} or ${ALL_COUNTERS * 8}`);
+	}
+	const values: number[] = [];
+	for (let index = 0; index < count; index++) {
+		values.push(reader.u64());
+	}
+	return values;
 }
 
 /** The frame bytes of one message. */
@@ -309,7 +327,7 @@ export function decode(frame: Frame): Message {
 		case 'dataz': message = {type, offset: r.u64(), length: r.u32(), deflated: r.rest()}; break;
 		case 'chunkEnd': case 'full': message = {type, offset: r.u64()}; break;
 		case 'sourceEnd': message = {type, blocksZero: r.u64()}; break;
-		case 'stats': case 'done': message = {type, counters: readCounters(r)}; break;
+		case 'stats': case 'done': message = {type, counters: readCounters(r, type)}; break;
 		case 'empty': message = {type}; break;
 		case 'key': message = {type, key: r.bytes(32)}; break;
 	}
@@ -357,13 +375,18 @@ function digestList(reader: Reader, name: string): Buffer {
 	return digests;
 }
 
-/** Counters in wire order (doc/protocol.md, STATS). */
+/** Counters in wire order (doc/protocol.md, STATS): all ten. */
 export function countersTuple(c: Counters): CountersTuple {
-	return [c.bytesScanned, c.blocksChanged, c.blocksZero, c.blocksPunched, c.bytesWritten, c.bytesPunched, c.wireBytesSent, c.wireBytesReceived];
+	return [c.bytesScanned, c.blocksChanged, c.blocksZero, c.blocksPunched, c.bytesWritten, c.bytesPunched, c.wireBytesSent, c.wireBytesReceived, c.srcBytesRead, c.dstBytesRead];
 }
 
-/** The inverse of countersTuple. */
+/** The eight counters a peer without Capability.readCounters decodes. */
+export function baseCounters(t: CountersTuple): CountersTuple {
+	return t.length > BASE_COUNTERS ? t.slice(0, BASE_COUNTERS) : t;
+}
+
+/** The inverse of countersTuple; a peer's eight counters read 0 bytes read. */
 export function countersFromTuple(t: CountersTuple): Counters {
-	const [bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived] = t;
-	return {bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived};
+	const [bytesScanned = 0, blocksChanged = 0, blocksZero = 0, blocksPunched = 0, bytesWritten = 0, bytesPunched = 0, wireBytesSent = 0, wireBytesReceived = 0, srcBytesRead = 0, dstBytesRead = 0] = t;
+	return {bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived, srcBytesRead, dstBytesRead};
 }

@@ -2,7 +2,7 @@
 import {TransferError, UsageError} from '../errors.js';
 import type {Counters} from '../engine/progress.js';
 import {type Frame, ProtocolError} from '../protocol/frame.js';
-import {Capability, countersFromTuple, decode, encode, ErrorKind, frameName, type Message, PROTOCOL_VERSION, sessionFrameAllowed, TYPE_CODE} from '../protocol/messages.js';
+import {baseCounters, Capability, countersFromTuple, decode, encode, ErrorKind, frameName, type Message, PROTOCOL_VERSION, sessionFrameAllowed, TYPE_CODE} from '../protocol/messages.js';
 import {helloMessage, versionMismatch} from '../agent/agent-core.js';
 import {seconds} from './bounds.js';
 import {StallWatch} from './stall-watch.js';
@@ -104,13 +104,18 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 	});
 }
 
+/** Whether HELLO said the agent sends and reads the read counters (STATS from SOURCE, ten counters in STATS and DONE). */
+export function countsReads(caps: number): boolean {
+	return (caps & Capability.readCounters) !== 0;
+}
+
 /** Whether HELLO said the agent can punch holes. */
 export function canPunch(caps: number): boolean {
 	return (caps & Capability.holes) !== 0;
 }
 
 export type SessionHooks = {
-	/** DEST's running counters (STATS), at most ~10 times a second. */
+	/** DEST's running counters (STATS) with SOURCE's srcBytesRead, at most ~10 times a second each. */
 	stats(counters: Counters): void;
 	warn(message: string): void;
 	/** Aborts the session: both links are closed and the promise rejects with this error. */
@@ -121,7 +126,7 @@ export type SessionHooks = {
 	readonly pacer?: Pacer;
 };
 
-/** Relays one opened session until DEST's DONE; resolves with DEST's final counters. */
+/** Relays one opened session until DEST's DONE; resolves with DEST's final counters and SOURCE's srcBytesRead. */
 export async function relaySession(source: Link, dest: Link, held: {source: Held; dest: Held}, hooks: SessionHooks, abortError: () => Error): Promise<Counters> {
 	return new Promise((resolve, reject) => {
 		let done = false;
@@ -152,6 +157,9 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 		});
 		// The relay's own rules: each role sends only its direction's frames, and DEST's DONE follows SOURCE's SOURCE_END.
 		let sourceEnded = false;
+		/** SOURCE's last STATS (srcBytesRead) and DEST's last counters, reported together. */
+		let srcBytesRead = 0;
+		let latest = countersFromTuple([]);
 		const refused = (from: Link, role: 'source' | 'dest', frame: {type: number}): boolean => {
 			if (!sessionFrameAllowed(role, frame.type)) {
 				const name = frameName(frame.type);
@@ -189,6 +197,10 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 				hooks.warn(`${source.label}: ${message.message}`);
 			} else if (message?.type === 'error') {
 				settle(message.kind === ErrorKind.protocol ? protocolError(dest, message.message) : linkError(source, message, true));
+			} else if (message?.type === 'stats') {
+				// SOURCE's reads, for the driver only (sent when HELLO said the driver counts reads).
+				srcBytesRead = countersFromTuple(message.counters).srcBytesRead;
+				hooks.stats({...latest, srcBytesRead});
 			} else if (!settled) {
 				toDest(frameBytes(frame));
 			}
@@ -204,12 +216,14 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 			} else if (message?.type === 'error') {
 				settle(message.kind === ErrorKind.protocol ? protocolError(source, message.message) : linkError(dest, message, true));
 			} else if (message?.type === 'stats') {
-				hooks.stats(countersFromTuple(message.counters));
+				latest = countersFromTuple(message.counters);
+				hooks.stats({...latest, srcBytesRead});
 			} else if (message?.type === 'done') {
 				done = true;
-				const counters = countersFromTuple(message.counters);
+				const counters = {...countersFromTuple(message.counters), srcBytesRead};
 				hooks.stats(counters);
-				source.send(frameBytes(frame));
+				// A SOURCE that does not count reads decodes DONE's eight counters only.
+				source.send(message.counters.length > 8 && !countsReads(source.greeted ?? 0) ? encode({type: 'done', counters: baseCounters(message.counters)}) : frameBytes(frame));
 				settle(undefined, counters);
 			} else if (!settled) {
 				source.send(frameBytes(frame));

@@ -61,8 +61,8 @@ export function fileResult(path: string, names: {src: string; dst: string}, summ
 }
 
 function pickCounters(c: Counters): Counters {
-	const {bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived} = c;
-	return {bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived};
+	const {bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived, srcBytesRead, dstBytesRead} = c;
+	return {bytesScanned, blocksChanged, blocksZero, blocksPunched, bytesWritten, bytesPunched, wireBytesSent, wireBytesReceived, srcBytesRead, dstBytesRead};
 }
 
 /** The run's summary from its files (sorted by path). */

@@ -13,7 +13,7 @@ export function summaryStatus(summary: Summary): string {
 	return summary.dryRun ? 'compared (dry run, nothing written)' : 'in sync';
 }
 
-/** basyn's --stat figures and more: size, blocks, bytes written, wire bytes and their ratio to the size, time, bandwidth (wire, and effective: image bytes compared per second). */
+/** basyn's --stat figures and more: size, blocks, bytes written, bytes read from each image, wire bytes and their ratio to the size, time, bandwidth (wire, and effective: image bytes compared per second). */
 export function summaryRows(summary: Summary): SummaryRow[] {
 	const wire = summary.wireBytesSent + summary.wireBytesReceived;
 	const scanned = summary.blockSize > 0 ? Math.ceil(summary.bytesScanned / summary.blockSize) : 0;
@@ -22,6 +22,7 @@ export function summaryRows(summary: Summary): SummaryRow[] {
 		{label: 'size', parts: [`${formatBytes(summary.size)} (${summary.size} bytes)`, `block ${summary.blockSize}`, `${summary.workers} worker${summary.workers === 1 ? '' : 's'}`]},
 		{label: 'blocks', parts: [`${summary.blocksTotal} total`, `${scanned} scanned`, `${summary.blocksChanged} ${changed}`, `${summary.blocksZero} zero`, `${summary.blocksPunched} ${summary.dryRun ? 'to punch' : 'punched'}`]},
 		{label: summary.dryRun ? 'to write' : 'written', parts: [`${formatBytes(summary.bytesWritten)} (${summary.bytesWritten} bytes)`, `${summary.dryRun ? 'to punch' : 'punched'} ${formatBytes(summary.bytesPunched)}`]},
+		{label: 'read', parts: [`SRC ${formatBytes(summary.srcBytesRead)} (${summary.srcBytesRead} bytes)`, `DST ${formatBytes(summary.dstBytesRead)} (${summary.dstBytesRead} bytes)`]},
 		{label: 'wire sent', parts: [`${formatBytes(summary.wireBytesSent)} (${summary.wireBytesSent} bytes)`, `${formatRatio(summary.wireBytesSent, summary.size)} of size`]},
 		{label: 'wire recv', parts: [`${formatBytes(summary.wireBytesReceived)} (${summary.wireBytesReceived} bytes)`, `${formatRatio(summary.wireBytesReceived, summary.size)} of size`]},
 		{label: 'time', parts: [`${formatDuration(summary.seconds)} (${summary.seconds.toFixed(2)} s)`]},

@@ -61,7 +61,7 @@ export async function syncPair(src: Image, dst: Image, writable: WritableImage |
 			const bytes = encode(message);
 			if (message.type === 'done') {
 				done = true;
-				resolve({counters: countersFromTuple(message.counters), toDest, toSource});
+				resolve({counters: {...countersFromTuple(message.counters), srcBytesRead: source.bytesRead}, toDest, toSource});
 				return;
 			}
 			if (message.type === 'stats') {

@@ -1,7 +1,7 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {FrameDecoder, ProtocolError} from '../../source/protocol/frame.js';
-import {decode, encode, type Message, OpenFlag, openFlagBits, openFlags, Role} from '../../source/protocol/messages.js';
+import {baseCounters, countersFromTuple, countersTuple, decode, encode, type Message, OpenFlag, openFlagBits, openFlags, Role} from '../../source/protocol/messages.js';
 
 const test = suite('encode/decode');
 
@@ -34,6 +34,8 @@ const samples: Message[] = [
 	{type: 'sourceEnd', blocksZero: 77},
 	{type: 'stats', counters: [1, 2, 3, 4, 5, 6, 7, 8]},
 	{type: 'done', counters: [8, 7, 6, 5, 4, 3, 2, 1]},
+	{type: 'stats', counters: [1, 2, 3, 4, 5, 6, 7, 8, 2 ** 41, 2 ** 40]},
+	{type: 'done', counters: [8, 7, 6, 5, 4, 3, 2, 1, 9, 10]},
 	{type: 'empty'},
 	{type: 'key', key: Buffer.alloc(32, 7)},
 ];
@@ -65,6 +67,16 @@ test('should refuse truncated payloads, trailing bytes and unknown types with a 
 	assert.throws(() => decode({type: 0x7f, payload: Buffer.alloc(0)}), /unknown frame type 0x7f/);
 	assert.throws(() => decode({type: 0x13, payload: Buffer.alloc(8 + 5)}), /not a multiple of 8/);
 	assert.throws(() => decode({type: 0x02, payload: encode(samples[1]!).subarray(5).fill(9, 0, 1)}), /unknown role 9/);
+});
+
+test('should read STATS and DONE of eight counters (a peer without the read counters) as 0 bytes read, and refuse nine', () => {
+	const ten = countersTuple({bytesScanned: 1, blocksChanged: 2, blocksZero: 3, blocksPunched: 4, bytesWritten: 5, bytesPunched: 6, wireBytesSent: 7, wireBytesReceived: 8, srcBytesRead: 9, dstBytesRead: 10});
+	assert.equal(ten, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+	const [frame] = new FrameDecoder().push(encode({type: 'done', counters: baseCounters(ten)}));
+	assert.is(frame!.payload.length, 64, 'protocol 1 DONE: eight u64');
+	const message = decode(frame!);
+	assert.equal(message.type === 'done' && countersFromTuple(message.counters), {...countersFromTuple(ten), srcBytesRead: 0, dstBytesRead: 0});
+	assert.throws(() => decode({type: 0x1c, payload: Buffer.alloc(72)}), /stats: 72 bytes of counters, not 64 or 80/);
 });
 
 test('should refuse garbage payloads without crashing', () => {

@@ -12,12 +12,13 @@ status('should say in sync, compared, or the error', () => {
 status.run();
 
 const rows = suite('summaryRows');
-rows('should hold size, blocks, written, wire bytes with their ratio, time and both bandwidths', () => {
+rows('should hold size, blocks, written, bytes read of each image, wire bytes with their ratio, time and both bandwidths', () => {
 	const text = summaryRows(summary()).map(r => `${r.label}: ${r.parts.join(', ')}`);
 	assert.equal(text, [
 		'size: 8.0 GiB (8589934592 bytes), block 4096, 2 workers',
 		'blocks: 2097152 total, 2097152 scanned, 51 changed, 1000 zero, 3 punched',
 		'written: 192 KiB (196608 bytes), punched 12.0 KiB',
+		'read: SRC 6.0 GiB (6442450944 bytes), DST 12.0 MiB (12582912 bytes)',
 		'wire sent: 5.0 MiB (5242880 bytes), 0.061% of size',
 		'wire recv: 2.0 MiB (2097152 bytes), 0.024% of size',
 		'time: 0:32 (32.00 s)',

@@ -45,7 +45,7 @@ export function view(extra: Partial<TuiView> = {}): TuiView {
 
 export function summary(extra: Partial<Summary> = {}): Summary {
 	return {
-		...counters({bytesScanned: 8 * GiB, blocksChanged: 51, blocksZero: 1000, blocksPunched: 3, bytesWritten: 48 * 4096, bytesPunched: 3 * 4096, wireBytesSent: 5 * 1024 ** 2, wireBytesReceived: 2 * 1024 ** 2}),
+		...counters({bytesScanned: 8 * GiB, blocksChanged: 51, blocksZero: 1000, blocksPunched: 3, bytesWritten: 48 * 4096, bytesPunched: 3 * 4096, wireBytesSent: 5 * 1024 ** 2, wireBytesReceived: 2 * 1024 ** 2, srcBytesRead: 6 * GiB, dstBytesRead: 12 * 1024 ** 2}),
 		src: start.src,
 		dst: start.dst,
 		direction: 'push',

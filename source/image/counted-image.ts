@@ -1,0 +1,39 @@
+// An image whose reads are counted: the bytes a role asked of its disk, NBD export or memory (srcBytesRead, dstBytesRead).
+import type {Image, ImageKind, Range} from './image.js';
+
+/** Delegates to `inner`, adding up the bytes of every read inside the image's size (bytes past it read as zeros, unread). */
+export class CountedImage implements Image {
+	bytesRead = 0;
+	readonly changedRanges?: (start: number, end: number) => Range[];
+
+	constructor(readonly inner: Image) {
+		if (inner.changedRanges) {
+			this.changedRanges = (start, end) => inner.changedRanges!(start, end);
+		}
+	}
+
+	get name(): string {
+		return this.inner.name;
+	}
+
+	get kind(): ImageKind {
+		return this.inner.kind;
+	}
+
+	get size(): number {
+		return this.inner.size;
+	}
+
+	read(buffer: Buffer, offset: number, length: number, position: number): void {
+		this.inner.read(buffer, offset, length, position);
+		this.bytesRead += Math.max(0, Math.min(length, this.inner.size - position));
+	}
+
+	dataRanges(start: number, end: number): Range[] | undefined {
+		return this.inner.dataRanges(start, end);
+	}
+
+	close(): void {
+		this.inner.close();
+	}
+}
