@@ -314,6 +314,30 @@ static napi_value ofd_lock(napi_env env, napi_callback_info info) {
 #endif
 }
 
+// ofdReadLock(fd, start, length): takes an OFD read lock on [start, start+length) without waiting
+// (F_OFD_SETLK, F_RDLCK; EAGAIN when a write lock is held there). It lives with the open file description,
+// as QEMU's own do, so a QEMU that checks its lock bytes sees the image as taken.
+static napi_value ofd_read_lock(napi_env env, napi_callback_info info) {
+	int64_t a[3];
+	if (!get_args(env, info, 3, a)) return NULL;
+#ifdef F_OFD_SETLK
+	struct flock lock;
+	memset(&lock, 0, sizeof lock);
+	lock.l_type = F_RDLCK;
+	lock.l_whence = SEEK_SET;
+	lock.l_start = (off_t)a[1];
+	lock.l_len = (off_t)a[2];
+	int rc;
+	do {
+		rc = fcntl((int)a[0], F_OFD_SETLK, &lock);
+	} while (rc != 0 && errno == EINTR);
+	if (rc != 0) return throw_errno(env, errno, "fcntl");
+	return NULL;
+#else
+	return throw_errno(env, ENOSYS, "fcntl");
+#endif
+}
+
 // shareFd(pid, fd) -> a new descriptor (close-on-exec) for the open file description that process
 // `pid` has on `fd` (pidfd_open + pidfd_getfd, Linux >= 5.6). A flock lives as long as its open file
 // description, so every worker that writes DST through the lock holder's description keeps that lock
@@ -367,6 +391,7 @@ NAPI_MODULE_INIT() {
 	export_function(env, exports, "lock", lock);
 	export_function(env, exports, "shareFd", share_fd);
 	export_function(env, exports, "ofdLock", ofd_lock);
+	export_function(env, exports, "ofdReadLock", ofd_read_lock);
 	export_function(env, exports, "blake3Blocks", blake3_blocks);
 	export_int(env, exports, "POSIX_FADV_NORMAL", POSIX_FADV_NORMAL);
 	export_int(env, exports, "POSIX_FADV_SEQUENTIAL", POSIX_FADV_SEQUENTIAL);

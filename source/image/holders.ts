@@ -9,6 +9,13 @@
  */
 export const QEMU_LOCK = {start: 100, end: 300, writeByte: 101} as const;
 
+/**
+ * The bytes a VM writing its disk locks (consistent read 100, write 101, write not shared 201), which the
+ * run takes on the DST it writes: a QEMU started meanwhile then finds the image in use and refuses to
+ * open it ("Failed to get "write" lock"), as it would for another VM.
+ */
+export const QEMU_WRITER_BYTES = [100, 101, 201] as const;
+
 /** One lock as /proc/locks (or a "lock:" line of /proc/PID/fdinfo/FD) shows it; `end` inclusive, Infinity for EOF. */
 export type LockLine = {
 	readonly kind: string;

@@ -5,7 +5,7 @@ import {nativeOps} from '../native/native.js';
 import {deviceNumber, partitionsOf} from './device.js';
 import {
 	blockingHolder, destinationInUseMessage, guessVmId, type Holder, isQemu, type LockLine, parseFdinfo, parseLockLine,
-	processName, QEMU_LOCK, qemuLockState, sourceInUseMessage, writingHolder,
+	processName, QEMU_LOCK, QEMU_WRITER_BYTES, qemuLockState, sourceInUseMessage, writingHolder,
 } from './holders.js';
 
 export type ScanOptions = {
@@ -117,6 +117,26 @@ export function procLocksState(stat: Pick<fs.Stats, 'dev' | 'ino'>, proc = '/pro
 	const [major, minor] = deviceNumber(stat.dev).split(':').map(Number) as [number, number];
 	const locks = readOrEmpty(`${proc}/locks`).split('\n').map(parseLockLine).filter((lock): lock is LockLine => lock !== undefined);
 	return qemuLockState(locks, {major, minor, ino: stat.ino});
+}
+
+/**
+ * Takes QEMU's writer locks (QEMU_WRITER_BYTES) on the open file description of `fd`, so that a VM or
+ * qemu-nbd started on the image while this run writes it refuses to open it. Best effort: false where the
+ * native helper lacks OFD locks or the filesystem refuses them; they go when the description's last fd closes.
+ */
+export function holdQemuLock(fd: number): boolean {
+	const lock = nativeOps()?.ofdReadLock;
+	if (!lock) {
+		return false;
+	}
+	try {
+		for (const byte of QEMU_WRITER_BYTES) {
+			lock(fd, byte, 1);
+		}
+		return true;
+	} catch {
+		return false;
+	}
 }
 
 /** The refusal (UsageError's message) when another process uses DST: a QEMU or any writer; undefined when none does. */

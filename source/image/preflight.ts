@@ -7,7 +7,7 @@ import {nativeOps} from '../native/native.js';
 import {type SourceVersion, sourceVersion} from './source-version.js';
 import type {Image, Range, WritableImage} from './image.js';
 import {HEADER_BYTES, headerFormat, headerRefusal} from './format-header.js';
-import {destinationInUse, sourceInUse} from './in-use.js';
+import {destinationInUse, holdQemuLock, sourceInUse} from './in-use.js';
 
 /**
  * Safety by default: an image given without a format (--src-format/--dst-format) whose first bytes are a
@@ -154,7 +154,8 @@ export function planDestination(path: string, srcSize: number, src: SourceIdenti
 /**
  * Opens DST as planned; with dryRun read-only (or an empty image when missing), else creating/resizing it.
  * It takes DST's lock (see lockOrThrow) unless `lock` is false: a worker of a run that holds it already;
- * with the lock, it refuses a DST another process uses (refuseDestinationInUse).
+ * with the lock, it refuses a DST another process uses (refuseDestinationInUse) and, writing, takes QEMU's
+ * writer locks on it (holdQemuLock), so that no VM starts on it meanwhile.
  */
 export function openDestination(plan: DestinationPlan, options: DestinationOptions, lock = true, warn?: WarnSink): {image: Image; writable: WritableImage | undefined; knownData: Range} {
 	if (options.dryRun) {
@@ -178,6 +179,7 @@ export function openDestination(plan: DestinationPlan, options: DestinationOptio
 	if (lock) {
 		lockOrThrow(fd, 'DST', plan.path, plan.kind, true);
 		closeIfThrows(fd, () => refuseDestinationInUse(plan.path, plan.exists, options.force));
+		holdQemuLock(fd);
 	}
 	const image = new LocalImage(fd, plan.path, plan.kind, plan.size, warn);
 	if (plan.resizeTo !== undefined) {

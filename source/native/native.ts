@@ -33,6 +33,8 @@ export interface NativeOps {
 	 * Absent (undefined) in a helper built before it: callers read /proc/locks instead.
 	 */
 	ofdLock?: (fd: number, start: number, length: number) => {start: number; length: number; exclusive: boolean} | null;
+	/** Takes an OFD read lock on [start, start+length) without waiting (F_OFD_SETLK); EAGAIN when a write lock is there. Absent in older helpers. */
+	ofdReadLock?: (fd: number, start: number, length: number) => void;
 	/** close(2) of an fd shareFd made (fs.closeSync warns about those in worker threads). */
 	closeFd(fd: number): void;
 	/**
@@ -122,6 +124,7 @@ function wrap(addon: Addon): NativeOps {
 		closeFd: addon.closeFd,
 		blake3Blocks: addon.blake3Blocks,
 		...(typeof addon.ofdLock === 'function' ? {ofdLock: ofdLockOf(addon.ofdLock)} : {}),
+		...(typeof addon.ofdReadLock === 'function' ? {ofdReadLock: addon.ofdReadLock} : {}),
 	};
 }
 

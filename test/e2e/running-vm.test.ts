@@ -1,15 +1,19 @@
 // A DST that a running VM (or any other writer) uses is refused, exit 1, naming the process, DST's bytes
 // unchanged; --force writes it anyway; a SRC a VM writes only warns. Real QEMU processes hold the images.
+import {spawnSync} from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {type CliResult, runCli, stderrLines} from '../helpers/cli.js';
-import {MiB, makeTempDir, randomLayout, removeTempDir, rewriteUnits, sha256, writeImage} from '../helpers/images.js';
+import {dataLayout, MiB, makeTempDir, randomLayout, removeTempDir, rewriteUnits, sha256, writeImage} from '../helpers/images.js';
 import {holdersLeft, holdOpen, qemuToolProblem, startStorageDaemon, startVm, stopAllHolders} from '../helpers/qemu-holder.js';
 import {loopDeviceProblem, withLoopDevice} from '../helpers/loop-device.js';
 import {compareImages, makeQcow2, serversLeft} from '../helpers/formats.js';
 import {qemuNbdProblem} from '../helpers/qemu-nbd.js';
 import {skip} from '../helpers/skip.js';
+import {FIRST_PROGRESS, runPausedAt} from '../helpers/paused.js';
+import {nativeOps} from '../../source/native/native.js';
 
 const test = suite('running VM');
 const vmProblem = qemuToolProblem('qemu-system-x86_64');
@@ -174,6 +178,36 @@ test('should refuse a qcow2 DST a VM runs before its own qemu-nbd opens it, and 
 		await vm.stop();
 	}
 	assert.equal(await serversLeft(dir), [], 'qemu-nbd servers left behind');
+});
+
+test('should keep a VM from starting on the DST a run is writing (QEMU\'s writer locks held meanwhile)', async context => {
+	if (vmProblem) {
+		return skip(context, vmProblem);
+	}
+	if (!nativeOps()?.ofdReadLock) {
+		return skip(context, 'the native helper (with OFD locks) is not built');
+	}
+	// On tmpfs when there is one: the 1 GiB written here need not reach the disk.
+	const shm = makeTempDir('rbs-running-vm-', fs.existsSync('/dev/shm') ? '/dev/shm' : undefined);
+	const src = path.join(shm, 'busy-src.img');
+	const dst = path.join(shm, 'busy-dst.img');
+	try {
+		writeImage(src, dataLayout(512 * MiB, MiB));
+		let started: ReturnType<typeof spawnSync> | undefined;
+		const result = await runPausedAt([src, dst, '--truncate', '-w', '1', '--json-progress'], FIRST_PROGRESS, () => {
+			// A VM that got its disk would run (paused) until the timeout kills it.
+			started = spawnSync('qemu-system-x86_64', ['-S', '-nodefaults', '-display', 'none', '-drive', `file=${dst},format=raw,if=virtio`], {encoding: 'utf8', timeout: 15_000, killSignal: 'SIGKILL'});
+		});
+		assert.is(started?.status, 1, `QEMU started on a DST being written: ${String(started?.stderr)}`);
+		assert.match(String(started?.stderr), /Failed to get "write" lock/);
+		assert.is(result.code, 0, result.stderr);
+		assert.is(sha256(dst), sha256(src));
+		// The run is over: its locks went with it.
+		const vm = await startVm(dst);
+		await vm.stop();
+	} finally {
+		removeTempDir(shm);
+	}
 });
 
 test.run();
