@@ -29,6 +29,43 @@ export type SourceJob = {
 	readonly reportReads?: boolean;
 };
 
+/** The ranges rounded out to whole chunks of [start, end) (chunks from `start`), merged. Pure. */
+export function chunksOf(ranges: readonly Range[], start: number, end: number, chunkSize: number): Range[] {
+	const out: Range[] = [];
+	for (const range of ranges) {
+		const from = Math.max(start, start + Math.floor((range.start - start) / chunkSize) * chunkSize);
+		const to = Math.min(end, start + Math.ceil((range.end - start) / chunkSize) * chunkSize);
+		const last = out[out.length - 1];
+		if (to <= from) {
+			continue;
+		}
+		if (last && last.end >= from) {
+			last.end = Math.max(last.end, to);
+		} else {
+			out.push({start: from, end: to});
+		}
+	}
+	return out;
+}
+
+/** The intersection of two ascending lists of disjoint ranges. Pure. */
+export function intersectRanges(a: readonly Range[], b: readonly Range[]): Range[] {
+	const out: Range[] = [];
+	for (let i = 0, j = 0; i < a.length && j < b.length;) {
+		const from = Math.max(a[i]!.start, b[j]!.start);
+		const to = Math.min(a[i]!.end, b[j]!.end);
+		if (to > from) {
+			out.push({start: from, end: to});
+		}
+		if (a[i]!.end < b[j]!.end) {
+			i += 1;
+		} else {
+			j += 1;
+		}
+	}
+	return out;
+}
+
 /** Stops producing after this much synchronous work, to let I/O through. */
 const SLICE_MS = 20;
 
@@ -90,15 +127,19 @@ export class SourceRole {
 			send(message);
 		};
 		this.chunk = new ChunkState(geometry, hasher);
+		let changedChunks: Range[] | undefined;
 		if (job.bitmap) {
 			if (!image.changedRanges) {
 				throw new Error(`${image.name}: --bitmap: this image keeps no dirty bitmap`);
 			}
-			// Asked before dataRanges: the data ranges are then read only where needed (below).
-			this.changed = rangeCursor(image.changedRanges(job.start, job.end));
+			// Whole chunks holding a dirty range: the only ones read.
+			changedChunks = chunksOf(image.changedRanges(job.start, job.end), job.start, job.end, geometry.chunkSize);
+			this.changed = rangeCursor(changedChunks);
 		}
 		this.data = image.dataRanges(job.start, job.end) ?? [{start: job.start, end: job.end}];
 		this.overlapsData = rangeCursor(this.data);
+		// What this range will read, in order: its data, in the chunks the bitmap marks (an NBD image fetches ahead in it).
+		image.readAhead?.(changedChunks ? intersectRanges(this.data, changedChunks) : this.data);
 		this.next = job.start;
 	}
 

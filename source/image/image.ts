@@ -24,6 +24,11 @@ export interface Image {
 	 * dirty bitmap (an NBD export's qemu:dirty-bitmap context); absent when the image keeps no such record.
 	 */
 	changedRanges?(start: number, end: number): Range[];
+	/**
+	 * A hint: the ranges this reader will read next, ascending (SOURCE: its data chunks). An image whose every read
+	 * costs a round trip (an NBD export) may then fetch ahead, never outside these ranges. A new call replaces it.
+	 */
+	readAhead?(ranges: readonly Range[]): void;
 	close(): void;
 }
 

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import {fileURLToPath} from 'node:url';
 import {MessageChannel, type MessagePort, receiveMessageOnPort, Worker} from 'node:worker_threads';
 import type {Range, WritableImage} from './image.js';
+import {firstRangeEndingAfter} from '../blocks/blocks.js';
 import type {NbdExport} from '../nbd/client.js';
 import {BASE_ALLOCATION, dirtyBitmapContext, dirtySpans, STATE_ZERO, TFLAG} from '../nbd/protocol.js';
 import {type Answer, type Operation, SIGNAL, type Span} from './nbd-thread.js';
@@ -29,6 +30,12 @@ export type NbdImageOptions = {
 	/** Size of the READ requests a read is split into (see READ_REQUEST_BYTES). */
 	readonly readRequestBytes?: number;
 };
+
+/**
+ * How far a hinted read fetches ahead (readAhead): one handoff and 32 READ requests in flight instead of one handoff
+ * per chunk (a 1 MiB read at a time reached 121 MiB/s from qemu-nbd here, 4 MiB ones 282 MiB/s).
+ */
+const READ_AHEAD = 8 * 1024 * 1024;
 
 /** The largest shared data area, and so the largest piece one handoff moves: bigger reads and writes take several. */
 const MAX_AREA = 32 * 1024 * 1024;
@@ -80,6 +87,11 @@ export class NbdImage implements WritableImage {
 	private broken: Error | undefined;
 	private readonly timeoutMs: number;
 	private readonly bitmapContext: string | undefined;
+	/** readAhead's hint, and the bytes fetched ahead: [aheadStart, aheadEnd) of the export in `ahead`. */
+	private hinted: readonly Range[] = [];
+	private ahead: Buffer | undefined;
+	private aheadStart = 0;
+	private aheadEnd = 0;
 
 	private constructor(options: NbdImageOptions) {
 		const exportName = options.exportName ?? '';
@@ -123,7 +135,33 @@ export class NbdImage implements WritableImage {
 		return (this.export.flags & TFLAG.READ_ONLY) !== 0;
 	}
 
+	readAhead(ranges: readonly Range[]): void {
+		this.hinted = ranges;
+		this.aheadStart = this.aheadEnd = 0;
+	}
+
 	read(buffer: Buffer, offset: number, length: number, position: number): void {
+		if (position >= this.aheadStart && position + length <= this.aheadEnd) {
+			this.ahead!.copy(buffer, offset, position - this.aheadStart, position - this.aheadStart + length);
+			return;
+		}
+		const range = this.hinted[firstRangeEndingAfter(this.hinted, position)];
+		if (range && range.start <= position && position + length <= range.end && length < READ_AHEAD) {
+			const end = Math.min(range.end, position + READ_AHEAD, this.size);
+			if (end > position + length) {
+				this.ahead ??= Buffer.allocUnsafe(READ_AHEAD);
+				this.aheadStart = this.aheadEnd = 0;
+				this.readDirect(this.ahead, 0, end - position, position);
+				this.aheadStart = position;
+				this.aheadEnd = end;
+				this.ahead.copy(buffer, offset, 0, length);
+				return;
+			}
+		}
+		this.readDirect(buffer, offset, length, position);
+	}
+
+	private readDirect(buffer: Buffer, offset: number, length: number, position: number): void {
 		const available = Math.max(0, Math.min(length, this.size - position));
 		for (let done = 0; done < available;) {
 			const piece = Math.min(MAX_AREA, available - done);
@@ -137,6 +175,7 @@ export class NbdImage implements WritableImage {
 
 	write(buffer: Buffer, offset: number, length: number, position: number): void {
 		this.refuseReadOnly('write', position);
+		this.aheadStart = this.aheadEnd = 0;
 		if (position + length > this.size) {
 			throw Object.assign(new Error(`${this.name}: write at offset ${position}: past the end of the ${this.size}-byte export`), {code: 'ENOSPC'});
 		}
@@ -224,6 +263,7 @@ export class NbdImage implements WritableImage {
 
 	private zeroRange(position: number, length: number, noHole: boolean): void {
 		this.refuseReadOnly('zero', position);
+		this.aheadStart = this.aheadEnd = 0;
 		const end = Math.min(this.size, position + length);
 		if (end > position) {
 			this.call({op: 'zero', position, length: end - position, noHole}, 'zero', position);

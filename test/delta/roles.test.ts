@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import {randomBytes} from 'node:crypto';
 import {MemoryImage} from '../../source/image/memory-image.js';
 import {syncPair} from '../helpers/roles-pair.js';
+import {chunksOf, intersectRanges} from '../../source/delta/source-role.js';
 import type {Hasher} from '../../source/delta/hash.js';
 
 const test = suite('SourceRole + DestRole');
@@ -184,6 +185,13 @@ test('should read and compare only the chunks a dirty bitmap marks, and leave th
 	}
 	assert.is(counters.bytesScanned, content.length, 'skipped chunks count as scanned');
 	assert.is(counters.blocksChanged, 1 + 2 + 1);
+});
+
+test('should round dirty ranges out to the chunks of a range, and intersect them with the data ranges', () => {
+	assert.equal(chunksOf([{start: MiB + 5, end: MiB + 9}, {start: 2 * MiB - 1, end: 2 * MiB + 1}, {start: 9 * MiB, end: 12 * MiB}], 512, 10 * MiB, MiB),
+		[{start: 512, end: 2 * MiB + 512}, {start: 8 * MiB + 512, end: 10 * MiB}]);
+	assert.equal(chunksOf([], 0, MiB, MiB), []);
+	assert.equal(intersectRanges([{start: 0, end: 10}, {start: 20, end: 30}], [{start: 5, end: 25}, {start: 29, end: 40}]), [{start: 5, end: 10}, {start: 20, end: 25}, {start: 29, end: 30}]);
 });
 
 test.run();
