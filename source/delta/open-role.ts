@@ -132,7 +132,7 @@ function openServed(open: OpenMessage, format: string, bootId: string | undefine
 
 /** SRC as a disk of its running VM (--qmp): exported by the VM's QEMU for the run, SRC's file never opened. */
 function openVmSource(open: OpenMessage, qmp: string, bootId: string | undefined): OpenedRole {
-	const image = openQmpSource(open.path, qmp);
+	const {image, bitmap, warning} = openQmpSource(open.path, qmp, open.bitmap === undefined ? undefined : {name: open.bitmap});
 	let identity = '';
 	try {
 		const stat = fs.statSync(open.path);
@@ -140,8 +140,8 @@ function openVmSource(open: OpenMessage, qmp: string, bootId: string | undefined
 	} catch {
 		// A file name QEMU knows that is no path here (rbd:, iscsi:): nothing for DEST to compare.
 	}
-	const reply = {type: 'opened', size: image.size, kind: ImageKindCode.block, dstExtraBytes: 0, identity, server: image.socket} as const;
-	return {image, writable: undefined, reply};
+	const reply = {type: 'opened', size: image.size, kind: ImageKindCode.block, dstExtraBytes: 0, identity, server: image.socket, ...(bitmap?.record ? {pass: bitmap.record} : {})} as const;
+	return {image, writable: undefined, reply, served: image, ...(bitmap ? {bitmap} : {}), ...(warning ? {warning} : {})};
 }
 
 function serverOf(open: OpenMessage, role: 'SRC' | 'DST'): string {

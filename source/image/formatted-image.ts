@@ -11,6 +11,7 @@ import {checkCreatable, emptyImage, imageKind, lockOrThrow, type OpenedSource, o
 import {checkFormat, createImage, resizeImage, startServer, virtualSize} from './qemu-server.js';
 import {beginPass, type BitmapStore, checkBitmapSource, defaultRecordDir, dropPassRecord, finishPass, readPassRecord, recordPath, writePassRecord} from './bitmap.js';
 import {exportDisk} from './qmp-export.js';
+import {qmpBitmaps, readyBitmap, settleBitmaps, type VmBitmapStore} from './qmp-bitmaps.js';
 
 /** What serves a ServedImage: a qemu-nbd of the run's, or a running VM's export (--qmp). */
 export type NbdServer = {readonly socket: string; stop(): void};
@@ -201,14 +202,46 @@ export function prepareServedDestination(path: string, format: string, srcSize: 
 /**
  * SRC as a disk of the running VM at `qmp` (--qmp): the VM's QEMU exports it read-only over NBD for this run
  * and removes the export at close(). SRC's file is not opened (the VM has it; it changes while the guest runs).
+ * With --bitmap the VM's bitmap is made ready (added on a first pass) and its pass begun (qmp-bitmaps.ts), in a
+ * dry run too (a disabled NAME is what QEMU exports); close() without a commit merges NAME.next back.
  */
-export function openQmpSource(path: string, qmp: string): ServedImage {
-	const vm = exportDisk(qmp, path);
+export function openQmpSource(path: string, qmp: string, bitmap?: {readonly name: string}): {image: ServedImage; bitmap?: SourceBitmap; warning?: string} {
+	let held: SourceBitmap | undefined;
+	let store: VmBitmapStore | undefined;
+	let warning: string | undefined;
+	const recordFile = bitmap ? recordPath(defaultRecordDir(), statOrThrow('SRC', path), bitmap.name) : '';
+	const vm = exportDisk(qmp, path, {
+		bitmaps: bitmap ? [bitmap.name] : [],
+		beforeExport(disk, run) {
+			if (!bitmap) {
+				return;
+			}
+			const persistent = disk.bitmapDrv === 'qcow2';
+			store = qmpBitmaps(run, disk.bitmapNode ?? disk.node, bitmap.name, persistent);
+			const {fresh} = readyBitmap(store, bitmap.name);
+			if (fresh) {
+				dropPassRecord(recordFile); // The bitmap did not record the writes since that pass.
+				warning = `--bitmap ${bitmap.name}: the VM's disk ${disk.label} had no such bitmap recording: ${persistent ? 'added, persistent in its qcow2' : 'added, kept by QEMU until the VM stops (a raw disk stores none)'}; this pass reads everything`;
+			}
+			held = {name: bitmap.name, store, recordFile, record: fresh ? undefined : readPassRecord(recordFile)};
+			beginPass(store, bitmap.name);
+		},
+	});
+	const settle = (): void => {
+		if (store && bitmap) {
+			settleBitmaps(store, bitmap.name);
+		}
+	};
 	try {
-		const nbd = NbdImage.open({socket: vm.socket, exportName: vm.exportName, name: path});
-		return new ServedImage(nbd, {socket: vm.socket, stop: () => vm.remove()}, () => {}, vm.exportName);
+		const nbd = NbdImage.open({socket: vm.socket, exportName: vm.exportName, name: path, ...(bitmap ? {bitmap: bitmap.name} : {})});
+		const image = new ServedImage(nbd, {socket: vm.socket, stop: () => vm.remove()}, settle, vm.exportName);
+		return {image, ...(held ? {bitmap: held} : {}), ...(warning ? {warning} : {})};
 	} catch (error) {
-		vm.remove();
+		try {
+			vm.remove();
+		} finally {
+			settle();
+		}
 		throw new UsageError(`SRC ${path}: the VM's export of ${vm.disk.label}: ${error instanceof Error ? error.message : String(error)}`, {cause: error});
 	}
 }

@@ -11,8 +11,11 @@ import {qmpRun, type QmpCommand, type QmpResult, QmpSessionError} from './qmp-se
 type NodeInfo = {'node-name'?: string; drv?: string; file?: string; image?: {filename?: string}};
 type BlockInfo = {device?: string; qdev?: string; inserted?: NodeInfo};
 
-/** The disk SRC's path names: the node to export (the guest's view) and how errors name it. */
-export type VmDisk = {readonly node: string; readonly label: string; readonly file: string; readonly drv: string};
+/**
+ * The disk SRC's path names: the node to export (the guest's view), how errors name it, and the format node
+ * under it that keeps dirty bitmaps (persistent ones only in a qcow2).
+ */
+export type VmDisk = {readonly node: string; readonly label: string; readonly file: string; readonly drv: string; readonly bitmapNode?: string; readonly bitmapDrv?: string};
 
 /** Protocol drivers: the node under a format node (raw, qcow2), never the one to export when a format node has the same file. */
 const PROTOCOL_DRIVERS = new Set(['file', 'host_device', 'host_cdrom', 'nbd', 'rbd', 'iscsi', 'nfs', 'ssh', 'http', 'https', 'gluster']);
@@ -57,6 +60,16 @@ function samePath(a: string | undefined, b: string): boolean {
  * included), else the format node of a -blockdev no device uses. Throws UsageError listing the VM's disks.
  */
 export function findDisk(devices: readonly BlockInfo[], nodes: readonly NodeInfo[], file: string, socket: string): VmDisk {
+	const disk = findRoot(devices, nodes, file, socket);
+	const format = nodes.find(node => node['node-name'] === disk.node && !PROTOCOL_DRIVERS.has(node.drv ?? '') && !FILTER_DRIVERS.has(node.drv ?? ''))
+		?? nodes.find(node => node['node-name'] && samePath(node.file, disk.file) && !PROTOCOL_DRIVERS.has(node.drv ?? '') && !FILTER_DRIVERS.has(node.drv ?? ''));
+	return format ? {...disk, bitmapNode: format['node-name']!, bitmapDrv: format.drv ?? ''} : disk;
+}
+
+/** Filter drivers: a guest device's root node may be one, above the format node. */
+const FILTER_DRIVERS = new Set(['throttle', 'copy-on-read', 'preallocate', 'compress', 'blkdebug', 'blklogwrites', 'blkverify', 'copy-before-write', 'snapshot-access']);
+
+function findRoot(devices: readonly BlockInfo[], nodes: readonly NodeInfo[], file: string, socket: string): VmDisk {
 	for (const device of devices) {
 		const inserted = device.inserted;
 		if (inserted?.['node-name'] && (samePath(inserted.file, file) || samePath(inserted.image?.filename, file))) {
@@ -129,7 +142,17 @@ export type VmExport = {readonly socket: string; readonly exportName: string; re
 export type ExportOptions = {
 	/** Dirty bitmaps of the disk's node to export with it (qemu:dirty-bitmap:NAME). */
 	readonly bitmaps?: readonly string[];
+	/** Called with the disk found and a runner of QMP commands, before the export is added (--bitmap's pass begins there). */
+	readonly beforeExport?: (disk: VmDisk, run: (commands: readonly QmpCommand[]) => unknown[]) => void;
 };
+
+/** Runs commands in one session; the first error is one line naming the command (exit 1). */
+export function qmpRunner(socket: string): (commands: readonly QmpCommand[]) => unknown[] {
+	return commands => {
+		const results = session(socket, commands);
+		return results.map((result, index) => result.ok ? result.value : fail(socket, commands[index]!.execute, result));
+	};
+}
 
 /**
  * Exports the disk SRC's path names, read-only, on a socket in a fresh 0700 directory. The VM's NBD server
@@ -143,6 +166,7 @@ export function exportDisk(socket: string, file: string, options: ExportOptions 
 	}
 	const disk = findDisk(devices.value as BlockInfo[], nodes.value as NodeInfo[], file, socket);
 	removeStale(socket, exports.value as Array<{id: string}>);
+	options.beforeExport?.(disk, qmpRunner(socket));
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rblocksync-qmp-'));
 	fs.chmodSync(dir, 0o700);
 	const nbdSocket = path.join(dir, 'nbd.sock');
@@ -182,11 +206,23 @@ export function exportDisk(socket: string, file: string, options: ExportOptions 
 			try {
 				// hard: connections of this run still open (a worker killed mid-read) are dropped with the export.
 				session(socket, [{execute: 'block-export-del', arguments: {id, mode: 'hard'}}, {execute: 'nbd-server-stop'}], true);
+				waitGone(socket, id);
 			} finally {
 				fs.rmSync(dir, {recursive: true, force: true});
 			}
 		},
 	};
+}
+
+/** block-export-del ends the export asynchronously: its bitmaps stay busy until it is gone (a few polls at most). */
+function waitGone(socket: string, id: string): void {
+	const sleeper = new Int32Array(new SharedArrayBuffer(4));
+	for (const until = Date.now() + 5000; Date.now() < until; Atomics.wait(sleeper, 0, 0, 20)) {
+		const [exports] = session(socket, [{execute: 'query-block-exports'}]);
+		if (!exports?.ok || !(exports.value as Array<{id: string}>).some(entry => entry.id === id)) {
+			return;
+		}
+	}
 }
 
 /** The exports of runs of this host that died without removing them, and the servers they started. */

@@ -27,7 +27,14 @@ test('should take a guest device\'s root node for the file it uses, named by the
 });
 
 test('should take the format node of a -blockdev no device uses, never its protocol node', () => {
-	assert.equal(findDisk(devices, nodes, '/srv/spare.raw', 'S'), {node: 'spare', label: 'spare', file: '/srv/spare.raw', drv: 'raw'});
+	assert.equal(findDisk(devices, nodes, '/srv/spare.raw', 'S'), {node: 'spare', label: 'spare', file: '/srv/spare.raw', drv: 'raw', bitmapNode: 'spare', bitmapDrv: 'raw'});
+});
+
+test('should keep dirty bitmaps on the format node under a filter the guest device sees (a throttle group)', () => {
+	const throttled = [{device: '', qdev: 'virtio2', inserted: {'node-name': 'throttle2', drv: 'throttle', file: '/srv/os.qcow2'}}];
+	const under = [{'node-name': 'throttle2', drv: 'throttle', file: '/srv/os.qcow2'}, {'node-name': 'os-fmt', drv: 'qcow2', file: '/srv/os.qcow2'}, {'node-name': 'os-file', drv: 'file', file: '/srv/os.qcow2'}];
+	assert.equal(findDisk(throttled, under, '/srv/os.qcow2', 'S'), {node: 'throttle2', label: 'virtio2', file: '/srv/os.qcow2', drv: 'throttle', bitmapNode: 'os-fmt', bitmapDrv: 'qcow2'});
+	assert.is(findDisk(devices, nodes, '/var/lib/vz/images/100/vm-100-disk-1.qcow2', 'S').bitmapNode, 'fmt1');
 });
 
 test('should match a symlink to the file QEMU opened', () => {
