@@ -5,10 +5,15 @@ import type {Image, ImageKind, Range} from './image.js';
 export class CountedImage implements Image {
 	bytesRead = 0;
 	readonly changedRanges?: (start: number, end: number) => Range[];
+	readonly readAhead?: (ranges: readonly Range[]) => void;
 
 	constructor(readonly inner: Image) {
 		if (inner.changedRanges) {
 			this.changedRanges = (start, end) => inner.changedRanges!(start, end);
+		}
+		if (inner.readAhead) {
+			// The hint only: what is fetched ahead is counted when it is read.
+			this.readAhead = ranges => inner.readAhead!(ranges);
 		}
 	}
 
