@@ -15,13 +15,14 @@ import {commitSourceBitmap} from '../image/formatted-image.js';
 import type {Image} from '../image/image.js';
 import {commitCache, dropCache, type HeldCache, prepareCache, workerCache} from '../delta/dest-cache.js';
 import type {FileRangeCache} from '../delta/digest-cache-file.js';
+import {quickStamp} from '../image/source-version.js';
 
 /** Hash names this build can use, for HELLO. */
 export const HASHES = 'blake3,sha256';
 
 /** What this program says in HELLO. */
 export function helloMessage(): Message {
-	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed | Capability.readCounters, program: VERSION, hashes: HASHES};
+	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed | Capability.readCounters | Capability.quickCheck, program: VERSION, hashes: HASHES};
 }
 
 /** The one-line refusal when two protocol versions differ (both sides use the same words). */
@@ -39,6 +40,8 @@ export class AgentCore {
 	private held: {role: Role; opened: OpenedRole} | undefined;
 	/** DST's preparing agent: the digest cache it took over, committed at the driver's second prepare OPEN. */
 	private heldCache: HeldCache | undefined;
+	/** SRC's quick-check stamp in this run, as the driver sent it before DST's prepare OPEN ('' when none). */
+	private srcStamp = '';
 	/** A DEST worker's range of the digest cache. */
 	private rangeCache: FileRangeCache | undefined;
 	/** The driver's HELLO said it reads STATS and DONE with the read counters, and SOURCE's STATS. */
@@ -96,6 +99,11 @@ export class AgentCore {
 				this.state = 'open';
 				return;
 			case 'open':
+				if (message.type === 'cache') {
+					// The driver, before DST's prepare OPEN: SRC's quick-check stamp in this run.
+					this.srcStamp = message.status;
+					return;
+				}
 				if (message.type === 'list' || message.type === 'fsop') {
 					// A tree run's requests: answered at once, the agent then waits for the next one (or an OPEN).
 					this.tree(message);
@@ -153,8 +161,7 @@ export class AgentCore {
 					// After a successful run: DST's digest cache is put in place, bound to DST as it is now; with
 					// --bitmap OPENED carries DST's stamp now, for the record of this pass.
 					if (flags.cache && this.heldCache) {
-						commitCache(this.heldCache, this.held.opened.image);
-						this.send({type: 'cache', status: this.heldCache.status});
+						this.send({type: 'cache', status: commitCache(this.heldCache, this.held.opened.image)});
 					}
 					const {pass: _before, ...reply} = this.held.opened.reply;
 					const stamp = open.bitmap === undefined ? '' : stampOf(open.path);
@@ -194,9 +201,13 @@ export class AgentCore {
 			}
 			if (flags.prepare && open.role === Role.dest && flags.cache && !flags.dryRun) {
 				// Before any worker writes: the old cache is taken out of use; CACHE says whether it stands for DST.
-				const cache = prepareCache(open, opened.image, undefined, opened.created === true);
+				const cache = prepareCache(open, opened.image, undefined, opened.created === true, this.srcStamp);
 				this.heldCache = cache.held;
 				this.send({type: 'cache', status: cache.status});
+			}
+			if (flags.prepare && open.role === Role.source && flags.cache && opened.source && (open.format === undefined || open.format === 'raw')) {
+				// SRC's quick-check stamp, for DEST's cache (empty for a device, or when SRC was written too recently).
+				this.send({type: 'cache', status: quickStamp(opened.source.version, this.host.bootId, BigInt(Date.now()) * 1_000_000n)});
 			}
 			this.send(opened.reply);
 			if (flags.prepare) {

@@ -4,15 +4,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type {Image} from '../image/image.js';
 import {LocalImage} from '../image/local-image.js';
-import type {Message} from '../protocol/messages.js';
+import {type Message, openFlags, RECORD_ONLY} from '../protocol/messages.js';
 import {type WantedHeader, cacheLayout} from './digest-cache.js';
-import {abandon, type CachePaths, cachePaths, commit, defaultCacheDir, FileRangeCache, fileIdentity, takeOver} from './digest-cache-file.js';
+import {abandon, type CachePaths, cachePaths, commit, defaultCacheDir, FileRangeCache, fileIdentity, restore, takeOver} from './digest-cache-file.js';
 import type {HashName} from './hash.js';
 
 type OpenMessage = Extract<Message, {type: 'open'}>;
 
 /** What DST's preparing agent keeps between taking the cache over and committing it. */
-export type HeldCache = {readonly paths: CachePaths; readonly header: WantedHeader; readonly status: string; committed: boolean};
+export type HeldCache = {readonly paths: CachePaths; readonly header: WantedHeader; status: string; readonly unchanged: boolean; committed: boolean};
 
 function hashOf(open: OpenMessage): HashName {
 	return open.hash === 'sha256' ? 'sha256' : 'blake3';
@@ -27,23 +27,30 @@ export function cacheDir(): string {
  * DST's prepare step with OPEN's cache flag, before any worker writes: the status for the CACHE frame, and what to
  * commit later (undefined: no cache this run, the status says why).
  */
-/** `created`: DST did not exist before this run, so a cache file named after its inode was a deleted file's. */
-export function prepareCache(open: OpenMessage, image: Image, dir = cacheDir(), created = false): {status: string; held?: HeldCache} {
+/**
+ * `created`: DST did not exist before this run, so a cache file named after its inode was a deleted file's.
+ * `srcStamp`: SRC's quick-check stamp in this run (the driver's CACHE; '' when none): recorded at commit, and when it
+ * is the one the cache recorded (and DST is unchanged too) the status is CACHE_UNCHANGED: the run reads nothing.
+ */
+export function prepareCache(open: OpenMessage, image: Image, dir = cacheDir(), created = false, srcStamp = ''): {status: string; held?: HeldCache} {
 	if (!(image instanceof LocalImage)) {
 		return {status: 'off: DST is not a local file'};
 	}
 	if (image.kind === 'block') {
 		return {status: 'off: DST is a block device (a device cannot prove nobody else wrote it)'};
 	}
+	const recordOnly = srcStamp.startsWith(RECORD_ONLY);
+	const recorded = recordOnly ? srcStamp.slice(RECORD_ONLY.length) : srcStamp;
 	try {
 		const stat = fs.fstatSync(image.fd, {bigint: true});
 		const paths = cachePaths(dir, stat);
-		const header: WantedHeader = {hash: hashOf(open), blockSize: open.blockSize, size: open.srcSize, dstIdentity: fileIdentity(stat), srcStamp: ''};
-		const taken = takeOver(paths, header, created);
+		const header: WantedHeader = {hash: hashOf(open), blockSize: open.blockSize, size: open.srcSize, dstIdentity: fileIdentity(stat), srcStamp: recorded};
+		// --copy writes DST in full whatever the stamp says.
+		const taken = takeOver(paths, header, created, recordOnly || openFlags(open.flags).copy);
 		if (typeof taken === 'string') {
 			return {status: `off: ${taken}`};
 		}
-		return {status: taken.status, held: {paths, header, status: taken.status, committed: false}};
+		return {status: taken.status, held: {paths, header, status: taken.status, unchanged: taken.unchanged, committed: false}};
 	} catch (error) {
 		return {status: `off: ${error instanceof Error ? error.message : String(error)}`};
 	}
@@ -62,14 +69,24 @@ export function workerCache(open: OpenMessage, image: Image, dir = cacheDir()): 
 	return new FileRangeCache(layout, paths, fs.existsSync(paths.previous));
 }
 
-/** After every worker's DONE and the driver's checks: DST flushed, its identity now recorded, the cache put in place. */
-export function commitCache(held: HeldCache, image: Image): void {
+/**
+ * After every worker's DONE and the driver's checks: DST flushed, its identity now recorded, the cache put in place; after a
+ * quick check, the cache put back if DST is still what it recorded. Returns the status for the summary.
+ */
+export function commitCache(held: HeldCache, image: Image): string {
 	if (!(image instanceof LocalImage)) {
-		return;
+		return held.status;
+	}
+	if (held.unchanged) {
+		const kept = restore(held.paths, fileIdentity(fs.fstatSync(image.fd, {bigint: true})));
+		held.committed = true;
+		held.status = kept ? held.status : 'stale: DST changed during the run';
+		return held.status;
 	}
 	fs.fdatasyncSync(image.fd);
 	commit(held.paths, {...held.header, dstIdentity: fileIdentity(fs.fstatSync(image.fd, {bigint: true}))});
 	held.committed = true;
+	return held.status;
 }
 
 /** The agent ends without a commit (a failed or interrupted run): nothing is kept. */

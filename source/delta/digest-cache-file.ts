@@ -4,6 +4,7 @@ import {createHash} from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {KEY_SIZE, newKey} from './keyed.js';
+import {CACHE_UNCHANGED} from '../protocol/messages.js';
 import {type CachedChunk, type WantedHeader, type CacheHeader, type CacheLayout, cacheLayout, decodeHeader, encodeHeader, HEADER_SIZE, KEY_OFFSET, readRecord, recordPosition, type RangeCache, staleReason, writeRecord, CacheFormatError} from './digest-cache.js';
 
 /** ~/.cache/rblocksync/digests, or /var/lib/rblocksync/digests for root. */
@@ -28,7 +29,9 @@ export function cachePaths(dir: string, stat: fs.BigIntStats): CachePaths {
 /** What the prepare step found: `usable` (then `previous` holds the records), or why not. */
 export type TakeOver = {
 	readonly usable: boolean;
-	readonly status: 'used' | 'built' | `stale: ${string}`;
+	/** SRC's stamp and DST match the cache (SRC's quick check): nothing to read or write; `.previous` is put back at commit. */
+	readonly unchanged: boolean;
+	readonly status: 'used' | 'built' | `stale: ${string}` | typeof CACHE_UNCHANGED;
 	readonly layout: CacheLayout;
 	readonly srcStamp: string;
 	/** The key the records are made with: the previous cache's when it is used, else a fresh one. */
@@ -40,7 +43,7 @@ export type TakeOver = {
  * here on leaves no cache claiming DST's content), says whether it can stand for DST (`wanted`: this run's header,
  * with DST's identity as it is now), and creates the empty file the workers write their records into.
  */
-export function takeOver(paths: CachePaths, wanted: WantedHeader, fresh = false): TakeOver | string {
+export function takeOver(paths: CachePaths, wanted: WantedHeader, fresh = false, recordOnly = false): TakeOver | string {
 	const layout = cacheLayout(wanted.size, wanted.blockSize);
 	if (typeof layout === 'string') {
 		return layout;
@@ -60,6 +63,11 @@ export function takeOver(paths: CachePaths, wanted: WantedHeader, fresh = false)
 		const reason = examine(paths.final, wanted);
 		if (typeof reason === 'string') {
 			status = `stale: ${reason}`;
+		} else if (!recordOnly && reason.srcStamp !== '' && reason.srcStamp === wanted.srcStamp) {
+			// SRC's quick check: SRC is the file the cache's last run copied, unchanged since, and DST too.
+			fs.renameSync(paths.final, paths.previous);
+			syncDirectory(path.dirname(paths.final));
+			return {usable: true, unchanged: true, status: CACHE_UNCHANGED, layout, srcStamp: reason.srcStamp, key: reason.key};
 		} else {
 			status = 'used';
 			srcStamp = reason.srcStamp;
@@ -81,7 +89,7 @@ export function takeOver(paths: CachePaths, wanted: WantedHeader, fresh = false)
 	} finally {
 		fs.closeSync(fd);
 	}
-	return {usable: status === 'used', status, layout, srcStamp, key};
+	return {usable: status === 'used', unchanged: false, status, layout, srcStamp, key};
 }
 
 /** The header of a cache file when it can stand for `wanted`, else the reason. */
@@ -168,6 +176,32 @@ export function commit(paths: CachePaths, header: WantedHeader): void {
 	fs.renameSync(paths.building, paths.final);
 	fs.rmSync(paths.previous, {force: true});
 	syncDirectory(path.dirname(paths.final));
+}
+
+/**
+ * After a successful run that SRC's quick check let read and write nothing: the cache goes back under its name when
+ * DST's identity is still the one it recorded (`dstIdentity` now), else it is dropped. Returns whether it was kept.
+ */
+export function restore(paths: CachePaths, dstIdentity: string): boolean {
+	const kept = examine(paths.previous, {...headerOf(paths.previous), dstIdentity});
+	if (typeof kept === 'string') {
+		abandon(paths);
+		return false;
+	}
+	fs.renameSync(paths.previous, paths.final);
+	syncDirectory(path.dirname(paths.final));
+	return true;
+}
+
+function headerOf(file: string): CacheHeader {
+	const bytes = Buffer.alloc(HEADER_SIZE);
+	const fd = fs.openSync(file, 'r');
+	try {
+		fs.readSync(fd, bytes, 0, HEADER_SIZE, 0);
+	} finally {
+		fs.closeSync(fd);
+	}
+	return decodeHeader(bytes);
 }
 
 /** A failed or interrupted run: nothing is kept (the old cache was taken out of use before the first write). */

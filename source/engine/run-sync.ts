@@ -113,14 +113,6 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 		if (!options.dryRun) {
 			await options.afterSync?.();
 		}
-		const cache = options.dryRun ? undefined : await backend.finishSync?.();
-		if (cache !== undefined) {
-			begun.cache = cache;
-		}
-		const bitmap = backend.bitmapSummary?.();
-		if (bitmap !== undefined) {
-			begun.bitmap = bitmap;
-		}
 		if (options.verify) {
 			await backend.beforeVerify(warn);
 			reporter.start({...start, phase: 'verify'});
@@ -131,6 +123,15 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 			begun.srcBytesRead += verified.srcBytesRead;
 			begun.dstBytesRead += verified.dstBytesRead;
 			recordVerify(begun, verified.blocksChanged, prepared.dst);
+		}
+		// Only now, after a verify phase found DST equal: a cache (and SRC's stamp in it) vouches for DST from here on.
+		const cache = options.dryRun ? undefined : await backend.finishSync?.();
+		if (cache !== undefined) {
+			begun.cache = cache;
+		}
+		const bitmap = backend.bitmapSummary?.();
+		if (bitmap !== undefined) {
+			begun.bitmap = bitmap;
 		}
 		if (!options.dryRun) {
 			await backend.finishRun?.();

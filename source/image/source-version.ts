@@ -50,3 +50,26 @@ export function sourceChange(path: string, fd: number, before: SourceVersion): s
 export function sourceChangedMessage(path: string): string {
 	return `${path}: SRC changed during the sync; DST is not a consistent copy: sync from a snapshot, or run again`;
 }
+
+/**
+ * How long SRC's mtime and ctime must lie behind this host's clock before a run may record SRC's quick-check stamp:
+ * a write in the same clock tick as the stamp (ticks are 1-10 ms; some filesystems keep whole or even 2 seconds)
+ * would leave both unchanged, so a stamp that recent is not recorded (the next run reads SRC).
+ */
+export const STAMP_SETTLE_NS = 2_000_000_000n;
+
+/**
+ * SRC's quick-check stamp (doc/protocol.md, "SRC's quick check"): `src:bootid:dev:ino:size:mtimeNs:ctimeNs` of a file,
+ * taken from `version` (what prepare saw, which the end-of-run check compares again); empty for a block device,
+ * without the host's boot id, or when mtime or ctime is within STAMP_SETTLE_NS of `nowNs` (or ahead of it).
+ */
+export function quickStamp(version: SourceVersion, bootId: string | undefined, nowNs: bigint): string {
+	if (version.kind !== 'file' || bootId === undefined || bootId === '' || version.mtimeNs === undefined || version.ctimeNs === undefined) {
+		return '';
+	}
+	const settled = nowNs - STAMP_SETTLE_NS;
+	if (version.mtimeNs > settled || version.ctimeNs > settled) {
+		return '';
+	}
+	return `src:${bootId}:${version.dev}:${version.ino}:${version.size}:${version.mtimeNs}:${version.ctimeNs}`;
+}

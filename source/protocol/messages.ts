@@ -14,9 +14,15 @@ export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16,
 /**
  * HELLO capability bits: holes: the native helper is loaded; keyed: SOURCE takes KEY (keyed truncated digests);
  * readCounters: this side knows STATS and DONE with the two read counters (ten u64, not eight) and SOURCE's STATS;
- * a side sends them only when the other's HELLO has the bit (doc/protocol.md, STATS).
+ * a side sends them only when the other's HELLO has the bit (doc/protocol.md, STATS);
+ * quickCheck: DEST's preparing agent takes SRC's stamp in a CACHE frame before its OPEN (SRC's quick check).
  */
-export const Capability = {holes: 1, keyed: 2, readCounters: 4} as const;
+export const Capability = {holes: 1, keyed: 2, readCounters: 4, quickCheck: 8} as const;
+
+/** DEST's CACHE status when SRC's stamp and DST match the cache: the run reads and writes nothing. */
+export const CACHE_UNCHANGED = 'used: SRC and DST unchanged since the last run (quick check)';
+/** Before SRC's stamp in the driver's CACHE to DEST: record the stamp at commit, but do not answer this run by it. */
+export const RECORD_ONLY = 'record:';
 
 export const ImageKindCode = {file: 1, block: 2, memory: 3} as const;
 /** ERROR's kind: `protocol` says the sender's peer broke the session rules (doc/protocol.md); the driver names that peer. */
@@ -66,6 +72,7 @@ export type Message =
 	| {type: 'opened'; size: number; kind: number; dstExtraBytes: number; identity: string; server?: string; pass?: string}
 	| {type: 'error'; kind: number; message: string}
 	// DEST's preparing agent, asked for its digest cache (OPEN's cache flag), before OPENED: "used", "built", "stale: <reason>", "off: <reason>".
+	// SOURCE's preparing agent (cache flag): SRC's quick-check stamp, before OPENED. The driver to DEST's preparing agent: that stamp, before OPEN.
 	| {type: 'cache'; status: string}
 	| {type: 'warn'; message: string}
 	// A run over a directory tree, after HELLO instead of OPEN (doc/protocol.md, "Trees"): LIST, its ENTRY frames and LISTED;

@@ -9,7 +9,7 @@ import {throwIfStoppedBeforeDst} from '../engine/run-sync.js';
 import type {Direction, WorkerState} from '../engine/progress.js';
 import {InterruptedError, RblocksyncError, TransferError} from '../errors.js';
 import {sourceChangedMessage} from '../image/source-version.js';
-import {Capability, ImageKindCode, type Message, OpenFlag, openFlagBits, Role} from '../protocol/messages.js';
+import {CACHE_UNCHANGED, Capability, ImageKindCode, type Message, OpenFlag, openFlagBits, RECORD_ONLY, Role} from '../protocol/messages.js';
 import {type Bounds, DEFAULT_BOUNDS, unlessAborted} from './bounds.js';
 import type {RemoteAgent} from './deploy.js';
 import {RemoteHosts} from './hosts.js';
@@ -34,6 +34,8 @@ export type RemoteOptions = {
 	readonly copy: boolean;
 	readonly force: boolean;
 	readonly hash: string;
+	/** --verify: SRC's quick check never answers the sync phase. */
+	readonly verify?: boolean;
 	/** DEST keeps a digest cache of DST on DST's host (not --no-cache); absent: none. */
 	readonly cache?: boolean;
 	readonly compress: number;
@@ -80,6 +82,10 @@ export class RemoteBackend implements SyncBackend {
 	private srcIdentity = '';
 	/** SRC's agent's HELLO capabilities: with `keyed`, DEST's workers key their digests with the cache's key (KEY). */
 	private srcCaps = 0;
+	/** SRC's quick-check stamp from its preparing agent's CACHE ('' when none: a device, a recent write, an older agent). */
+	private srcStamp = '';
+	/** DEST's cache vouches for SRC and DST both unchanged since its run (SRC's quick check): the sync phase reads nothing. */
+	private unchanged = false;
 	/** SRC's preparing agent, kept until the end: it holds SRC's shared lock and checks SRC after the sync phase. */
 	private srcHolder: {link: Link; held: Held} | undefined;
 	/** DST's preparing agent, "bootid:pid:fd" in its OPENED: the DEST workers write through its open file description. */
@@ -147,6 +153,7 @@ export class RemoteBackend implements SyncBackend {
 		this.size = source.opened.size;
 		this.srcIdentity = source.opened.identity;
 		this.srcCaps = source.caps;
+		this.srcStamp = this.wantsCache() ? source.cache ?? '' : '';
 		this.srcServer = source.opened.server ?? '';
 		this.srcHolder = {link: srcProbe, held: source.held};
 		this.trace('SRC opened');
@@ -161,9 +168,17 @@ export class RemoteBackend implements SyncBackend {
 			this.early.push(pair);
 		}
 		this.dstPreparing = dstProbe;
-		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
+		// SRC's stamp goes ahead of DST's prepare OPEN to an agent that takes it; with --copy and --verify (which read or
+		// write everything) only to be recorded.
+		const stamp = (caps: number): Message | undefined => (caps & Capability.quickCheck) === 0 || this.srcStamp === '' ? undefined
+			: {type: 'cache', status: options.copy || options.verify === true ? `${RECORD_ONLY}${this.srcStamp}` : this.srcStamp};
+		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs, stamp);
 		this.dstHolderToken = dest.opened.identity;
 		this.cacheStatus = this.wantsCache() ? dest.cache ?? 'off: the agent on DST\'s host keeps no digest cache' : undefined;
+		this.unchanged = this.cacheStatus === CACHE_UNCHANGED;
+		if (this.unchanged) {
+			this.trace('SRC and DST unchanged (quick check)');
+		}
 		this.dstServer = dest.opened.server ?? '';
 		this.decideBitmap(source.opened.pass, dest.opened.pass);
 		this.watchLockHolder(dstProbe, dest.held);
@@ -178,6 +193,12 @@ export class RemoteBackend implements SyncBackend {
 	async runRange(range: Range, index: number, phase: Phase, hooks: RangeHooks): Promise<{completed: boolean}> {
 		const {options} = this;
 		const early = phase === 'sync' ? this.early[index] : undefined;
+		if (phase === 'sync' && this.unchanged) {
+			// SRC's quick check: nothing to compare or write. The links opened ahead are closed unused.
+			early?.then(links => links.forEach(link => link.close()), () => {});
+			hooks.state.bytesScanned = range.end - range.start;
+			return {completed: true};
+		}
 		let links: [Link, Link];
 		try {
 			links = await unlessAborted(early ?? Promise.all([this.makeLink(options.src), this.makeLink(options.dst)]), hooks.signal, () => new InterruptedError('interrupted'));
@@ -380,7 +401,8 @@ export class RemoteBackend implements SyncBackend {
 		const holder = prepare ? '' : server || (role === Role.dest ? this.dstHolderToken : '');
 		const flags = openFlagBits({
 			truncate: options.truncate, dryRun: options.dryRun || phase === 'verify', copy: options.copy && phase === 'sync', force: options.force, prepare,
-			dropCache: phase === 'verify', cache: role === Role.dest && phase === 'sync' && this.wantsCache(),
+			// DEST: its digest cache; SOURCE's prepare step: SRC's quick-check stamp (its CACHE frame).
+			dropCache: phase === 'verify', cache: phase === 'sync' && this.wantsCache() && (role === Role.dest || prepare),
 			keyed: role === Role.dest && phase === 'sync' && this.wantsCache() && (this.srcCaps & Capability.keyed) !== 0,
 		});
 		// --bitmap: every prepare OPEN names it (SRC's agent manages it, DST's reports its stamp); a SOURCE worker's

@@ -47,7 +47,8 @@ function hold(link: Link): Held {
  * Sends HELLO (once per link) and OPEN, waits for OPENED. Returns the agent's capabilities, the reply, and what came after it.
  * An agent that answers neither within `replyMs` (a stopped process, a program that only reads) fails it, the link closed.
  */
-export async function openLink(link: Link, open: Message, warn: (message: string) => void, replyMs = Number.POSITIVE_INFINITY): Promise<{caps: number; opened: Opened; held: Held; cache?: string}> {
+/** `before`: a frame to send ahead of OPEN, given the agent's HELLO capabilities (undefined: none). */
+export async function openLink(link: Link, open: Message, warn: (message: string) => void, replyMs = Number.POSITIVE_INFINITY, before?: (caps: number) => Message | undefined): Promise<{caps: number; opened: Opened; held: Held; cache?: string}> {
 	return new Promise((resolve, reject) => {
 		let caps = link.greeted ?? 0;
 		/** DEST's CACHE frame before OPENED (only when OPEN asked for the cache). */
@@ -88,7 +89,7 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 				link.greeted = caps;
 				step = 'opened';
 				wait();
-				link.send(encode(open));
+				sendOpen();
 			} else if (step === 'opened' && message.type === 'cache') {
 				cache = message.status;
 			} else if (step === 'opened' && message.type === 'opened') {
@@ -98,9 +99,20 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 				fail(new TransferError(`${prefixOf(link)}protocol error: unexpected ${message.type} before OPENED`));
 			}
 		};
+		const sendOpen = (): void => {
+			const first = before?.(caps);
+			if (first) {
+				link.send(encode(first));
+			}
+			link.send(encode(open));
+		};
 		link.onClose = reason => fail(new UsageError(`${prefixOf(link)}the agent ended before the session opened${reason ? `: ${reason}` : ''}`));
 		wait();
-		link.send(encode(step === 'hello' ? helloMessage() : open));
+		if (step === 'hello') {
+			link.send(encode(helloMessage()));
+		} else {
+			sendOpen();
+		}
 	});
 }
 

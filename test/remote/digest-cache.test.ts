@@ -5,6 +5,7 @@ import {copyFileSync, mkdtempSync, renameSync, rmSync, truncateSync} from 'node:
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {type Sshd, startSshd} from '../helpers/sshd.js';
+import {CACHE_UNCHANGED} from '../../source/protocol/messages.js';
 import {changeBlocks, makeImage, runCli, sameContent} from '../helpers/remote-images.js';
 
 const test = suite("DEST's digest cache over SSH");
@@ -25,7 +26,10 @@ test.after(async () => {
 async function sync(args: string[], cache: string): Promise<void> {
 	const result = await runCli([...args, '--json'], sshd.env);
 	assert.is(result.status, 0, result.stderr);
-	assert.is(result.json?.['cache'], cache, `${args.join(' ')}: ${result.stderr}`);
+	// A SRC unchanged since a run that recorded its stamp is answered by the quick check (quick-check.test.ts); a
+	// wrong quick check shows in the comparisons after each changed SRC.
+	const got = result.json?.['cache'];
+	assert.ok(got === cache || (cache === 'used' && got === CACHE_UNCHANGED), `${args.join(' ')}: ${String(got)} ${result.stderr}`);
 }
 
 for (const direction of ['push', 'pull'] as const) {
