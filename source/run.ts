@@ -16,13 +16,20 @@ export async function run(options: Options, reporter: Reporter, signal: AbortSig
 	// local run takes the digest protocol over worker threads, each role connecting to its image's qemu-nbd
 	// (or, with --qmp, to the export of the running VM's QEMU).
 	const served = [options.srcFormat, options.dstFormat].some(format => format !== undefined && format !== 'raw') || options.qmp !== undefined;
-	if (options.src.kind === 'local' && options.dst.kind === 'local' && !served && options.bitmap === undefined) {
+	// A local run whose DST has a usable digest cache takes the digest path too (worker threads): SRC is read, DST not.
+	const local = options.src.kind === 'local' && options.dst.kind === 'local' && !served && options.bitmap === undefined;
+	if (local && !(options.cache && !options.dryRun && await usableCache(options.dst.path, options))) {
 		const {LocalBackend} = await import('./engine/local-backend.js');
 		return runSync(new LocalBackend(options.src.path, options.dst.path, options), {...options, names, ...afterSync}, reporter, signal);
 	}
 	const {RemoteBackend} = await import('./remote/remote-backend.js');
 	const backend = new RemoteBackend({...options, srcName: names.src, dstName: names.dst}, undefined, file.hosts);
 	return runSync(backend, {...options, names, ...afterSync}, reporter, signal);
+}
+
+async function usableCache(dstPath: string, options: Options): Promise<boolean> {
+	const {usableCacheFor} = await import('./delta/dest-cache.js');
+	return usableCacheFor(dstPath, options.hash, options.blockSize);
 }
 
 /** Where the images live, as the summary says it. */

@@ -6,7 +6,7 @@ import type {Image} from '../image/image.js';
 import {LocalImage} from '../image/local-image.js';
 import {type Message, openFlags, RECORD_ONLY} from '../protocol/messages.js';
 import {type WantedHeader, cacheLayout} from './digest-cache.js';
-import {abandon, type CachePaths, cachePaths, commit, defaultCacheDir, FileRangeCache, fileIdentity, restore, takeOver} from './digest-cache-file.js';
+import {abandon, type CachePaths, cachePaths, commit, defaultCacheDir, FileRangeCache, fileIdentity, readCacheHeader, restore, takeOver} from './digest-cache-file.js';
 import type {HashName} from './hash.js';
 
 type OpenMessage = Extract<Message, {type: 'open'}>;
@@ -97,5 +97,22 @@ export function dropCache(held: HeldCache | undefined): void {
 		} catch {
 			// Left over files are found and removed by the next run's prepare step.
 		}
+	}
+}
+
+/**
+ * Whether this host keeps a cache for the file at `dstPath` that the digest path can use (its header made with this hash
+ * and block size, for DST as it is now): a local run then takes the digest path instead of comparing bytes.
+ */
+export function usableCacheFor(dstPath: string, hash: HashName, blockSize: number, dir = cacheDir()): boolean {
+	try {
+		const stat = fs.statSync(dstPath, {bigint: true});
+		if (!stat.isFile()) {
+			return false;
+		}
+		const header = readCacheHeader(cachePaths(dir, stat).final);
+		return header !== undefined && header.hash === hash && header.blockSize === blockSize && header.dstIdentity === fileIdentity(stat);
+	} catch {
+		return false;
 	}
 }

@@ -193,6 +193,15 @@ export function restore(paths: CachePaths, dstIdentity: string): boolean {
 	return true;
 }
 
+/** The header of the cache file `file`, or undefined when there is none or it is no cache. */
+export function readCacheHeader(file: string): CacheHeader | undefined {
+	try {
+		return headerOf(file);
+	} catch {
+		return undefined;
+	}
+}
+
 function headerOf(file: string): CacheHeader {
 	const bytes = Buffer.alloc(HEADER_SIZE);
 	const fd = fs.openSync(file, 'r');
