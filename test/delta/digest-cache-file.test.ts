@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import {MemoryImage} from '../../source/image/memory-image.js';
 import type {WantedHeader as CacheHeader} from '../../source/delta/digest-cache.js';
-import {abandon, cachePaths, commit, defaultCacheDir, FileRangeCache, fileIdentity, takeOver, type TakeOver} from '../../source/delta/digest-cache-file.js';
+import {abandon, cachePaths, commit, defaultCacheDir, FileRangeCache, fileIdentity, restore, takeOver, type TakeOver} from '../../source/delta/digest-cache-file.js';
+import {CACHE_UNCHANGED} from '../../source/protocol/messages.js';
 import {syncPair} from '../helpers/roles-pair.js';
 
 const test = suite('digest cache files');
@@ -47,7 +48,8 @@ test('should build a cache, put it in place only at commit, then use it and read
 	assert.is(fs.statSync(paths.final).size, first.layout.fileSize);
 	assert.ok(fs.statSync(paths.final).size <= Math.ceil(size / MiB) * MiB * 0.0025 + 4096);
 
-	const second = taken(takeOver(paths, header()));
+	// SRC changed (another stamp): the cache is used, not answered by the quick check.
+	const second = taken(takeOver(paths, {...header(), srcStamp: 'src-stamp-2'}));
 	assert.is(second.status, 'used');
 	assert.is(second.srcStamp, 'src-stamp');
 	assert.not.ok(fs.existsSync(paths.final), 'taken out of use before the first write');
@@ -63,9 +65,35 @@ test('should build a cache, put it in place only at commit, then use it and read
 	using.close();
 	commit(paths, header());
 	assert.ok(dst.content.equals(next));
-	// Only the chunk written is read back (its full digest is checked); nothing else of DST.
-	assert.ok(read <= MiB, `read ${read} bytes of DST`);
-	assert.is(taken(takeOver(paths, header())).status, 'used');
+	// Nothing of DST is read: SOURCE compared keyed digests, and the chunk written is not read back.
+	assert.is(read, 0, `read ${read} bytes of DST`);
+	assert.is(taken(takeOver(paths, {...header(), srcStamp: 'src-stamp-3'})).status, 'used');
+});
+
+test("should answer SRC's quick check only for the stamp recorded, and put the cache back only for an unchanged DST", () => {
+	const {dir, dstFile, header} = setUp();
+	const paths = cachePaths(path.join(dir, 'cache'), fs.statSync(dstFile, {bigint: true}));
+	taken(takeOver(paths, header()));
+	commit(paths, header());
+	const hit = taken(takeOver(paths, header()));
+	assert.is(hit.status, CACHE_UNCHANGED);
+	assert.ok(hit.unchanged);
+	assert.not.ok(fs.existsSync(paths.final), 'out of use while the run lasts');
+	assert.not.ok(fs.existsSync(paths.building), 'nothing to build');
+	assert.ok(restore(paths, fileIdentity(fs.statSync(dstFile, {bigint: true}))));
+	assert.ok(fs.existsSync(paths.final));
+	// Recorded-only (--copy, --verify), an empty stamp, another stamp: no quick check.
+	assert.is(taken(takeOver(paths, header(), false, true)).status, 'used');
+	commit(paths, header());
+	assert.is(taken(takeOver(paths, {...header(), srcStamp: 'other'})).status, 'used');
+	commit(paths, {...header(), srcStamp: ''});
+	assert.is(taken(takeOver(paths, {...header(), srcStamp: ''})).status, 'used');
+	commit(paths, header());
+	// DST written while the quick-checked run held the cache: it is dropped, not put back.
+	taken(takeOver(paths, header()));
+	fs.writeFileSync(dstFile, Buffer.alloc(16, 1));
+	assert.not.ok(restore(paths, fileIdentity(fs.statSync(dstFile, {bigint: true}))));
+	assert.equal(fs.readdirSync(path.dirname(paths.final)), []);
 });
 
 test('should say why a cache is stale: DST written behind its back, another hash or block size, a damaged file, an unfinished run', () => {
