@@ -174,7 +174,7 @@ export function exportDisk(socket: string, file: string, options: ExportOptions 
 	const exportArguments = {type: 'nbd', id, 'node-name': disk.node, name: id, writable: false, ...(options.bitmaps?.length ? {bitmaps: options.bitmaps} : {})};
 	let results: QmpResult[];
 	try {
-		results = session(socket, [{execute: 'nbd-server-start', arguments: {addr: {type: 'unix', data: {path: nbdSocket}}}}, {execute: 'block-export-add', arguments: exportArguments}]);
+		results = startAndExport(socket, nbdSocket, exportArguments);
 	} catch (error) {
 		fs.rmSync(dir, {recursive: true, force: true});
 		throw error;
@@ -212,6 +212,35 @@ export function exportDisk(socket: string, file: string, options: ExportOptions 
 			}
 		},
 	};
+}
+
+/**
+ * nbd-server-start, then block-export-add. A server that runs already may be the previous run's, whose agent is
+ * still removing it (a driver does not wait for a remote agent's end): tried again for a while when an export of
+ * a living run of ours is there, and briefly in any case; a server still there after that is not ours to use.
+ */
+function startAndExport(socket: string, nbdSocket: string, exportArguments: Record<string, unknown>): QmpResult[] {
+	const sleeper = new Int32Array(new SharedArrayBuffer(4));
+	const started = Date.now();
+	for (;;) {
+		const results = session(socket, [{execute: 'nbd-server-start', arguments: {addr: {type: 'unix', data: {path: nbdSocket}}}}, {execute: 'block-export-add', arguments: exportArguments}]);
+		const [start] = results;
+		if (start?.ok || !/already running/i.test(start?.desc ?? '')) {
+			return results;
+		}
+		const [exports] = session(socket, [{execute: 'query-block-exports'}]);
+		const ours = exports?.ok && (exports.value as Array<{id: string}>).some(entry => ownerAlive(entry.id));
+		if (Date.now() - started > (ours ? 15_000 : 2000)) {
+			return results;
+		}
+		Atomics.wait(sleeper, 0, 0, 100);
+	}
+}
+
+/** An export id of a run of ours on this boot of this host that is still alive. */
+function ownerAlive(id: string): boolean {
+	const match = /^rblocksync-([0-9a-f]*)-(\d+)-\d+(-s)?$/.exec(id);
+	return match !== null && match[1] === bootTag() && match[1] !== '' && alive(Number(match[2]));
 }
 
 /** block-export-del ends the export asynchronously: its bitmaps stay busy until it is gone (a few polls at most). */

@@ -23,7 +23,10 @@ export type Vm = {
 	readonly pid: number;
 	/** One QMP command; rejects on QEMU's error. */
 	command(execute: string, args?: Record<string, unknown>): Promise<unknown>;
-	/** An HMP command line through human-monitor-command, e.g. `qemu-io disk0 "write -P 0x5a 1M 1M"`; rejects when it prints an error. */
+	/**
+	 * An HMP command line through human-monitor-command, e.g. `qemu-io disk0 "write -P 0x5a 1M 1M"` (a node no guest
+	 * device holds: a device takes the write permission for itself); rejects when it prints an error.
+	 */
 	hmp(line: string): Promise<string>;
 	/** The ids of the VM's block exports. */
 	exports(): Promise<string[]>;
@@ -96,7 +99,7 @@ export async function startVm(dir: string, disks: readonly VmDisk[], options: {m
 		command: run,
 		async hmp(line) {
 			const said = String(await run('human-monitor-command', {'command-line': line}));
-			if (/error|not found|invalid/i.test(said)) {
+			if (/error|not found|invalid|conflict|failed|denied/i.test(said)) {
 				throw new Error(`${line}: ${said.trim()}`);
 			}
 			return said;
