@@ -120,15 +120,18 @@ export function openServedSource(path: string, format: string, warn?: WarnSink, 
 		held = {name: bitmap.name, store, recordFile, record};
 	}
 	const source = openSource(path, warn);
-	const writer = sourceInUseWarning(path);
-	if (writer) {
-		warn?.(writer);
-	}
+	// --force-share says it already; without it, qemu-nbd refuses the image a VM holds (QEMU's lock), and a
+	// process writing it the QEMU way does not show is warned of once the server runs.
+	const writer = forceShare ? undefined : sourceInUseWarning(path);
 	if (forceShare) {
 		source.warning = `SRC ${path} is read past its lock (--force-share): the copy is consistent only while nothing writes it (the VM paused); a write during the run fails it at the end`;
 	}
 	try {
-		return {source, image: serve('SRC', path, format, true, () => source.image.close(), bitmap?.name, forceShare), ...(held ? {bitmap: held} : {})};
+		const image = serve('SRC', path, format, true, () => source.image.close(), bitmap?.name, forceShare);
+		if (writer) {
+			warn?.(writer);
+		}
+		return {source, image, ...(held ? {bitmap: held} : {})};
 	} catch (error) {
 		source.image.close();
 		throw error;

@@ -178,10 +178,15 @@ export function destinationInUseMessage(path: string, holder: Holder | undefined
 	return `DST ${path} is open for writing by ${describeHolder(holder)}: stop it or sync to another volume`;
 }
 
-/** The warning for a SRC written while it is copied (`holder` undefined: QEMU's write lock, its process not shown). */
+/**
+ * The warning for a SRC written while it is copied (`holder` undefined: QEMU's write lock, its process not
+ * shown). A VM's points to the passes of RUNNING VMS in the man page (the last with the VM stopped, or
+ * paused with --qmp).
+ */
 export function sourceInUseMessage(path: string, holder: Holder | undefined): string {
-	const who = holder === undefined ? 'a QEMU process (it holds QEMU\'s write lock on the image)' : describeHolder(holder);
-	const stop = holder === undefined || isVm(holder) ? 'the VM' : 'it';
-	return `SRC ${path} is open for writing by ${who}: the copy is crash-consistent at best; `
-		+ `for a consistent one, sync again once ${stop} has stopped (the second pass sends only what changed), or see RUNNING VMS in rblocksync(1)`;
+	const head = `SRC ${path} is open for writing by ${holder === undefined ? 'a QEMU process (it holds QEMU\'s write lock on the image)' : describeHolder(holder)}: the copy is crash-consistent at best; `;
+	if (holder !== undefined && !isVm(holder)) {
+		return `${head}for a consistent one, sync again once it has stopped (the second pass sends only what changed)`;
+	}
+	return `${head}for a consistent one, make the last pass with the VM stopped, or paused with --qmp (each pass sends only what changed): see RUNNING VMS in rblocksync(1)`;
 }

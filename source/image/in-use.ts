@@ -15,12 +15,12 @@ export type ScanOptions = {
 	readonly exclude?: readonly number[];
 };
 
-/** The file or device an image is: what a process's fd must match. */
-type Target = {readonly dev: number; readonly ino: number; readonly rdevs: ReadonlySet<number> | undefined};
+/** The file or device an image is: what a process's fd must match (`path`: a file's real path). */
+type Target = {readonly dev: number; readonly ino: number; readonly rdevs: ReadonlySet<number> | undefined; readonly path: string | undefined};
 
-function targetOf(stat: fs.Stats): Target {
+function targetOf(stat: fs.Stats, path: string | undefined): Target {
 	if (!stat.isBlockDevice()) {
-		return {dev: stat.dev, ino: stat.ino, rdevs: undefined};
+		return {dev: stat.dev, ino: stat.ino, rdevs: undefined, path};
 	}
 	// A device is also in use when a process holds one of its partitions.
 	const rdevs = new Set([stat.rdev]);
@@ -28,7 +28,16 @@ function targetOf(stat: fs.Stats): Target {
 		const [major, minor] = partition.split(':').map(Number) as [number, number];
 		rdevs.add(makeDev(major, minor));
 	}
-	return {dev: stat.dev, ino: stat.ino, rdevs};
+	return {dev: stat.dev, ino: stat.ino, rdevs, path: undefined};
+}
+
+/**
+ * Whether an fd's link text may name the target: a device node under /dev (any node of the device or of
+ * a partition), a file by its real path (another hard link or bind mount of it is not seen; QEMU's lock,
+ * tested on the file itself, still is).
+ */
+function candidate(target: Target, link: string): boolean {
+	return target.rdevs === undefined ? link === target.path : link.startsWith('/dev/');
 }
 
 /** glibc's makedev, the inverse of deviceNumber. */
@@ -46,12 +55,12 @@ function matches(target: Target, stat: fs.Stats): boolean {
 /**
  * Every other process with the image `stat` describes open (a device: the same rdev or one of its
  * partitions, through whatever node), with its open flags and QEMU lock. Processes this user cannot
- * look into are not seen. One stat per open file of every process: some tens of milliseconds on a busy host.
+ * look into are not seen. One readlink per open file of every process (a few microseconds each).
  */
-export function findHolders(stat: fs.Stats, options: ScanOptions = {}): Holder[] {
+export function findHolders(path: string, stat: fs.Stats, options: ScanOptions = {}): Holder[] {
 	const proc = options.proc ?? '/proc';
 	const skip = new Set([process.pid, ...(options.exclude ?? [])]);
-	const target = targetOf(stat);
+	const target = targetOf(stat, realPath(path));
 	const holders: Holder[] = [];
 	for (const entry of listOrEmpty(proc)) {
 		const pid = Number(entry);
@@ -62,17 +71,23 @@ export function findHolders(stat: fs.Stats, options: ScanOptions = {}): Holder[]
 		let found = false;
 		const locks: LockLine[] = [];
 		for (const fd of listOrEmpty(`${proc}/${entry}/fd`)) {
+			// The link's text first: only a candidate is stat'ed, so no file of another process is ever
+			// looked up (a dead NFS mount would hang a stat). A process whose fds this user may not follow
+			// (EACCES on the first) is given up at once: an exception costs tens of microseconds.
 			const link = `${proc}/${entry}/fd/${fd}`;
-			let stat: fs.Stats;
+			let stat: fs.Stats | undefined;
 			try {
-				if (!fs.readlinkSync(link).startsWith('/')) {
-					continue; // socket:[...], pipe:[...], anon_inode:...
+				if (!candidate(target, fs.readlinkSync(link))) {
+					continue;
 				}
-				stat = fs.statSync(link);
-			} catch {
-				continue; // Closed meanwhile, or not ours to look at.
+				stat = fs.statSync(link, {throwIfNoEntry: false});
+			} catch (error) {
+				if ((error as {code?: string}).code === 'ENOENT') {
+					continue; // Closed meanwhile.
+				}
+				break;
 			}
-			if (!matches(target, stat)) {
+			if (stat === undefined || !matches(target, stat)) {
 				continue;
 			}
 			found = true;
@@ -141,7 +156,7 @@ export function holdQemuLock(fd: number): boolean {
 
 /** The refusal (UsageError's message) when another process uses DST: a QEMU or any writer; undefined when none does. */
 export function destinationInUse(path: string, stat: fs.Stats, options: ScanOptions = {}): string | undefined {
-	const holder = blockingHolder(findHolders(stat, options));
+	const holder = blockingHolder(findHolders(path, stat, options));
 	if (holder) {
 		return destinationInUseMessage(path, holder);
 	}
@@ -150,11 +165,19 @@ export function destinationInUse(path: string, stat: fs.Stats, options: ScanOpti
 
 /** The warning when another process writes SRC (a running VM, most often); undefined when none does. */
 export function sourceInUse(path: string, stat: fs.Stats, options: ScanOptions = {}): string | undefined {
-	const holder = writingHolder(findHolders(stat, options));
+	const holder = writingHolder(findHolders(path, stat, options));
 	if (holder) {
 		return sourceInUseMessage(path, holder);
 	}
 	return qemuLockOn(path, stat, options.proc).writing ? sourceInUseMessage(path, undefined) : undefined;
+}
+
+function realPath(path: string): string | undefined {
+	try {
+		return fs.realpathSync(path);
+	} catch {
+		return undefined;
+	}
 }
 
 function readOrEmpty(path: string): string {

@@ -127,7 +127,7 @@ test('should warn that a SRC a VM writes is copied crash-consistent at best, and
 		assert.is(result.code, 0, result.stderr);
 		assert.equal(stderrLines(result).filter(line => line.includes('warning')), [
 			`rblocksync: warning: SRC ${src} is open for writing by qemu-system-x86_64 (pid ${vm.pid}, VM db?): the copy is crash-consistent at best; `
-			+ 'for a consistent one, sync again once the VM has stopped (the second pass sends only what changed), or see RUNNING VMS in rblocksync(1)',
+			+ 'for a consistent one, make the last pass with the VM stopped, or paused with --qmp (each pass sends only what changed): see RUNNING VMS in rblocksync(1)',
 		]);
 		assert.is(sha256(dst), sha256(src));
 	} finally {

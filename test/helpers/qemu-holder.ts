@@ -2,6 +2,7 @@
 // qemu-storage-daemon, and a plain shell with the file open. Each is tracked and stopped; none outlives its test.
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process';
 import fs from 'node:fs';
+import {type FdInfo, parseFdinfo, qemuLockState} from '../../source/image/holders.js';
 
 export type HeldImage = {readonly pid: number; stop(): Promise<void>};
 
@@ -54,8 +55,12 @@ async function until(ready: () => boolean, child: ChildProcess, what: string, st
 	}
 }
 
-/** True once process `pid` holds an OFD lock (QEMU's image lock) on some open file. */
-function holdsOfdLock(pid: number): boolean {
+/**
+ * True once process `pid` holds QEMU's image lock on some open file, and with `writing` once it is the
+ * writer's (byte 101, on an fd opened for writing): QEMU opens an image read-only first and reopens it
+ * for writing as its devices take their permissions.
+ */
+function holdsQemuLock(pid: number, writing: boolean): boolean {
 	let fds: string[];
 	try {
 		fds = fs.readdirSync(`/proc/${pid}/fdinfo`);
@@ -63,11 +68,14 @@ function holdsOfdLock(pid: number): boolean {
 		return false;
 	}
 	return fds.some(fd => {
+		let info: FdInfo;
 		try {
-			return fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').includes('OFDLCK');
+			info = parseFdinfo(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
 		} catch {
 			return false;
 		}
+		const state = qemuLockState(info.locks);
+		return writing ? state.writing && info.writable : state.locked;
 	});
 }
 
@@ -95,12 +103,12 @@ export type VmOptions = {
 	readonly readOnly?: boolean;
 };
 
-/** A paused VM (qemu-system-x86_64 -S) with `file` as its virtio disk; resolves once QEMU holds its image lock. */
+/** A paused VM (qemu-system-x86_64 -S) with `file` as its virtio disk; resolves once QEMU holds its image lock (a writable disk: the writer's). */
 export async function startVm(file: string, options: VmOptions = {}): Promise<HeldImage> {
 	const drive = `file=${file.replace(/,/g, ',,')},format=${options.format ?? 'raw'},if=virtio${options.readOnly ? ',readonly=on' : ''}`;
 	const args = ['-S', '-nodefaults', '-display', 'none', '-machine', 'accel=tcg', ...(options.name ? ['-name', `guest=${options.name},debug-threads=on`] : []), '-drive', drive];
 	const {child, stderr} = track('qemu-system-x86_64', args);
-	await until(() => holdsOfdLock(child.pid!), child, 'qemu-system-x86_64', stderr);
+	await until(() => holdsQemuLock(child.pid!, !options.readOnly), child, 'qemu-system-x86_64', stderr);
 	return held(child);
 }
 
@@ -112,7 +120,7 @@ export async function startStorageDaemon(file: string, socket: string, writable:
 		'--export', `type=nbd,id=e0,node-name=n0,writable=${writable ? 'on' : 'off'}`,
 	];
 	const {child, stderr} = track('qemu-storage-daemon', args);
-	await until(() => holdsOfdLock(child.pid!), child, 'qemu-storage-daemon', stderr);
+	await until(() => holdsQemuLock(child.pid!, writable), child, 'qemu-storage-daemon', stderr);
 	return held(child);
 }
 

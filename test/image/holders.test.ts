@@ -104,8 +104,8 @@ holders('should word the refusal and the warning naming the process, its pid and
 	assert.is(destinationInUseMessage('/dev/pve/vm-100-disk-0', vmHolder), 'DST /dev/pve/vm-100-disk-0 is in use by qemu-system-x86_64 (pid 4242, VM 100?): stop the VM or sync to another volume');
 	assert.is(destinationInUseMessage('d.img', holder({pid: 7, name: 'python3', writable: true})), 'DST d.img is open for writing by python3 (pid 7): stop it or sync to another volume');
 	assert.is(destinationInUseMessage('d.img', undefined), 'DST d.img is in use by a QEMU process (it holds QEMU\'s lock on the image; no process here shows it open): stop the VM or sync to another volume');
-	assert.is(sourceInUseMessage('/dev/pve/vm-100-disk-0', vmHolder), 'SRC /dev/pve/vm-100-disk-0 is open for writing by qemu-system-x86_64 (pid 4242, VM 100?): the copy is crash-consistent at best; for a consistent one, sync again once the VM has stopped (the second pass sends only what changed), or see RUNNING VMS in rblocksync(1)');
-	assert.match(sourceInUseMessage('s.img', holder({pid: 8, name: 'dd', writable: true})), /^SRC s\.img is open for writing by dd \(pid 8\): .* once it has stopped /);
+	assert.is(sourceInUseMessage('/dev/pve/vm-100-disk-0', vmHolder), 'SRC /dev/pve/vm-100-disk-0 is open for writing by qemu-system-x86_64 (pid 4242, VM 100?): the copy is crash-consistent at best; for a consistent one, make the last pass with the VM stopped, or paused with --qmp (each pass sends only what changed): see RUNNING VMS in rblocksync(1)');
+	assert.match(sourceInUseMessage('s.img', holder({pid: 8, name: 'dd', writable: true})), /^SRC s\.img is open for writing by dd \(pid 8\): the copy is crash-consistent at best; for a consistent one, sync again once it has stopped \(the second pass sends only what changed\)$/);
 });
 
 for (const each of [locks, qemu, fdinfo, vm, holders]) {

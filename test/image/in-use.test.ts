@@ -39,18 +39,18 @@ test('should find a VM holding an image, with its write lock and its VM name, th
 	}
 	const file = image('vm.img');
 	const stat = fs.statSync(file);
-	assert.equal(findHolders(stat), []);
+	assert.equal(findHolders(file, stat), []);
 	assert.equal(procLocksState(stat), {locked: false, writing: false});
 	assert.equal(qemuLockOn(file, stat), {locked: false, writing: false});
 	const vm = await startVm(file, {name: 'web1'});
 	try {
-		const holders = findHolders(stat);
+		const holders = findHolders(file, stat);
 		assert.equal(holders, [{pid: vm.pid, name: 'qemu-system-x86_64', writable: true, qemuLock: {locked: true, writing: true}, vm: 'web1'}]);
 		assert.equal(procLocksState(stat), {locked: true, writing: true});
 		if (nativeOps()?.ofdLock) {
 			assert.equal(qemuLockOn(file, stat), {locked: true, writing: true});
 		}
-		assert.equal(findHolders(stat, {exclude: [vm.pid]}), [], 'a process of this run is left out');
+		assert.equal(findHolders(file, stat, {exclude: [vm.pid]}), [], 'a process of this run is left out');
 		assert.match(destinationInUse(file, stat) ?? '', /^DST .* is in use by qemu-system-x86_64/);
 		assert.match(sourceInUse(file, stat) ?? '', /^SRC .* is open for writing by qemu-system-x86_64/);
 	} finally {
@@ -65,7 +65,7 @@ test('should see a reader as no reason to refuse, and never count this process',
 	const own = fs.openSync(file, 'r+');
 	const reader = await holdOpen(file, false);
 	try {
-		assert.equal(findHolders(stat), [{pid: reader.pid, name: 'sleep', writable: false, qemuLock: {locked: false, writing: false}, vm: undefined}]);
+		assert.equal(findHolders(file, stat), [{pid: reader.pid, name: 'sleep', writable: false, qemuLock: {locked: false, writing: false}, vm: undefined}]);
 		assert.is(destinationInUse(file, stat), undefined);
 		assert.is(sourceInUse(file, stat), undefined);
 	} finally {

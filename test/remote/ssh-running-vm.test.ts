@@ -102,7 +102,7 @@ test('should warn on the driver when a pulled SRC is written by a VM on its host
 		const warnings = lines(pulled.stderr).filter(line => line.includes('warning'));
 		assert.equal(warnings, [
 			`rblocksync: warning: pve: SRC ${src} is open for writing by qemu-system-x86_64 (pid ${vm.pid}, VM db?): the copy is crash-consistent at best; `
-			+ 'for a consistent one, sync again once the VM has stopped (the second pass sends only what changed), or see RUNNING VMS in rblocksync(1)',
+			+ 'for a consistent one, make the last pass with the VM stopped, or paused with --qmp (each pass sends only what changed): see RUNNING VMS in rblocksync(1)',
 		], 'one warning, from the preparing agent only');
 		assert.ok(sameContent(src, dst));
 	} finally {
