@@ -3,6 +3,7 @@
 // signal included), a path that is no disk of the VM, a dead socket, and --force-share for a held qcow2.
 import {spawnSync} from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {suite} from 'uvu';
@@ -178,6 +179,68 @@ test('should refuse a qcow2 a running VM holds with one line naming --qmp and --
 	assert.is(shared.code, 0, shared.stderr);
 	assert.match(shared.stderr, /read past its lock \(--force-share\)/);
 	assert.is(compareImages(at('held.qcow2'), 'qcow2', at('held.raw'), 'raw'), undefined);
+});
+
+test('should wait for a monitor another client holds (Proxmox\'s tools share the socket), then run', async context => {
+	if (problem) {
+		return skip(context, problem);
+	}
+	rawFile(at('disk.raw'), 8 * MiB, [[MiB, MiB, 0x42]]);
+	const machine = await vm([{file: at('disk.raw'), format: 'raw', node: 'disk'}], {running: true});
+	// Another client: greeted, and holding the monitor (QEMU serves one client at a time on this socket).
+	const other = net.createConnection(machine.qmp);
+	await new Promise<void>(resolve => other.once('data', () => resolve()));
+	const tmpdir = process.env.TMPDIR;
+	process.env.TMPDIR = dir;
+	const running = startCli(['--qmp', machine.qmp, '--truncate', '--json', at('disk.raw'), at('copy.raw')]);
+	process.env.TMPDIR = tmpdir;
+	if (tmpdir === undefined) {
+		delete process.env.TMPDIR;
+	}
+	await new Promise(resolve => setTimeout(resolve, 1500));
+	assert.is(running.child.exitCode, null, 'still waiting for the monitor');
+	other.destroy();
+	const result = await running.done;
+	assert.is(result.code, 0, result.stderr);
+	assert.is(sha256(at('copy.raw')), sha256(at('disk.raw')));
+});
+
+test('should remove, on the next run, the export and server of a run killed outright (SIGKILL)', async context => {
+	if (problem) {
+		return skip(context, problem);
+	}
+	rawFile(at('big.raw'), 0, []);
+	const fd = fs.openSync(at('big.raw'), 'r+');
+	const chunk = Buffer.alloc(4 * MiB, 0x5c);
+	for (let offset = 0; offset < 256 * MiB; offset += chunk.length) {
+		chunk.writeUInt32LE(offset, 0);
+		fs.writeSync(fd, chunk, 0, chunk.length, offset);
+	}
+	fs.closeSync(fd);
+	const machine = await vm([{file: at('big.raw'), format: 'raw', node: 'big'}], {running: true});
+	const tmpdir = process.env.TMPDIR;
+	process.env.TMPDIR = dir;
+	const killed = startCli(['--qmp', machine.qmp, '--truncate', '-w', '1', '--progress', 'none', at('big.raw'), at('big-copy.raw')]);
+	process.env.TMPDIR = tmpdir;
+	if (tmpdir === undefined) {
+		delete process.env.TMPDIR;
+	}
+	for (const until = Date.now() + 20_000; (await machine.exports()).length === 0;) {
+		assert.ok(Date.now() < until, 'the export never appeared');
+		await new Promise(resolve => setTimeout(resolve, 20));
+	}
+	killed.child.kill('SIGKILL');
+	await killed.done;
+	const left = await machine.exports();
+	assert.is(left.length, 1, 'a killed run cannot remove its export');
+	const next = cli(['--qmp', machine.qmp, '--truncate', '--json', at('big.raw'), at('big-copy.raw')]);
+	assert.is(next.code, 0, next.stderr);
+	assert.is(sha256(at('big-copy.raw')), sha256(at('big.raw')));
+	assert.equal(await machine.exports(), [], 'the killed run\'s export went with the next run');
+	// What no run can remove: the killed one's empty socket directory (its name is random), nothing listening there.
+	for (const name of fs.readdirSync(dir).filter(entry => entry.startsWith('rblocksync-qmp-'))) {
+		fs.rmSync(path.join(dir, name), {recursive: true, force: true});
+	}
 });
 
 test.run();
