@@ -92,6 +92,8 @@ export class NbdImage implements WritableImage {
 	private ahead: Buffer | undefined;
 	private aheadStart = 0;
 	private aheadEnd = 0;
+	/** The end of the furthest fetch ahead: reads before it are not fetched ahead again. */
+	private frontier = 0;
 
 	private constructor(options: NbdImageOptions) {
 		const exportName = options.exportName ?? '';
@@ -137,7 +139,7 @@ export class NbdImage implements WritableImage {
 
 	readAhead(ranges: readonly Range[]): void {
 		this.hinted = ranges;
-		this.aheadStart = this.aheadEnd = 0;
+		this.aheadStart = this.aheadEnd = this.frontier = 0;
 	}
 
 	read(buffer: Buffer, offset: number, length: number, position: number): void {
@@ -145,7 +147,9 @@ export class NbdImage implements WritableImage {
 			this.ahead!.copy(buffer, offset, position - this.aheadStart, position - this.aheadStart + length);
 			return;
 		}
-		const range = this.hinted[firstRangeEndingAfter(this.hinted, position)];
+		// Only reads moving forward fetch ahead: a read behind what was fetched (SOURCE re-reading the blocks it sends
+		// of an earlier chunk) is served as asked, or it would fetch megabytes for a few blocks.
+		const range = position >= this.frontier ? this.hinted[firstRangeEndingAfter(this.hinted, position)] : undefined;
 		if (range && range.start <= position && position + length <= range.end && length < READ_AHEAD) {
 			const end = Math.min(range.end, position + READ_AHEAD, this.size);
 			if (end > position + length) {
@@ -154,6 +158,7 @@ export class NbdImage implements WritableImage {
 				this.readDirect(this.ahead, 0, end - position, position);
 				this.aheadStart = position;
 				this.aheadEnd = end;
+				this.frontier = end;
 				this.ahead.copy(buffer, offset, 0, length);
 				return;
 			}

@@ -330,6 +330,7 @@ export class RemoteBackend implements SyncBackend {
 		const message = this.openMessage(Role.source, 'sync', true, {start: 0, end: 0});
 		try {
 			await openLink(holder.link, {...message, pass: encodePassRecord({dst: this.dstKey(), stamp: this.dstStampAfter})}, this.warn, this.bounds.replyMs);
+			this.trace('bitmap started afresh');
 		} catch (error) {
 			keep(error instanceof Error ? error.message : String(error));
 		}
