@@ -1,7 +1,10 @@
 // A run over many files: several SRCs into DSTDIR/ and -r trees. Lists the trees, plans them (tree/plan.ts), makes
 // DST's directories, then runs the one orchestrator per file (run.ts) over one connection per host, several files
 // at once within the run's workers, sets each file's attributes, applies --delete, and reports every file.
+import {createHash} from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {type Endpoint, formatEndpoint} from './endpoint.js';
 import {ExitCode, exitCodeOf, InterruptedError, UsageError} from './errors.js';
 import type {Options} from './options.js';
@@ -9,7 +12,8 @@ import type {Summary, Reporter} from './engine/progress.js';
 import {RemoteHosts} from './remote/hosts.js';
 import {LocalTreeHost, RemoteTreeHost, type TreeHost} from './remote/tree-host.js';
 import {PathFilter} from './tree/glob.js';
-import {baseName, compare, type FileAttrs, joinPath, planTree, skippedWarning, worstExitCode, workersFor} from './tree/plan.js';
+import {baseName, compare, type FileAttrs, joinPath, type Listing, planTree, skippedWarning, worstExitCode, workersFor} from './tree/plan.js';
+import {EMPTY_RECORD, parseRecord, recordable, type TreeRecord, unchangedSince} from './tree/record.js';
 import {type FileResult, fileLine, fileResult, type ManyReporter, manySummary, type ManySummary} from './ui/many-reporter.js';
 import {run} from './run.js';
 
@@ -20,6 +24,9 @@ export type FileJob = {
 	readonly dst: Endpoint;
 	readonly size: number | undefined;
 	readonly attrs: FileAttrs | undefined;
+	/** SRC's stamp in its listing if it may go into the tree's record (not changed just before), and DST's as listed. */
+	readonly srcStamp?: string;
+	readonly dstStamp?: string;
 };
 
 type Plan = {jobs: FileJob[]; refused: FileResult[]; dirs: string[]; deletions: string[]};
@@ -60,11 +67,37 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 				await dstTree.mkdir(dstRoot, dir);
 			}
 		}
-		await runFiles(plan.jobs, options, signal, async job => {
+		// The tree's quick check (not with --no-cache, --copy or --verify, which mean to read or write every file).
+		const useRecord = options.recursive && options.cache && !options.copy && !options.verify;
+		const record = useRecord ? loadRecord(recordPath(options)) : EMPTY_RECORD;
+		const toSync: FileJob[] = [];
+		for (const job of plan.jobs) {
+			if (options.dryRun && options.recursive && job.dstStamp === undefined) {
+				// A dry run creates nothing: a DST file (or its directory) that is not there yet would be created whole.
+				const result = fileResult(job.path, {src: formatEndpoint(job.src), dst: formatEndpoint(job.dst)}, undefined, undefined, ExitCode.ok);
+				result.size = job.size ?? 0;
+				result.created = true;
+				results.push(result);
+				reporter.fileDone(result);
+			} else if (unchangedSince(record, job.path, job.srcStamp, job.dstStamp)) {
+				const result = fileResult(job.path, {src: formatEndpoint(job.src), dst: formatEndpoint(job.dst)}, undefined, undefined, ExitCode.ok);
+				result.size = job.size ?? 0;
+				result.unchanged = true;
+				result.stamps = {src: job.srcStamp!, dst: job.dstStamp!};
+				results.push(result);
+				reporter.fileDone(result);
+			} else {
+				toSync.push(job);
+			}
+		}
+		await runFiles(toSync, options, signal, async job => {
 			const result = await syncFile(job, options, signal, hosts, dstTree, reporter);
 			results.push(result);
 			reporter.fileDone(result);
 		});
+		if (useRecord && !options.dryRun) {
+			saveRecord(recordPath(options), results);
+		}
 		if (signal.aborted) {
 			throw new InterruptedError();
 		}
@@ -108,7 +141,8 @@ async function planRun(options: Options, treeHost: (endpoint: Endpoint) => Promi
 	let deletions: string[] = [];
 	const dstRoot = options.dst.path;
 	const dstTree = await treeHost(options.dst);
-	const dstEntries = options.recursive ? await dstTree.list(dstRoot) : undefined;
+	const dstEntries = options.recursive ? (await dstTree.list(dstRoot))?.entries : undefined;
+	const dstStamps = new Map((dstEntries ?? []).filter(entry => entry.kind === 'file').map(entry => [entry.path, entry.stamp]));
 	const taken = new Map<string, string>();
 	const addJob = (job: FileJob): void => {
 		const before = taken.get(job.path);
@@ -122,7 +156,8 @@ async function planRun(options: Options, treeHost: (endpoint: Endpoint) => Promi
 	};
 	for (const source of options.sources) {
 		const srcTree = await treeHost(source);
-		const entries = options.recursive ? await listOrFile(srcTree, source.path) : 'file';
+		const listing = options.recursive ? await listOrFile(srcTree, source.path) : 'file';
+		const entries = listing === 'file' || listing === undefined ? listing : listing.entries;
 		if (entries === 'file') {
 			const name = baseName(source.path);
 			addJob({path: name, src: source, dst: {...options.dst, path: joinPath(dstRoot, name)}, size: localSize(source), attrs: undefined});
@@ -151,6 +186,8 @@ async function planRun(options: Options, treeHost: (endpoint: Endpoint) => Promi
 			addJob({
 				path: file.path, src: {...source, path: joinPath(source.path, inSrc)}, dst: {...options.dst, path: joinPath(dstRoot, file.path)},
 				size: file.size, attrs: {mode: file.mode, uid: file.uid, gid: file.gid, mtimeSec: file.mtimeSec, mtimeNsec: file.mtimeNsec},
+				...(recordable(file.changedMs, (listing as Listing).nowMs) ? {srcStamp: file.stamp} : {}),
+				...(dstStamps.has(file.path) ? {dstStamp: dstStamps.get(file.path)!} : {}),
 			});
 		}
 	}
@@ -158,7 +195,7 @@ async function planRun(options: Options, treeHost: (endpoint: Endpoint) => Promi
 }
 
 /** SRC's listing; 'file' when SRC is no directory (synced as the one file it is), undefined when it does not exist. */
-async function listOrFile(tree: TreeHost, root: string): Promise<Awaited<ReturnType<TreeHost['list']>> | 'file'> {
+async function listOrFile(tree: TreeHost, root: string): Promise<Listing | undefined | 'file'> {
 	try {
 		return await tree.list(root);
 	} catch (error) {
@@ -166,6 +203,38 @@ async function listOrFile(tree: TreeHost, root: string): Promise<Awaited<ReturnT
 			return 'file';
 		}
 		throw error;
+	}
+}
+
+/** Where the tree's record of the last run of these SRCs into this DST lives: ~/.cache/rblocksync/trees/, on this host. */
+export function recordPath(options: Pick<Options, 'sources' | 'dst'>): string {
+	const key = createHash('sha256').update(JSON.stringify([options.sources.map(formatEndpoint), formatEndpoint(options.dst)])).digest('hex').slice(0, 32);
+	return path.join(os.homedir(), '.cache', 'rblocksync', 'trees', `${key}.json`);
+}
+
+function loadRecord(file: string): TreeRecord {
+	try {
+		return parseRecord(fs.readFileSync(file, 'utf8'));
+	} catch {
+		return EMPTY_RECORD;
+	}
+}
+
+/** The files this run left equal (synced, or unchanged), by their stamps; written whole, then renamed over the old one. */
+function saveRecord(file: string, results: readonly FileResult[]): void {
+	const files: Record<string, {src: string; dst: string}> = {};
+	for (const result of results) {
+		if (result.ok && result.stamps !== undefined) {
+			files[result.path] = result.stamps;
+		}
+	}
+	try {
+		fs.mkdirSync(path.dirname(file), {recursive: true, mode: 0o700});
+		const temporary = `${file}.${process.pid}.tmp`;
+		fs.writeFileSync(temporary, JSON.stringify({version: 1, files}));
+		fs.renameSync(temporary, file);
+	} catch {
+		// No record: the next run compares every file's blocks, as without one.
 	}
 }
 
@@ -216,10 +285,17 @@ async function syncFile(job: FileJob, options: Options, signal: AbortSignal, hos
 		summary = s;
 		return base.finish(s);
 	}};
-	const afterSync = job.attrs === undefined ? undefined : async (): Promise<void> => dstTree.attrs(options.dst.path, job.path, job.attrs!);
+	let dstStamp = '';
+	const afterSync = job.attrs === undefined ? undefined : async (): Promise<void> => {
+		dstStamp = await dstTree.attrs(options.dst.path, job.path, job.attrs!);
+	};
 	try {
 		await run(fileOptions, fileReporter, signal, {hosts, ...(afterSync ? {afterSync} : {})});
-		return fileResult(job.path, names, summary, undefined, ExitCode.ok);
+		const result = fileResult(job.path, names, summary, undefined, ExitCode.ok);
+		if (job.srcStamp !== undefined && dstStamp !== '' && !options.dryRun) {
+			result.stamps = {src: job.srcStamp, dst: dstStamp};
+		}
+		return result;
 	} catch (error) {
 		const code = exitCodeOf(error);
 		if (code === ExitCode.usage && error instanceof Error && /SRC .*: no such file or directory/.test(error.message) && job.attrs !== undefined) {

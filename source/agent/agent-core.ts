@@ -32,7 +32,8 @@ export function versionMismatch(theirs: {protocol: number; program: string}): st
 
 /** One agent's life: HELLO, OPEN (prepare, then optionally one session), the role, then finish(ok). */
 export class AgentCore {
-	private state: 'hello' | 'open' | 'opening' | 'session' | 'finished' = 'hello';
+	/** ended: a worker's session is over (its image closed); the driver ends the agent, or RESETs it for another session. */
+	private state: 'hello' | 'open' | 'opening' | 'session' | 'ended' | 'finished' = 'hello';
 	private queue: Frame[] = [];
 	private role: SourceRole | DestRole | undefined;
 	private image: Image | undefined;
@@ -48,6 +49,8 @@ export class AgentCore {
 	private driverCountsReads = false;
 
 	private readonly host: RoleHost;
+	/** Set by RESET: the driver reuses this agent, which then outlives its sessions. */
+	private reusable = false;
 
 	/** out: frames to the driver; finish: the agent's work is over (exit status 0 on success). */
 	constructor(private readonly out: (bytes: Buffer) => void, private readonly finish: (ok: boolean) => void, bootId = readBootId(), private readonly opener: RoleOpener = openRole) {
@@ -77,7 +80,9 @@ export class AgentCore {
 
 	/** The driver went away (end of stdin): close the image. */
 	end(): void {
-		if (this.state !== 'finished') {
+		if (this.state === 'ended' || (this.reusable && this.state === 'open' && !this.held)) {
+			this.close(true);
+		} else if (this.state !== 'finished') {
 			this.role instanceof SourceRole && this.role.stop();
 			this.close(false);
 		}
@@ -98,10 +103,20 @@ export class AgentCore {
 				this.send(helloMessage());
 				this.state = 'open';
 				return;
+			case 'ended':
+				if (message.type !== 'reset') {
+					throw new Error(`unexpected ${message.type} message after the session's end`);
+				}
+				this.reset();
+				return;
 			case 'open':
 				if (message.type === 'cache') {
 					// The driver, before DST's prepare OPEN: SRC's quick-check stamp in this run.
 					this.srcStamp = message.status;
+					return;
+				}
+				if (message.type === 'reset') {
+					this.reset();
 					return;
 				}
 				if (message.type === 'list' || message.type === 'fsop') {
@@ -117,7 +132,7 @@ export class AgentCore {
 				return;
 			case 'session':
 				if (message.type === 'done' && this.role instanceof SourceRole) {
-					this.close(true);
+					this.sessionOver();
 					return;
 				}
 				this.role!.handle(message);
@@ -129,26 +144,27 @@ export class AgentCore {
 
 	private tree(message: Extract<Message, {type: 'list' | 'fsop'}>): void {
 		if (message.type === 'list') {
-			const entries = listTree(message.path);
-			for (const entry of entries ?? []) {
+			const listing = listTree(message.path);
+			for (const entry of listing?.entries ?? []) {
 				this.send({type: 'entry', ...entry, kind: EntryKindCode[entry.kind]});
 			}
-			this.send({type: 'listed', count: entries?.length ?? 0, missing: entries === undefined});
+			this.send({type: 'listed', count: listing?.entries.length ?? 0, missing: listing === undefined, nowMs: listing?.nowMs ?? Date.now()});
 			return;
 		}
 		try {
+			let stamp = '';
 			if (message.op === FsOp.mkdir) {
 				makeDirectories(message.root, message.path);
 			} else if (message.op === FsOp.remove) {
 				removeFile(message.root, message.path);
 			} else if (message.op === FsOp.attrs) {
-				setAttributes(message.root, message.path, message);
+				stamp = setAttributes(message.root, message.path, message);
 			} else {
 				throw new Error(`unknown FSOP ${message.op}`);
 			}
-			this.send({type: 'ack', error: ''});
+			this.send({type: 'ack', error: '', stamp});
 		} catch (error) {
-			this.send({type: 'ack', error: error instanceof Error && !('code' in error) ? error.message : `${message.path}: ${describeSystemError(error)}`});
+			this.send({type: 'ack', error: error instanceof Error && !('code' in error) ? error.message : `${message.path}: ${describeSystemError(error)}`, stamp: ''});
 		}
 	}
 
@@ -232,14 +248,14 @@ export class AgentCore {
 				const role = new DestRole(opened.image, opened.writable, geometry, hasher, {...job, keyed: flags.keyed}, m => {
 					this.send(m);
 					if (m.type === 'done') {
-						this.close(true);
+						this.sessionOver();
 					}
 				}, this.rangeCache);
 				this.role = role;
 				this.state = 'session';
 				role.begin();
 			}
-			this.state = this.state === 'finished' ? 'finished' : 'session';
+			this.state = this.state === 'finished' || this.state === 'ended' ? this.state : 'session';
 		} catch (error) {
 			this.fail(error);
 			return;
@@ -277,6 +293,51 @@ export class AgentCore {
 			? {type: 'error', kind: ErrorKind.protocol, message: error.message}
 			: errorMessage(error, this.image?.name));
 		this.close(false);
+	}
+
+	/** A worker's session ended well: the agent ends, or (after a RESET) waits for the next session. */
+	private sessionOver(): void {
+		if (this.reusable) {
+			this.endSession();
+		} else {
+			this.close(true);
+		}
+	}
+
+	/** A worker's session ended well: its image closed (a DEST's lock with it), the agent kept for a RESET or its end. */
+	private endSession(): void {
+		try {
+			this.rangeCache?.close();
+		} finally {
+			this.rangeCache = undefined;
+			const image = this.image;
+			this.image = undefined;
+			this.role = undefined;
+			this.state = 'ended';
+			try {
+				image?.close();
+			} catch {
+				// The session's DONE went out after DST's fdatasync: nothing of it is lost.
+			}
+		}
+	}
+
+	/** RESET: from then on a session's end leaves the agent waiting for the next one (a run over many files reuses it); and
+	 * whatever this agent holds (a prepare OPEN's image and lock, an uncommitted digest cache) is let go; it waits for the next OPEN. */
+	private reset(): void {
+		this.reusable = true;
+		this.srcStamp = '';
+		dropCache(this.heldCache);
+		this.heldCache = undefined;
+		const held = this.held?.opened.image;
+		this.held = undefined;
+		try {
+			held?.close();
+		} catch {
+			// Its run is over and reported.
+		}
+		this.state = 'open';
+		this.send({type: 'ack', error: '', stamp: ''});
 	}
 
 	private close(ok: boolean): void {

@@ -3,7 +3,7 @@
 // below the root are not real directories (a symlink there could lead outside it).
 import fs from 'node:fs';
 import {describeSystemError} from '../errors.js';
-import type {EntryKind, FileAttrs, TreeEntry} from '../tree/plan.js';
+import type {EntryKind, FileAttrs, Listing, TreeEntry} from '../tree/plan.js';
 import {badRelativePath, joinPath} from '../tree/plan.js';
 
 function kindOf(stat: fs.BigIntStats | fs.Stats): EntryKind {
@@ -31,7 +31,13 @@ export function entryOf(path: string, stat: fs.BigIntStats): TreeEntry {
 	return {
 		path, kind: kindOf(stat), size: Number(stat.size), mode: Number(stat.mode) & 0o7777, uid: Number(stat.uid), gid: Number(stat.gid),
 		mtimeSec: Number(mtimeNs / 1_000_000_000n), mtimeNsec: Number(mtimeNs % 1_000_000_000n),
+		stamp: stampOf(stat), changedMs: Math.max(0, Number(stat.ctimeNs / 1_000_000n)),
 	};
+}
+
+/** "dev:ino:size:mtime-ns:ctime-ns". */
+export function stampOf(stat: fs.BigIntStats): string {
+	return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
 }
 
 /**
@@ -39,7 +45,13 @@ export function entryOf(path: string, stat: fs.BigIntStats): TreeEntry {
  * children; undefined when `root` does not exist. Throws a one-line Error when it is no directory or cannot be read.
  * An entry that vanishes while the listing runs is left out.
  */
-export function listTree(root: string): TreeEntry[] | undefined {
+export function listTree(root: string): Listing | undefined {
+	const nowMs = Date.now();
+	const entries = listEntries(root);
+	return entries === undefined ? undefined : {entries, nowMs};
+}
+
+function listEntries(root: string): TreeEntry[] | undefined {
 	let top: fs.Stats;
 	try {
 		top = fs.statSync(root);
@@ -144,9 +156,9 @@ export function removeFile(root: string, relative: string): void {
 /**
  * Gives the regular file `relative` below `root` SRC's permission bits and mtime, and its owner when this process
  * runs as root (as `rsync -a` does); nothing is changed that is already so (a change of ctime would make DST's
- * digest cache stale for nothing). The file is opened without following a symlink.
+ * digest cache stale for nothing). The file is opened without following a symlink. Returns its stamp after.
  */
-export function setAttributes(root: string, relative: string, attrs: FileAttrs): void {
+export function setAttributes(root: string, relative: string, attrs: FileAttrs): string {
 	checkParents(root, relative);
 	const path = joinPath(root, relative);
 	const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -167,6 +179,8 @@ export function setAttributes(root: string, relative: string, attrs: FileAttrs):
 			const mtime = attrs.mtimeSec + attrs.mtimeNsec / 1e9;
 			fs.futimesSync(fd, Number(stat.atimeNs / 1000n) / 1e6, mtime);
 		}
+		// The file's stamp as it is now, for the tree's record of this run (many.ts).
+		return stampOf(fs.fstatSync(fd, {bigint: true}));
 	} finally {
 		fs.closeSync(fd);
 	}

@@ -78,10 +78,12 @@ export type Message =
 	// A run over a directory tree, after HELLO instead of OPEN (doc/protocol.md, "Trees"): LIST, its ENTRY frames and LISTED;
 	// FSOP (create directories, remove a file, set a file's attributes under a root) and its ACK (error: '' when done).
 	| {type: 'list'; path: string}
-	| {type: 'entry'; kind: number; size: number; mode: number; uid: number; gid: number; mtimeSec: number; mtimeNsec: number; path: string}
-	| {type: 'listed'; count: number; missing: boolean}
+	| {type: 'entry'; kind: number; size: number; mode: number; uid: number; gid: number; mtimeSec: number; mtimeNsec: number; changedMs: number; stamp: string; path: string}
+	| {type: 'listed'; count: number; missing: boolean; nowMs: number}
 	| {type: 'fsop'; op: number; root: string; path: string; mode: number; uid: number; gid: number; mtimeSec: number; mtimeNsec: number}
-	| {type: 'ack'; error: string}
+	| {type: 'ack'; error: string; stamp: string}
+	// The driver, to an agent whose worker session ended or that holds a prepare OPEN's image: let it go, wait for the next OPEN (ACK).
+	| {type: 'reset'}
 	| {type: 'credit'; granted: number}
 	| {type: 'chunk'; offset: number; length: number; digest: Buffer}
 	| {type: 'zero'; offset: number; length: number}
@@ -106,7 +108,7 @@ export type MessageType = Message['type'];
 /** Frame type byte of each message. */
 export const TYPE_CODE: Record<MessageType, number> = {
 	hello: 0x01, open: 0x02, opened: 0x03, error: 0x04, warn: 0x05, cache: 0x06,
-	list: 0x07, entry: 0x08, listed: 0x09, fsop: 0x0a, ack: 0x0b,
+	list: 0x07, entry: 0x08, listed: 0x09, fsop: 0x0a, ack: 0x0b, reset: 0x0c,
 	credit: 0x10, chunk: 0x11, zero: 0x12, subs: 0x13, want: 0x14, blocks: 0x15, data: 0x16,
 	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e, key: 0x1f, skip: 0x20,
 };
@@ -115,7 +117,7 @@ const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([n
 /** Each frame's name in doc/protocol.md (CHUNK_END), for messages about it. */
 export const FRAME_NAME: Record<MessageType, string> = {
 	hello: 'HELLO', open: 'OPEN', opened: 'OPENED', error: 'ERROR', warn: 'WARN', cache: 'CACHE',
-	list: 'LIST', entry: 'ENTRY', listed: 'LISTED', fsop: 'FSOP', ack: 'ACK',
+	list: 'LIST', entry: 'ENTRY', listed: 'LISTED', fsop: 'FSOP', ack: 'ACK', reset: 'RESET',
 	credit: 'CREDIT', chunk: 'CHUNK', zero: 'ZERO', subs: 'SUBS', want: 'WANT', blocks: 'BLOCKS', data: 'DATA',
 	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY', key: 'KEY', skip: 'SKIP',
 };
@@ -282,10 +284,11 @@ export function encode(message: Message): Buffer {
 		case 'warn': w.string(message.message); break;
 		case 'cache': w.string(message.status); break;
 		case 'list': w.string(message.path); break;
-		case 'entry': w.u8(message.kind).u64(message.size).u32(message.mode).u32(message.uid).u32(message.gid).u64(message.mtimeSec).u32(message.mtimeNsec).string(message.path); break;
-		case 'listed': w.u32(message.count).u8(message.missing ? 1 : 0); break;
+		case 'entry': w.u8(message.kind).u64(message.size).u32(message.mode).u32(message.uid).u32(message.gid).u64(message.mtimeSec).u32(message.mtimeNsec)
+			.u64(message.changedMs).string(message.stamp).string(message.path); break;
+		case 'listed': w.u32(message.count).u8(message.missing ? 1 : 0).u64(message.nowMs); break;
 		case 'fsop': w.u8(message.op).string(message.root).string(message.path).u32(message.mode).u32(message.uid).u32(message.gid).u64(message.mtimeSec).u32(message.mtimeNsec); break;
-		case 'ack': w.string(message.error); break;
+		case 'ack': w.string(message.error).string(message.stamp); break;
 		case 'credit': w.u32(message.granted); break;
 		case 'chunk': w.u64(message.offset).u32(message.length).bytes(message.digest); break;
 		case 'zero': case 'skip': case 'diff': w.u64(message.offset).u64(message.length); break;
@@ -297,7 +300,7 @@ export function encode(message: Message): Buffer {
 		case 'chunkEnd': case 'full': w.u64(message.offset); break;
 		case 'sourceEnd': w.u64(message.blocksZero); break;
 		case 'stats': case 'done': counters(w, message.counters); break;
-		case 'empty': break;
+		case 'empty': case 'reset': break;
 		case 'key': w.bytes(message.key); break;
 	}
 	return w.frame(TYPE_CODE[message.type]);
@@ -320,10 +323,11 @@ export function decode(frame: Frame): Message {
 		case 'warn': message = {type, message: r.string()}; break;
 		case 'cache': message = {type, status: r.string()}; break;
 		case 'list': message = {type, path: r.string()}; break;
-		case 'entry': message = {type, kind: r.u8(), size: r.u64(), mode: r.u32(), uid: r.u32(), gid: r.u32(), mtimeSec: r.u64(), mtimeNsec: r.u32(), path: r.string()}; break;
-		case 'listed': message = {type, count: r.u32(), missing: r.u8() !== 0}; break;
+		case 'entry': message = {type, kind: r.u8(), size: r.u64(), mode: r.u32(), uid: r.u32(), gid: r.u32(), mtimeSec: r.u64(), mtimeNsec: r.u32(),
+			changedMs: r.u64(), stamp: r.string(), path: r.string()}; break;
+		case 'listed': message = {type, count: r.u32(), missing: r.u8() !== 0, nowMs: r.u64()}; break;
 		case 'fsop': message = {type, op: r.u8(), root: r.string(), path: r.string(), mode: r.u32(), uid: r.u32(), gid: r.u32(), mtimeSec: r.u64(), mtimeNsec: r.u32()}; break;
-		case 'ack': message = {type, error: r.string()}; break;
+		case 'ack': message = {type, error: r.string(), stamp: r.string()}; break;
 		case 'credit': message = {type, granted: r.u32()}; break;
 		case 'chunk': message = {type, offset: r.u64(), length: r.u32(), digest: r.bytes(32)}; break;
 		case 'zero': case 'skip': case 'diff': message = {type, offset: r.u64(), length: r.u64()}; break;
@@ -335,7 +339,7 @@ export function decode(frame: Frame): Message {
 		case 'chunkEnd': case 'full': message = {type, offset: r.u64()}; break;
 		case 'sourceEnd': message = {type, blocksZero: r.u64()}; break;
 		case 'stats': case 'done': message = {type, counters: readCounters(r, type)}; break;
-		case 'empty': message = {type}; break;
+		case 'empty': case 'reset': message = {type}; break;
 		case 'key': message = {type, key: r.bytes(32)}; break;
 	}
 	r.end();

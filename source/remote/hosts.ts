@@ -1,12 +1,14 @@
 // The SSH side of the driver: one connection pool and one agent plan per host, and agents started as links on them.
 // One RemoteHosts serves a whole run, across every file of a run over many files (one handshake per host).
-import {InterruptedError} from '../errors.js';
+import {InterruptedError, TransferError} from '../errors.js';
 import {connect, type Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {ConnectionPool} from '../ssh/pool.js';
 import {type Bounds, DEFAULT_BOUNDS} from './bounds.js';
 import {type AgentPlan, prepareAgent, type RemoteAgent} from './deploy.js';
-import {type Link, StreamLink} from './link.js';
+import {type Link, StreamLink, ThreadLink} from './link.js';
+import {decode, encode, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
+import {helloMessage} from '../agent/agent-core.js';
 
 export type HostEndpoint = {readonly host: string; readonly user?: string; readonly port?: number};
 
@@ -30,6 +32,10 @@ export class RemoteHosts {
 	/** Where connection warnings (a new host key) go; a run over many files points it at its reporter. */
 	warn: (message: string) => void = () => {};
 	private readonly hosts = new Map<string, Promise<Host>>();
+	/** Agents (and local worker threads) whose session is over, RESET and waiting for the next file's OPEN, per host. */
+	private readonly idle = new Map<string, Link[]>();
+	/** Which host each link was made for, to give it back there. */
+	private readonly homes = new WeakMap<Link, string>();
 	private readonly teardown = new AbortController();
 	private closing = false;
 	private readonly started = performance.now();
@@ -46,11 +52,114 @@ export class RemoteHosts {
 		}
 	}
 
+	private keyOf(endpoint: HostEndpoint): string {
+		return `${endpoint.user ?? ''}@${endpoint.host}:${endpoint.port ?? this.options.port ?? ''}`;
+	}
+
+	/** An idle link of that host's, still open; undefined when there is none. */
+	private takeIdle(key: string): Link | undefined {
+		const links = this.idle.get(key);
+		while (links && links.length > 0) {
+			const link = links.pop()!;
+			if (!link.isClosed) {
+				return link;
+			}
+		}
+		return undefined;
+	}
+
+	/** A worker thread for a local role: an idle one of the run's, else a new one (`inProcess`: never pooled). */
+	async localLink(inProcess: boolean): Promise<Link> {
+		if (inProcess) {
+			return ThreadLink.create(true);
+		}
+		const idle = this.takeIdle('local');
+		if (idle) {
+			return idle;
+		}
+		const link = ThreadLink.create(false);
+		await this.makeReusable(link);
+		this.homes.set(link, 'local');
+		return link;
+	}
+
+	/** HELLO, then RESET: the agent will outlive its sessions (doc/protocol.md). Throws if it does not answer both. */
+	private async makeReusable(link: Link): Promise<void> {
+		const ok = await this.exchange(link, [encode(helloMessage()), encode({type: 'reset'})], message => {
+			if (message.type === 'hello') {
+				if (message.protocol !== PROTOCOL_VERSION) {
+					return false;
+				}
+				link.greeted = message.caps;
+				return undefined;
+			}
+			return message.type === 'ack' && message.error === '' && link.greeted !== undefined;
+		});
+		if (!ok) {
+			link.close();
+			throw new TransferError(`${link.remote ? `ssh ${link.label}: ` : ''}the agent did not take RESET (an older rblocksync?)`);
+		}
+	}
+
+	/** Sends `frames`, then hands each reply to `verdict` until it says true or false (false on the end, a timeout, a bad frame). */
+	private exchange(link: Link, frames: readonly Buffer[], verdict: (message: Message) => boolean | undefined): Promise<boolean> {
+		return new Promise<boolean>(resolve => {
+			const timer = setTimeout(() => resolve(false), this.bounds.replyMs);
+			const settle = (ok: boolean): void => {
+				clearTimeout(timer);
+				link.onFrame = () => {};
+				link.onClose = () => {};
+				resolve(ok);
+			};
+			link.onFrame = frame => {
+				let result: boolean | undefined = false;
+				try {
+					const message = decode(frame);
+					result = message.type === 'warn' ? undefined : verdict(message);
+				} catch {
+					// Not a frame of ours: not reused.
+				}
+				if (result !== undefined) {
+					settle(result);
+				}
+			};
+			link.onClose = () => settle(false);
+			frames.forEach(frame => link.send(frame));
+		});
+	}
+
+	/**
+	 * Keeps a link whose run is over for the next file: `used` (it served a session or holds an image) is RESET first,
+	 * and kept once its ACK came; a link that does not answer within the reply bound is closed.
+	 */
+	async giveBack(link: Link, used: boolean): Promise<void> {
+		const key = this.homes.get(link);
+		if (key === undefined || link.isClosed || this.closing) {
+			link.close();
+			return;
+		}
+		if (used) {
+			const acked = await this.exchange(link, [encode({type: 'reset'})], message => message.type === 'ack' && message.error === '');
+			if (!acked || this.closing) {
+				link.close();
+				return;
+			}
+		}
+		link.onFrame = () => {};
+		link.onClose = () => {};
+		let links = this.idle.get(key);
+		if (!links) {
+			links = [];
+			this.idle.set(key, links);
+		}
+		links.push(link);
+	}
+
 	/** The host's connections and agent plan, made once (the first call connects and probes or deploys). */
 	private hostFor(endpoint: HostEndpoint): Promise<Host> {
 		const {options} = this;
 		const port = endpoint.port ?? options.port;
-		const key = `${endpoint.user ?? ''}@${endpoint.host}:${port ?? ''}`;
+		const key = this.keyOf(endpoint);
 		let host = this.hosts.get(key);
 		if (!host) {
 			const open = async (): Promise<Connection> => connect({
@@ -80,7 +189,11 @@ export class RemoteHosts {
 	}
 
 	/** A new agent on the host, as a link (its stderr lines to `warn`). */
-	async link(endpoint: HostEndpoint, warn: (message: string) => void): Promise<Link> {
+	async link(endpoint: HostEndpoint, warn: (message: string) => void, reuse = false): Promise<Link> {
+		const idle = reuse ? this.takeIdle(this.keyOf(endpoint)) : undefined;
+		if (idle) {
+			return idle;
+		}
 		const host = await this.hostFor(endpoint);
 		const connection = await host.pool.reserve();
 		let channel: Awaited<ReturnType<Connection['exec']>>;
@@ -99,6 +212,10 @@ export class RemoteHosts {
 		const link = new StreamLink(host.alias, channel, () => connection.lost);
 		channel.on('exit', (code: number | null, exitSignal?: string) => link.exited(code, exitSignal));
 		forwardStderr(channel, line => warn(`${host.alias}: ${line}`));
+		if (reuse) {
+			await this.makeReusable(link);
+			this.homes.set(link, this.keyOf(endpoint));
+		}
 		return link;
 	}
 
@@ -106,6 +223,9 @@ export class RemoteHosts {
 	close(): void {
 		this.closing = true;
 		this.teardown.abort();
+		for (const links of this.idle.values()) {
+			links.splice(0).forEach(link => link.close());
+		}
 		for (const host of this.hosts.values()) {
 			host.then(h => h.pool.closeAll(), () => {});
 		}

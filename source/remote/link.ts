@@ -28,6 +28,8 @@ export interface Link {
 	onFrame: (frame: Frame) => void;
 	onClose: (reason: string | undefined) => void;
 	close(): void;
+	/** Whether close() was called or the link ended (links kept for reuse are checked). */
+	readonly isClosed?: boolean;
 }
 
 /** What every Link shares: the session's handlers, and a close reported exactly once. */
@@ -36,6 +38,10 @@ abstract class LinkBase {
 	onFrame: (frame: Frame) => void = () => {};
 	onClose: (reason: string | undefined) => void = () => {};
 	protected closed = false;
+
+	get isClosed(): boolean {
+		return this.closed;
+	}
 
 	/** Marks the link closed and tells the session (reason when unexpected); later calls do nothing. */
 	protected finish(reason: string | undefined): void {

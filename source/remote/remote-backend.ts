@@ -75,6 +75,8 @@ export class RemoteBackend implements SyncBackend {
 	private readonly remoteHosts: RemoteHosts;
 	private readonly ownHosts: boolean;
 	private readonly links = new Set<Link>();
+	/** Each link's byte counters when this run took it. */
+	private readonly linkBase = new Map<Link, [number, number]>();
 	/** Links opened ahead, per worker index, for the sync phase. */
 	private early: Array<Promise<[Link, Link]>> = [];
 	/** The current phase's links per worker, for their wire bytes. */
@@ -195,7 +197,10 @@ export class RemoteBackend implements SyncBackend {
 		const early = phase === 'sync' ? this.early[index] : undefined;
 		if (phase === 'sync' && this.unchanged) {
 			// SRC's quick check: nothing to compare or write. The links opened ahead are closed unused.
-			early?.then(links => links.forEach(link => link.close()), () => {});
+			// (A run over many files gives them back at close(), for the next file.)
+			if (this.ownHosts) {
+				early?.then(links => links.forEach(link => link.close()), () => {});
+			}
 			hooks.state.bytesScanned = range.end - range.start;
 			return {completed: true};
 		}
@@ -377,8 +382,8 @@ export class RemoteBackend implements SyncBackend {
 	sample(states: readonly WorkerState[]): void {
 		states.forEach((state, index) => {
 			const remote = (this.workerLinks[index] ?? []).filter(link => link.remote);
-			state.wireBytesSent = remote.reduce((sum, link) => sum + link.bytesOut, 0);
-			state.wireBytesReceived = remote.reduce((sum, link) => sum + link.bytesIn, 0);
+			state.wireBytesSent = remote.reduce((sum, link) => sum + link.bytesOut - (this.linkBase.get(link)?.[0] ?? 0), 0);
+			state.wireBytesReceived = remote.reduce((sum, link) => sum + link.bytesIn - (this.linkBase.get(link)?.[1] ?? 0), 0);
 		});
 	}
 
@@ -386,7 +391,12 @@ export class RemoteBackend implements SyncBackend {
 		this.closing = true;
 		// Not waiting for what is still opening (a connection, an agent's channel): it gives up or is closed as it arrives (makeLink).
 		for (const link of this.links) {
-			link.close();
+			if (this.ownHosts) {
+				link.close();
+			} else {
+				// A run over many files keeps its agents: RESET lets go of this file (its lock, its image); one that does not ACK is closed.
+				void this.remoteHosts.giveBack(link, link.greeted !== undefined);
+			}
 		}
 		if (this.ownHosts) {
 			this.remoteHosts.close();
@@ -459,18 +469,25 @@ export class RemoteBackend implements SyncBackend {
 		if (endpoint.kind === 'local') {
 			// A local DST that does not exist yet only takes writes (a first copy sends no digests): handing
 			// every byte on to a thread costs more than writing it here (pull, 1 GiB: 4.6-5.2 s -> 3.9 s).
-			const link = ThreadLink.create(!this.options.localThreads || (endpoint === this.options.dst && this.localDestIsNew));
-			this.links.add(link);
+			const inProcess = !this.options.localThreads || (endpoint === this.options.dst && this.localDestIsNew);
+			const link = this.ownHosts ? ThreadLink.create(inProcess) : await this.remoteHosts.localLink(inProcess);
+			this.adopt(link);
 			return link;
 		}
-		const link = await this.remoteHosts.link(endpoint, message => this.warn(message));
+		const link = await this.remoteHosts.link(endpoint, message => this.warn(message), !this.ownHosts);
 		if (this.closing) {
 			// The run ended while this agent was starting: nothing will close it but this.
 			link.close();
 			throw new InterruptedError('interrupted');
 		}
-		this.links.add(link);
+		this.adopt(link);
 		return link;
+	}
+
+	/** A link of this run's: closed (or given back) by close(); its wire bytes counted from now (a reused one carried others'). */
+	private adopt(link: Link): void {
+		this.links.add(link);
+		this.linkBase.set(link, [link.bytesOut, link.bytesIn]);
 	}
 }
 

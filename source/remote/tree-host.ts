@@ -4,25 +4,25 @@ import {TransferError, UsageError} from '../errors.js';
 import {listTree, makeDirectories, removeFile, setAttributes} from '../image/tree-fs.js';
 import {decode, encode, EntryKindCode, FsOp, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
 import {helloMessage, versionMismatch} from '../agent/agent-core.js';
-import {badRelativePath, type EntryKind, type FileAttrs, type TreeEntry} from '../tree/plan.js';
+import {badRelativePath, type EntryKind, type FileAttrs, type Listing, type TreeEntry} from '../tree/plan.js';
 import type {Link} from './link.js';
 import {prefixOf} from './session.js';
 
 export interface TreeHost {
 	/** Every entry below root; undefined when root does not exist. Throws UsageError when it is no directory or unreadable. */
-	list(root: string): Promise<TreeEntry[] | undefined>;
+	list(root: string): Promise<Listing | undefined>;
 	/** Creates root and relative's directories below it (never through a symlink). */
 	mkdir(root: string, relative: string): Promise<void>;
 	/** Removes the regular file relative below root. */
 	remove(root: string, relative: string): Promise<void>;
-	/** Gives the file SRC's mode and mtime (and owner, as root). */
-	attrs(root: string, relative: string, attrs: FileAttrs): Promise<void>;
+	/** Gives the file SRC's mode and mtime (and owner, as root); resolves its stamp after. */
+	attrs(root: string, relative: string, attrs: FileAttrs): Promise<string>;
 	close(): void;
 }
 
 /** This host's trees. */
 export class LocalTreeHost implements TreeHost {
-	async list(root: string): Promise<TreeEntry[] | undefined> {
+	async list(root: string): Promise<Listing | undefined> {
 		try {
 			return listTree(root);
 		} catch (error) {
@@ -35,8 +35,8 @@ export class LocalTreeHost implements TreeHost {
 	async remove(root: string, relative: string): Promise<void> {
 		removeFile(root, relative);
 	}
-	async attrs(root: string, relative: string, attrs: FileAttrs): Promise<void> {
-		setAttributes(root, relative, attrs);
+	async attrs(root: string, relative: string, attrs: FileAttrs): Promise<string> {
+		return setAttributes(root, relative, attrs);
 	}
 	close(): void {}
 }
@@ -136,7 +136,7 @@ export class RemoteTreeHost implements TreeHost {
 		});
 	}
 
-	async list(root: string): Promise<TreeEntry[] | undefined> {
+	async list(root: string): Promise<Listing | undefined> {
 		const entries: TreeEntry[] = [];
 		return this.request({type: 'list', path: root}, message => {
 			if (message.type === 'entry') {
@@ -151,31 +151,32 @@ export class RemoteTreeHost implements TreeHost {
 				if (message.count !== entries.length) {
 					throw new TransferError(`${prefixOf(this.link)}protocol error: LISTED says ${message.count} entries, ${entries.length} came`);
 				}
-				return {entries: message.missing ? undefined : entries};
+				return {listing: message.missing ? undefined : {entries, nowMs: message.nowMs}};
 			}
 			throw new TransferError(`${prefixOf(this.link)}protocol error: unexpected ${message.type} in a listing`);
-		}).then(result => result.entries);
+		}).then(result => result.listing);
 	}
 
-	private async fsop(op: number, root: string, path: string, attrs: FileAttrs = {mode: 0, uid: 0, gid: 0, mtimeSec: 0, mtimeNsec: 0}): Promise<void> {
-		const error = await this.request({type: 'fsop', op, root, path, ...attrs}, message => {
+	private async fsop(op: number, root: string, path: string, attrs: FileAttrs = {mode: 0, uid: 0, gid: 0, mtimeSec: 0, mtimeNsec: 0}): Promise<string> {
+		const reply = await this.request({type: 'fsop', op, root, path, ...attrs}, message => {
 			if (message.type !== 'ack') {
 				throw new TransferError(`${prefixOf(this.link)}protocol error: unexpected ${message.type} after FSOP`);
 			}
-			return {error: message.error};
+			return message;
 		});
-		if (error.error !== '') {
-			throw new TransferError(`${prefixOf(this.link)}${error.error}`);
+		if (reply.error !== '') {
+			throw new TransferError(`${prefixOf(this.link)}${reply.error}`);
 		}
+		return reply.stamp;
 	}
 
-	mkdir(root: string, relative: string): Promise<void> {
-		return this.fsop(FsOp.mkdir, root, relative);
+	async mkdir(root: string, relative: string): Promise<void> {
+		await this.fsop(FsOp.mkdir, root, relative);
 	}
-	remove(root: string, relative: string): Promise<void> {
-		return this.fsop(FsOp.remove, root, relative);
+	async remove(root: string, relative: string): Promise<void> {
+		await this.fsop(FsOp.remove, root, relative);
 	}
-	attrs(root: string, relative: string, attrs: FileAttrs): Promise<void> {
+	attrs(root: string, relative: string, attrs: FileAttrs): Promise<string> {
 		return this.fsop(FsOp.attrs, root, relative, attrs);
 	}
 	close(): void {

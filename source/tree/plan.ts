@@ -14,7 +14,14 @@ export type TreeEntry = {
 	readonly gid: number;
 	readonly mtimeSec: number;
 	readonly mtimeNsec: number;
+	/** "dev:ino:size:mtime-ns:ctime-ns" as the listing's lstat saw it: any write, chmod, touch or replacement changes it. */
+	readonly stamp: string;
+	/** ctime in milliseconds, on the listed host's clock: a stamp taken right after a change may not see the next one. */
+	readonly changedMs: number;
 };
+
+/** A listing: its entries, and the listed host's clock when it was taken. */
+export type Listing = {readonly entries: TreeEntry[]; readonly nowMs: number};
 
 /** What the driver sets on a DST file after it was synced: SRC's permission bits, owner and mtime. */
 export type FileAttrs = Pick<TreeEntry, 'mode' | 'uid' | 'gid' | 'mtimeSec' | 'mtimeNsec'>;

@@ -19,6 +19,12 @@ export type FileResult = Counters & {
 	skipped?: string;
 	cache?: string;
 	verified?: boolean | null;
+	/** Skipped by the tree's quick check: SRC and DST as the last run left them (nothing read). */
+	unchanged?: boolean;
+	/** A dry run's file that DST does not have yet: it would be created (its size written, holes kept). */
+	created?: boolean;
+	/** SRC's and DST's stamps after this run, for the tree's record (not in the JSON summary). */
+	stamps?: {src: string; dst: string};
 };
 
 export type ManySummary = Counters & {
@@ -87,6 +93,12 @@ export function fileLine(result: FileResult, dryRun: boolean): string {
 	if (!result.ok) {
 		return `${result.path}: FAILED: ${result.error ?? 'failed'}`;
 	}
+	if (result.created) {
+		return `${result.path}: would be created, ${formatBytes(result.size)}`;
+	}
+	if (result.unchanged) {
+		return `${result.path}: unchanged since the last run (quick check), ${formatBytes(result.size)}`;
+	}
 	const status = dryRun ? `would change ${result.blocksChanged} block${result.blocksChanged === 1 ? '' : 's'}, write ${formatBytes(result.bytesWritten)}, punch ${formatBytes(result.bytesPunched)}`
 		: `${result.blocksChanged} block${result.blocksChanged === 1 ? '' : 's'} changed, ${formatBytes(result.bytesWritten)} written`;
 	return `${result.path}: ${dryRun ? 'dry run' : 'in sync'}, ${formatBytes(result.size)}, ${status}, ${result.seconds.toFixed(2)} s`;
@@ -141,7 +153,7 @@ export function createManyReporter(options: ReporterOptions, streams: {stdout: N
 				write(totalLine(summary));
 			}
 			if (options.json) {
-				streams.stdout.write(JSON.stringify(summary) + '\n');
+				streams.stdout.write(JSON.stringify({...summary, files: summary.files.map(({stamps: _stamps, ...file}) => file)}) + '\n');
 			}
 		},
 		async close() {},

@@ -53,7 +53,7 @@ glob('should apply a trailing-slash pattern to directories only, and prune what 
 
 const plan = suite('planTree');
 
-const entry = (path: string, kind: EntryKind = 'file', size = 4096): TreeEntry => ({path, kind, size, mode: 0o644, uid: 0, gid: 0, mtimeSec: 1, mtimeNsec: 2});
+const entry = (path: string, kind: EntryKind = 'file', size = 4096): TreeEntry => ({path, kind, size, mode: 0o644, uid: 0, gid: 0, mtimeSec: 1, mtimeNsec: 2, stamp: `1:${path}`, changedMs: 0});
 
 plan('should sync regular files, create directories parents first, and skip symlinks, devices and fifos', () => {
 	const src = [entry('b.img'), entry('sub', 'dir'), entry('sub/deep', 'dir'), entry('sub/deep/c.img'), entry('link', 'symlink'), entry('dev', 'device'), entry('pipe', 'fifo'), entry('a.img')];
@@ -143,3 +143,23 @@ argv('should not take --filter as an option of its own', () => {
 glob.run();
 plan.run();
 argv.run();
+
+const record = suite('the tree\'s record (quick check)');
+
+record('should skip a file only when both SRC\'s and DST\'s stamps are the recorded ones', async () => {
+	const {parseRecord, unchangedSince, recordable, EMPTY_RECORD} = await import('../../source/tree/record.js');
+	const kept = parseRecord(JSON.stringify({version: 1, files: {'a.img': {src: 's1', dst: 'd1'}, 'bad': {src: 1}}}));
+	assert.ok(unchangedSince(kept, 'a.img', 's1', 'd1'));
+	assert.not.ok(unchangedSince(kept, 'a.img', 's2', 'd1'), 'SRC written since');
+	assert.not.ok(unchangedSince(kept, 'a.img', 's1', 'd2'), 'DST written since');
+	assert.not.ok(unchangedSince(kept, 'a.img', 's1', undefined), 'DST gone');
+	assert.not.ok(unchangedSince(kept, 'a.img', undefined, 'd1'), 'SRC stamp too recent to be recorded');
+	assert.not.ok(unchangedSince(kept, 'bad', 's1', 'd1'));
+	assert.not.ok(unchangedSince(kept, 'constructor', 's1', 'd1'));
+	assert.equal(parseRecord('{not json'), EMPTY_RECORD);
+	assert.equal(parseRecord(JSON.stringify({version: 2, files: {}})), EMPTY_RECORD);
+	assert.ok(recordable(1000, 5000));
+	assert.not.ok(recordable(4000, 5000), 'changed within 2 s of the listing');
+});
+
+record.run();
