@@ -35,11 +35,19 @@ export type Vm = {
 };
 
 const children = new Set<ChildProcess>();
-process.on('exit', () => {
+const killAll = (): void => {
 	for (const child of children) {
 		child.kill('SIGKILL');
 	}
-});
+};
+process.on('exit', killAll);
+// A test run stopped by a signal ends its VMs too ('exit' does not run then).
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+	process.once(signal, () => {
+		killAll();
+		process.exit(128 + (signal === 'SIGTERM' ? 15 : signal === 'SIGINT' ? 2 : 1));
+	});
+}
 
 /**
  * Starts the VM paused (-S) on machine `none` (no CPU, nothing to emulate) or q35 (a guest device per disk
