@@ -5,6 +5,7 @@
 // its own DST tree, first filled by that tool itself (so each starts from its own previous run: rsync's mtimes,
 // rblocksync's digest caches). BENCH_REPEAT rounds (default 1; a new change each round, the tools in alternating
 // order, `sync` after each run), medians; every DST is compared with SRC (cmp) and the changed files' allocation checked.
+// BENCH_CLI: the cli.js to time (default this checkout's dist/cli.js).
 import {execFileSync, spawnSync} from 'node:child_process';
 import {randomFillSync} from 'node:crypto';
 import fs from 'node:fs';
@@ -14,7 +15,7 @@ import {fileURLToPath} from 'node:url';
 import {startSshd} from '../test/helpers/sshd.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = path.join(root, 'dist/cli.js');
+const cli = process.env['BENCH_CLI'] ?? path.join(root, 'dist/cli.js');
 const count = Number(process.env['BENCH_FILES'] ?? 200);
 const maxMiB = Number(process.env['BENCH_MAX_MIB'] ?? 256);
 const dataShare = Number(process.env['BENCH_DATA'] ?? 0.05);

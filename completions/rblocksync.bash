@@ -20,7 +20,7 @@ _rblocksync() {
 _rblocksync_complete() {
 	local cur="$1" prev="$2"
 
-	local long="--truncate --block-size --workers --dry-run --src-format --dst-format --format --bitmap --qmp --force-share --check --verify --copy --no-cache --hash --compress --compress= --bwlimit
+	local long="--truncate --recursive --include --exclude --delete --watch --debounce --block-size --workers --dry-run --src-format --dst-format --format --bitmap --qmp --force-share --check --verify --copy --no-cache --hash --compress --compress= --bwlimit
 		--port --identity --remote-sudo --remote-command --accept-new-host-key --timeout --force --progress --json --json-progress --stat
 		--quiet --debug --help --version"
 
@@ -43,6 +43,14 @@ _rblocksync_complete() {
 		;;
 	--bitmap)
 		# A bitmap of SRC is named by the user (qemu-img info lists them): nothing to offer.
+		return 0
+		;;
+	--include | --exclude)
+		# A glob, the user's own.
+		return 0
+		;;
+	--debounce)
+		COMPREPLY=($(compgen -W "0.5 1 2 5 10" -- "$cur"))
 		return 0
 		;;
 	-w | --workers | -p | --port | --timeout)

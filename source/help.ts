@@ -2,14 +2,25 @@
 export const helpText = `
   Usage
     $ rblocksync [options] SRC DST
+    $ rblocksync [options] SRC... DSTDIR/
+    $ rblocksync -r [options] SRCDIR/ DSTDIR/
 
   Copies SRC onto DST block by block, writing only the blocks that differ.
   SRC and DST are files or block devices, local paths or [user@]host:path,
   ssh://[user@]host[:port]/path or [user@][v6addr]:path on a remote host
   reached over SSH. Zero blocks are holes: never sent, punched out of DST.
+  Several SRCs, a DST ending in / or an existing directory: each file into
+  DSTDIR under its name. -r: every regular file of the tree (SRCDIR/ its
+  contents, SRCDIR the directory itself), over one connection per host.
 
   Options
     --truncate              Create a missing DST file, resize it to SRC's size
+    -r, --recursive         Sync SRC directory trees file by file (implies --truncate; symlinks, devices, fifos skipped)
+    --include GLOB          With -r: sync what matches (rsync-style; the first matching --include/--exclude decides)
+    --exclude GLOB          With -r: skip what matches (a directory excluded: all under it)
+    --delete                With -r: remove DST regular files SRC no longer has (never symlinks; excluded files kept)
+    --watch                 With -r, local SRC: after the first pass, sync each file that changes (Ctrl-C ends, 130)
+    --debounce SECONDS      With --watch: how long a file must be quiet before it is synced (default 2)
     -b, --block-size BYTES  Block size, a power of two from 512 to 16M (default 4096)
     -w, --workers N         Parallel workers over ranges of the image (default: CPUs, at most 8)
     -n, --dry-run           Compare and report; write nothing, create nothing
@@ -49,7 +60,7 @@ export const helpText = `
   Exit status
     0    DST now equals SRC (or, with --dry-run, the comparison ran)
     1    Usage error or failed precondition (a locked DST, one a running VM uses); DST untouched
-    2    I/O or transfer error; DST may be partially updated
+    2    I/O or transfer error; DST may be partially updated (many files: the worst file's status)
     3    --verify found DST different from SRC
     4    --check found DST different from SRC (nothing written)
     130  Interrupted; DST may be partially updated
@@ -61,6 +72,8 @@ export const helpText = `
     $ rblocksync --remote-sudo vm.img admin@kvm2:/dev/vg0/vm
     $ rblocksync --src-format qcow2 vm.qcow2 root@pve:/dev/pve/vm-100-disk-0
     $ rblocksync --qmp /var/run/qemu-server/100.qmp pve:/dev/pve/vm-100-disk-0 pve2:/dev/pve/vm-100-disk-0
+    $ rblocksync pve:/dev/pve/vm-100-disk-0 pve:/dev/pve/vm-100-disk-1 /backup/vm-100/ --truncate
+    $ rblocksync -r --delete --include '*/' --include '*.raw' --exclude '*' /var/lib/vz/images/ kvm2:/var/lib/vz/images/
     $ rblocksync --dry-run disk.img /dev/sdb
     $ rblocksync --check --quiet disk.img /dev/sdb    # exit 0: in sync, 4: differs
 `;

@@ -32,7 +32,7 @@ export type FileJob = {
 type Plan = {jobs: FileJob[]; refused: FileResult[]; dirs: string[]; deletions: string[]};
 
 /** Runs every file; resolves the exit status (the worst file's) after the summary went to the reporter. */
-export async function runMany(options: Options, reporter: ManyReporter, signal: AbortSignal): Promise<{summary: ManySummary; exitCode: number}> {
+export async function runMany(options: Options, reporter: ManyReporter, signal: AbortSignal, only?: ReadonlySet<string>): Promise<{summary: ManySummary; exitCode: number}> {
 	const started = performance.now();
 	const hosts = new RemoteHosts(options);
 	hosts.warn = message => reporter.warn(message);
@@ -54,7 +54,13 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 	const results: FileResult[] = [];
 	const deleted: string[] = [];
 	try {
-		const plan = await planRun(options, treeHost, reporter);
+		const plan = await planRun(options, treeHost, only === undefined ? reporter : {...reporter, warn: () => {}});
+		if (only !== undefined) {
+			// A --watch pass: only the files that changed (and, with --delete, those gone from SRC).
+			plan.jobs = plan.jobs.filter(job => only.has(job.path));
+			plan.refused = plan.refused.filter(result => only.has(result.path));
+			plan.deletions = plan.deletions.filter(path => only.has(path));
+		}
 		for (const refused of plan.refused) {
 			results.push(refused);
 			reporter.fileDone(refused);
@@ -96,7 +102,9 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 			reporter.fileDone(result);
 		});
 		if (useRecord && !options.dryRun) {
-			saveRecord(recordPath(options), results);
+			// A --watch pass keeps what the record says of the files it did not look at.
+			const kept = only === undefined ? [] : Object.entries(record.files).filter(([path]) => !only.has(path)).map(([path, stamps]) => ({path, stamps}));
+			saveRecord(recordPath(options), [...results, ...kept]);
 		}
 		if (signal.aborted) {
 			throw new InterruptedError();
@@ -221,10 +229,10 @@ function loadRecord(file: string): TreeRecord {
 }
 
 /** The files this run left equal (synced, or unchanged), by their stamps; written whole, then renamed over the old one. */
-function saveRecord(file: string, results: readonly FileResult[]): void {
+function saveRecord(file: string, results: ReadonlyArray<{path: string; ok?: boolean; stamps?: {src: string; dst: string} | undefined}>): void {
 	const files: Record<string, {src: string; dst: string}> = {};
 	for (const result of results) {
-		if (result.ok && result.stamps !== undefined) {
+		if (result.ok !== false && result.stamps !== undefined) {
 			files[result.path] = result.stamps;
 		}
 	}

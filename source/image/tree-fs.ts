@@ -174,8 +174,9 @@ export function setAttributes(root: string, relative: string, attrs: FileAttrs):
 			fs.fchmodSync(fd, attrs.mode);
 		}
 		const wanted = BigInt(attrs.mtimeSec) * 1_000_000_000n + BigInt(attrs.mtimeNsec);
-		// futimes takes seconds as a double: exact to the microsecond, which is what is compared.
-		if (stat.mtimeNs / 1000n !== wanted / 1000n) {
+		// futimes takes seconds as a double: right to about a microsecond, which is what is compared.
+		const off = stat.mtimeNs / 1000n - wanted / 1000n;
+		if (off > 1n || off < -1n) {
 			const mtime = attrs.mtimeSec + attrs.mtimeNsec / 1e9;
 			fs.futimesSync(fd, Number(stat.atimeNs / 1000n) / 1e6, mtime);
 		}
