@@ -73,7 +73,7 @@ _rblocksync_complete() {
 
 	case "$cur" in
 	--compress=*)
-		COMPREPLY=($(compgen -P "--compress=" -W "1 2 3 4 5 6 7 8 9" -- "${cur#--compress=}"))
+		COMPREPLY=($(compgen -P "--compress=" -W "auto off 1 3 6 9 12 19" -- "${cur#--compress=}"))
 		return 0
 		;;
 	-*)

@@ -6,6 +6,9 @@
 #define _FILE_OFFSET_BITS 64
 #define NAPI_VERSION 8
 #include <ctype.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -368,6 +371,149 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
 	return number(env, 0);
 }
 
+// zstd from Debian's libzstd1 (libzstd.so.1), opened at run time rather than linked: a helper uploaded to a
+// host without it still loads (holes, BLAKE3), and zstdAvailable() says false there (HELLO then offers no zstd).
+// The few functions used, with the signatures of zstd.h (stable API since zstd 1.0).
+typedef struct zstd_ctx zstd_ctx;
+static struct {
+	zstd_ctx *(*create_cctx)(void);
+	size_t (*free_cctx)(zstd_ctx *);
+	size_t (*compress_cctx)(zstd_ctx *, void *, size_t, const void *, size_t, int);
+	zstd_ctx *(*create_dctx)(void);
+	size_t (*free_dctx)(zstd_ctx *);
+	size_t (*decompress_dctx)(zstd_ctx *, void *, size_t, const void *, size_t);
+	unsigned (*is_error)(size_t);
+	const char *(*error_name)(size_t);
+	int loaded;
+} zstd;
+static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
+
+static void zstd_open(void) {
+	void *lib = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (lib == NULL) return;
+	*(void **)&zstd.create_cctx = dlsym(lib, "ZSTD_createCCtx");
+	*(void **)&zstd.free_cctx = dlsym(lib, "ZSTD_freeCCtx");
+	*(void **)&zstd.compress_cctx = dlsym(lib, "ZSTD_compressCCtx");
+	*(void **)&zstd.create_dctx = dlsym(lib, "ZSTD_createDCtx");
+	*(void **)&zstd.free_dctx = dlsym(lib, "ZSTD_freeDCtx");
+	*(void **)&zstd.decompress_dctx = dlsym(lib, "ZSTD_decompressDCtx");
+	*(void **)&zstd.is_error = dlsym(lib, "ZSTD_isError");
+	*(void **)&zstd.error_name = dlsym(lib, "ZSTD_getErrorName");
+	zstd.loaded = zstd.create_cctx && zstd.free_cctx && zstd.compress_cctx && zstd.create_dctx && zstd.free_dctx &&
+		zstd.decompress_dctx && zstd.is_error && zstd.error_name;
+}
+
+static int zstd_ready(void) {
+	pthread_once(&zstd_once, zstd_open);
+	return zstd.loaded;
+}
+
+// One compression and one decompression context per Node environment (thread), made on first use and
+// freed with the environment: no allocation per frame.
+typedef struct {
+	zstd_ctx *cctx;
+	zstd_ctx *dctx;
+} instance_data;
+
+static void free_instance(napi_env env, void *data, void *hint) {
+	(void)env;
+	(void)hint;
+	instance_data *d = data;
+	if (d->cctx) zstd.free_cctx(d->cctx);
+	if (d->dctx) zstd.free_dctx(d->dctx);
+	free(d);
+}
+
+static instance_data *instance(napi_env env) {
+	instance_data *d = NULL;
+	if (napi_get_instance_data(env, (void **)&d) == napi_ok && d != NULL) return d;
+	d = calloc(1, sizeof *d);
+	if (d == NULL || napi_set_instance_data(env, d, free_instance, NULL) != napi_ok) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static napi_value zstd_available(napi_env env, napi_callback_info info) {
+	(void)info;
+	napi_value result;
+	napi_get_boolean(env, zstd_ready(), &result);
+	return result;
+}
+
+// Reads (input, inputLength, out, fourth) with inputLength <= input's size; fourth: the level, or the output length.
+static int zstd_args(napi_env env, napi_callback_info info, uint8_t **in, size_t *in_length, uint8_t **out, size_t *out_size, double *fourth) {
+	napi_value argv[4];
+	size_t argc = 4;
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+	if (argc < 4) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "too few arguments");
+		return 0;
+	}
+	size_t in_size;
+	double length;
+	if (!get_bytes(env, argv[0], in, &in_size) || !get_bytes(env, argv[2], out, out_size)) return 0;
+	if (napi_get_value_double(env, argv[1], &length) != napi_ok || napi_get_value_double(env, argv[3], fourth) != napi_ok) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "lengths and level must be numbers");
+		return 0;
+	}
+	if (!(length >= 0 && length <= (double)in_size && length == (double)(size_t)length)) {
+		napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "input length out of range");
+		return 0;
+	}
+	*in_length = (size_t)length;
+	if (!zstd_ready()) {
+		napi_throw_error(env, "ENOSYS", "zstd is unavailable: libzstd.so.1 cannot be loaded");
+		return 0;
+	}
+	return 1;
+}
+
+// zstdCompress(input, length, out, level) -> bytes written to out, or 0 when they would not fit (not worth it).
+static napi_value zstd_compress(napi_env env, napi_callback_info info) {
+	uint8_t *in, *out;
+	size_t in_length, out_size;
+	double level;
+	if (!zstd_args(env, info, &in, &in_length, &out, &out_size, &level)) return NULL;
+	instance_data *d = instance(env);
+	if (d == NULL || (d->cctx == NULL && (d->cctx = zstd.create_cctx()) == NULL)) {
+		napi_throw_error(env, "ENOMEM", "cannot allocate a zstd context");
+		return NULL;
+	}
+	size_t written = zstd.compress_cctx(d->cctx, out, out_size, in, in_length, (int)level);
+	// dstSize_tooSmall: the output would be larger than the caller allows; any other error is one too.
+	return number(env, zstd.is_error(written) ? 0 : (int64_t)written);
+}
+
+// zstdDecompress(input, length, out, expected) -> bytes; throws unless the frame decodes to exactly `expected` bytes.
+static napi_value zstd_decompress(napi_env env, napi_callback_info info) {
+	uint8_t *in, *out;
+	size_t in_length, out_size;
+	double expected;
+	if (!zstd_args(env, info, &in, &in_length, &out, &out_size, &expected)) return NULL;
+	if (!(expected >= 0 && expected <= (double)out_size)) {
+		napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "out is smaller than the expected length");
+		return NULL;
+	}
+	instance_data *d = instance(env);
+	if (d == NULL || (d->dctx == NULL && (d->dctx = zstd.create_dctx()) == NULL)) {
+		napi_throw_error(env, "ENOMEM", "cannot allocate a zstd context");
+		return NULL;
+	}
+	// Capped at `expected`: a frame that says more fails (dstSize_tooSmall) rather than writing past it.
+	size_t written = zstd.decompress_dctx(d->dctx, out, (size_t)expected, in, in_length);
+	if (zstd.is_error(written)) {
+		napi_throw_error(env, "EINVAL", zstd.error_name(written));
+		return NULL;
+	}
+	if (written != (size_t)expected) {
+		napi_throw_error(env, "EINVAL", "the frame decodes to fewer bytes than its length");
+		return NULL;
+	}
+	return number(env, (int64_t)written);
+}
+
 static void export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
 	napi_value fn;
 	napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -393,6 +539,9 @@ NAPI_MODULE_INIT() {
 	export_function(env, exports, "ofdLock", ofd_lock);
 	export_function(env, exports, "ofdReadLock", ofd_read_lock);
 	export_function(env, exports, "blake3Blocks", blake3_blocks);
+	export_function(env, exports, "zstdAvailable", zstd_available);
+	export_function(env, exports, "zstdCompress", zstd_compress);
+	export_function(env, exports, "zstdDecompress", zstd_decompress);
 	export_int(env, exports, "POSIX_FADV_NORMAL", POSIX_FADV_NORMAL);
 	export_int(env, exports, "POSIX_FADV_SEQUENTIAL", POSIX_FADV_SEQUENTIAL);
 	export_int(env, exports, "POSIX_FADV_DONTNEED", POSIX_FADV_DONTNEED);

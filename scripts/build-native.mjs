@@ -34,7 +34,7 @@ if (process.arch === 'x64') {
 	blake3Flags.push('-DBLAKE3_NO_SSE2', '-DBLAKE3_NO_SSE41', '-DBLAKE3_NO_AVX2', '-DBLAKE3_NO_AVX512');
 }
 const sources = [join(root, 'native/rblocksync_native.c'), ...blake3.map(name => join(root, 'native/blake3', name))];
-const args = [...ccArgs, '-O3', '-fPIC', '-shared', '-fvisibility=hidden', '-Wall', ...blake3Flags, `-I${join(root, 'native/include')}`, ...sources, '-o', tmp];
+const args = [...ccArgs, '-O3', '-fPIC', '-shared', '-fvisibility=hidden', '-Wall', ...blake3Flags, `-I${join(root, 'native/include')}`, ...sources, '-ldl', '-o', tmp];
 const result = spawnSync(cc, args, {encoding: 'utf8'});
 if (result.error || result.status !== 0) {
 	rmSync(tmp, {force: true});

@@ -35,7 +35,7 @@ export const helpText = `
     --copy                  Do not read DST: write every non-zero block, zero the rest
     --no-cache              Keep no digest cache of DST (kept on DST's host, the next sync need not read DST)
     --hash NAME             blake3 or sha256, for remote comparison (default blake3)
-    -z, --compress[=LEVEL]  Compress changed blocks on the wire, zlib level 1-9 (default off; 1 if no level)
+    -z, --compress[=MODE]   auto (default: zstd while the link is slower than compressing), off, or a level 1-19
     --bwlimit RATE          Limit the run's data on the wire to RATE bytes/s, all workers together (500K, 20M, 1G)
     -p, --port PORT         SSH port for remote endpoints
     -i, --identity FILE     SSH private key for remote endpoints

@@ -5,6 +5,7 @@ import {UsageError} from './errors.js';
 import {environmentKnobs, type EnvironmentKnobs} from './environment.js';
 import {type Bounds, DEFAULT_BOUNDS} from './remote/bounds.js';
 import type {RemoteAgent} from './remote/deploy.js';
+import type {CompressOption} from './remote/remote-backend.js';
 
 import type {HashName} from './delta/hash.js';
 import type {FilterRule} from './tree/glob.js';
@@ -94,8 +95,8 @@ export type Options = {
 	/** How the agent runs on remote hosts: through `sudo -n` (--remote-sudo), by the user's command (--remote-command). */
 	readonly remoteAgent: RemoteAgent;
 	readonly acceptNewHostKey: boolean;
-	/** zlib level 1-9; 0 means no compression. */
-	readonly compress: number;
+	/** --compress: auto (the default: only while it pays), off, or on at a level 1-19 (zstd; zlib 1-9 where a host has no zstd). */
+	readonly compress: CompressOption;
 	/** --bwlimit: bytes per second across the whole run; 0: no limit. */
 	readonly bwlimit: number;
 	/** How long each step may wait on a host: --timeout sets every bound, else DEFAULT_BOUNDS. */
@@ -130,8 +131,10 @@ export const MAX_WORKERS = 64;
 export const MAX_TIMEOUT = 86_400;
 /** --watch's quiet time before a changed file is synced. */
 export const DEFAULT_DEBOUNCE_MS = 2000;
-/** -z without a level. */
+/** -z without a level, and --compress=auto's level (zstd 1: several hundred MB/s). */
 export const DEFAULT_COMPRESS_LEVEL = 1;
+/** zstd's levels without its --ultra window sizes. */
+export const MAX_COMPRESS_LEVEL = 19;
 
 /** Default worker count: one per CPU, at most 8. */
 export function defaultWorkers(cpus = os.availableParallelism?.() ?? os.cpus().length): number {
@@ -246,12 +249,15 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		}
 	}
 
-	let compress = 0;
-	if (flags.compress !== undefined) {
-		compress = flags.compress === '' ? DEFAULT_COMPRESS_LEVEL : /^\d$/.test(flags.compress) ? Number(flags.compress) : Number.NaN;
-		if (!(compress >= 1 && compress <= 9)) {
-			throw new UsageError(`--compress level must be a number from 1 to 9; got ${flags.compress}`);
+	let compress: CompressOption = {mode: 'auto', level: DEFAULT_COMPRESS_LEVEL};
+	if (flags.compress === 'off') {
+		compress = {mode: 'off', level: 0};
+	} else if (flags.compress !== undefined && flags.compress !== 'auto') {
+		const level = flags.compress === '' ? DEFAULT_COMPRESS_LEVEL : /^\d{1,2}$/.test(flags.compress) ? Number(flags.compress) : Number.NaN;
+		if (!(level >= 1 && level <= MAX_COMPRESS_LEVEL)) {
+			throw new UsageError(`--compress must be auto, off or a level from 1 to ${MAX_COMPRESS_LEVEL}; got ${flags.compress}`);
 		}
+		compress = {mode: 'on', level};
 	}
 
 	const bwlimit = flags.bwlimit === undefined ? 0 : parseRate(flags.bwlimit);

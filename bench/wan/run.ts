@@ -6,7 +6,9 @@
 // It also times each rblocksync run's setup from its RBLOCKSYNC_TRACE=1 timeline (start to the first worker's
 // session) and, from the growth between RTTs, how many sequential round trips it costs.
 // Env: BENCH_SIZE_MIB (256), BENCH_RTTS (ms, "0,20,80"), BENCH_RATES (Mbit/s, 0 = unlimited, "0,100"),
-// BENCH_CASES ("changed,first"), BENCH_TOOLS (comma-separated substrings of tool names; default all),
+// BENCH_CASES ("changed,first"; also "text" and "random": first copies of a compressible image (lines of words, zstd -1
+// ~3.5x) and of random data, rblocksync with --compress=auto (the default) and off beside rsync, rsync -z and ssh cat),
+// BENCH_TOOLS (comma-separated substrings of tool names; default all),
 // BENCH_REPEAT (1: runs of each tool, alternated A B A B; the tables show the median run, the setup table the median
 // setup), BENCH_DIR (default a temp dir, removed after).
 // Images: bench/images.mjs (random data, 25% zero blocks, 10% holes; CHANGED has 1% of its blocks rewritten).
@@ -19,6 +21,8 @@ import {fileURLToPath} from 'node:url';
 import {makeImagePair} from '../images.mjs';
 import {startSshd} from '../../test/helpers/sshd.js';
 import {type DelayProxy, startDelayProxy} from './delay-proxy.js';
+import {makeImage} from '../../test/helpers/remote-images.js';
+import {makeTextImage} from '../../test/helpers/text-image.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const list = (name: string, fallback: string): string[] => (process.env[name] ?? fallback).split(',').map(s => s.trim()).filter(Boolean);
@@ -34,6 +38,8 @@ const size = sizeMiB * 1024 * 1024;
 const src = path.join(dir, 'src.img');
 const changed = path.join(dir, 'changed.img');
 const dst = path.join(dir, 'dst.img');
+const textSrc = path.join(dir, 'text.img');
+const randomSrc = path.join(dir, 'random.img');
 
 type TraceLine = {wall: number; trace: number; what: string};
 type Outcome = {seconds: number; stdout: string; trace: TraceLine[]};
@@ -79,14 +85,24 @@ async function run(command: string, args: string[], stdinFile?: string): Promise
 }
 
 const rblocksync = async (args: string[]): Promise<Outcome> => run(process.execPath, [path.join(root, 'dist/cli.js'), '--json', '--progress', 'none', ...args]);
-const rsync = async (from: string, to: string): Promise<Outcome> => run('rsync', ['--inplace', '--no-whole-file', '--rsync-path=/usr/bin/rsync', '-e', ssh.join(' '), from, to]);
-const sshCat = async (): Promise<Outcome> => run(ssh[0]!, [...ssh.slice(1), 'wan', `cat > '${dst}'`], src);
+const rsync = async (from: string, to: string, extra: string[] = []): Promise<Outcome> => run('rsync', ['--inplace', '--no-whole-file', '--rsync-path=/usr/bin/rsync', ...extra, '-e', ssh.join(' '), from, to]);
+const sshCat = async (from = src): Promise<Outcome> => run(ssh[0]!, [...ssh.slice(1), 'wan', `cat > '${dst}'`], from);
 /** bdsync's README pipeline: the client reads SRC here and DST's digests from `bdsync --server` there, the patch goes back over ssh. */
 const bdsync = async (): Promise<Outcome> => run('bash', ['-o', 'pipefail', '-c',
 	`${BDSYNC} "${ssh.join(' ')} wan ${BDSYNC} --server" '${src}' '${dst}' | ${ssh.join(' ')} wan "${BDSYNC} --patch='${dst}'"`]);
 
 type Tool = {name: string; run: () => Promise<Outcome>; rsyncPeer: string};
-type Case = {label: string; reset: () => void; tools: Tool[]};
+type Case = {label: string; reset: () => void; tools: Tool[]; src?: string};
+
+/** A first copy of `from` with compression: auto and off, rsync with and without -z, ssh cat. */
+const compressCase = (label: string, from: string): Case => ({label, src: from, reset: () => fs.rmSync(dst, {force: true}), tools: [
+	{name: 'rblocksync push', run: async () => rblocksync([from, `wan:${dst}`, '--truncate']), rsyncPeer: 'rsync -z push'},
+	{name: 'rblocksync push -z off', run: async () => rblocksync([from, `wan:${dst}`, '--truncate', '--compress=off']), rsyncPeer: 'rsync -z push'},
+	{name: 'rblocksync pull', run: async () => rblocksync([`wan:${from}`, dst, '--truncate']), rsyncPeer: 'rsync -z push'},
+	{name: 'rsync push', run: async () => rsync(from, `wan:${dst}`), rsyncPeer: 'rsync -z push'},
+	{name: 'rsync -z push', run: async () => rsync(from, `wan:${dst}`, ['-z']), rsyncPeer: 'rsync -z push'},
+	{name: 'ssh cat > file', run: async () => sshCat(from), rsyncPeer: 'rsync -z push'},
+]});
 
 const push = 'rsync push';
 const pull = 'rsync pull';
@@ -111,8 +127,10 @@ const cases: Record<string, Case> = {
 			execFileSync('truncate', ['-s', String(size), dst]);
 			return bdsync();
 		}, rsyncPeer: push}] : []),
-		{name: 'ssh cat > file', run: sshCat, rsyncPeer: push},
+		{name: 'ssh cat > file', run: async () => sshCat(), rsyncPeer: push},
 	]},
+	text: compressCase('text copy', textSrc),
+	random: compressCase('random copy', randomSrc),
 };
 
 /** The proxy listens on one port for every link shape, so ~/.ssh/config and known_hosts name it once. */
@@ -130,6 +148,12 @@ try {
 	const [, type, key] = sshd.hostKeyLine.split(' ');
 	fs.appendFileSync(path.join(sshd.home, '.ssh/known_hosts'), `[127.0.0.1]:${proxyPort} ${type} ${key}\n`);
 	makeImagePair(src, changed, size, 4096);
+	if (caseNames.includes('text')) {
+		makeTextImage(textSrc, size);
+	}
+	if (caseNames.includes('random')) {
+		makeImage(randomSrc, size, {zeroEvery: 0, holeEvery: 0});
+	}
 	execFileSync('sh', ['-c', `cat '${src}' '${changed}' > /dev/null`]);
 	// The agent upload and first-connection costs stay out of the timings.
 	await rblocksync(['-q', src, `wan:${dst}`, '--truncate']);
@@ -145,7 +169,7 @@ try {
 			for (const name of caseNames) {
 				const chosen = cases[name];
 				if (!chosen) {
-					throw new Error(`BENCH_CASES: unknown case ${name} (changed, first)`);
+					throw new Error(`BENCH_CASES: unknown case ${name} (changed, first, text, random)`);
 				}
 				for (const tool of Array.from({length: repeat}, () => chosen.tools.filter(t => wanted(t.name))).flat()) {
 					chosen.reset();
@@ -155,7 +179,7 @@ try {
 					// Let the last bytes of a closing connection through the delay line before counting.
 					await new Promise(resolve => setTimeout(resolve, rtt + 20));
 					const wire = proxy.bytes.up + proxy.bytes.down - before;
-					if (execFileSync('sh', ['-c', `cmp -s '${src}' '${dst}' && echo same || echo differ`]).toString().trim() !== 'same') {
+					if (execFileSync('sh', ['-c', `cmp -s '${chosen.src ?? src}' '${dst}' && echo same || echo differ`]).toString().trim() !== 'same') {
 						throw new Error(`${tool.name} (${chosen.label}, RTT ${rtt} ms, ${rate || 'unlimited'} Mbit/s) left DST different from SRC`);
 					}
 					const result = {label: chosen.label, rtt, rate, tool: tool.name, seconds: outcome.seconds, wire, trace: outcome.trace};
@@ -189,7 +213,7 @@ for (const r of medians) {
 	const ratio = peer ? `${(peer.seconds / r.seconds).toFixed(2)}x` : '-';
 	console.log(`${r.label.padEnd(12)} ${String(r.rtt).padStart(3)}  ${rateName(r.rate).padEnd(10)} ${r.tool.padEnd(20)} ${r.seconds.toFixed(2).padStart(8)}  ${ratio.padStart(8)}  ${String(r.wire).padStart(12)}  ${((r.wire / size) * 100).toFixed(2).padStart(9)}%  ${(r.wire * 8 / r.seconds / 1e6).toFixed(1).padStart(11)}${r.spread ? `  (${r.spread})` : ''}`);
 }
-console.log('(vs rsync: rsync\'s time over this one, in the same case, link and direction (a first copy: rsync push); >1 is faster)');
+console.log('(vs rsync: rsync\'s time over this one, in the same case, link and direction (a first copy: rsync push; text and random copies: rsync -z push); >1 is faster)');
 
 /** The setup of a run: until its first worker's session began (a "first data" trace line when there is one). */
 function firstData(trace: TraceLine[]): TraceLine | undefined {

@@ -132,6 +132,9 @@ export class DestRole {
 			case 'dataz':
 				this.apply(message.offset, this.rules.inflate(message));
 				break;
+			case 'datazs':
+				this.apply(message.offset, this.rules.unzstd(message));
+				break;
 			case 'diff':
 				this.counters.blocksChanged += Math.ceil(message.length / this.geometry.blockSize);
 				break;
@@ -480,7 +483,8 @@ export class DestRole {
 		this.pending.delete(offset);
 		this.completed += 1;
 		this.counters.bytesScanned += length;
-		if (this.completed - this.lastCredit >= CREDIT_WINDOW / 4) {
+		// Credit per chunk (a 9-byte frame per MiB): SOURCE's --compress=auto measures the link by it, and holds back on it.
+		if (this.completed - this.lastCredit >= 1) {
 			this.lastCredit = this.completed;
 			this.send({type: 'credit', granted: CREDIT_WINDOW + this.completed});
 		}

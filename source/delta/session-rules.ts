@@ -1,6 +1,7 @@
 // The session rules of doc/protocol.md, one checker per role: every frame the peer sends is held against the
 // worker's range and what both sides said so far, before the role acts on it. Pure: no image, no I/O.
 import {inflateRawSync} from 'node:zlib';
+import {nativeOps} from '../native/native.js';
 import {ProtocolError} from '../protocol/frame.js';
 import {CREDIT_WINDOW, FRAME_NAME, type Message, SHORT_DIGEST} from '../protocol/messages.js';
 import type {Geometry} from './chunks.js';
@@ -126,6 +127,7 @@ export class DestRules extends Rules {
 			case 'want': return this.onWant(message.offset, message.mask);
 			case 'data': return this.onRun('DATA', message.offset, message.data.length);
 			case 'dataz': return this.onRun('DATAZ', message.offset, message.length);
+			case 'datazs': return this.onRun('DATAZS', message.offset, message.length);
 			case 'diff': return this.onRun('DIFF', message.offset, message.length);
 			case 'chunkEnd': return this.onChunkEnd(message.offset);
 			case 'sourceEnd': return this.onSourceEnd(message.blocksZero);
@@ -142,6 +144,21 @@ export class DestRules extends Rules {
 			case 'full': this.state[(message.offset - this.start) / this.chunkSize] = FULL; break;
 			default: break;
 		}
+	}
+
+	/** DATAZS's bytes, decoded: exactly its length, else a ProtocolViolation (call after received()). */
+	unzstd(message: Extract<Message, {type: 'datazs'}>): Buffer {
+		const zstd = nativeOps()?.zstd;
+		if (!zstd) {
+			throw new ProtocolViolation(`DATAZS at offset ${message.offset}, but this agent has no zstd (its HELLO did not offer it)`);
+		}
+		const data = Buffer.allocUnsafe(message.length);
+		try {
+			zstd.decompress(message.compressed, message.compressed.length, data, message.length);
+		} catch (error) {
+			throw new ProtocolViolation(`DATAZS at offset ${message.offset} length ${message.length} does not decode: ${error instanceof Error ? error.message : String(error)}`);
+		}
+		return data;
 	}
 
 	/** DATAZ's bytes, inflated: exactly its length, else a ProtocolViolation (call after received()). */
@@ -260,7 +277,7 @@ export class DestRules extends Rules {
 	}
 
 	/** DATA, DATAZ, DIFF: blocks of one chunk in progress (with --copy: the current chunk, or the next one). */
-	private onRun(name: 'DATA' | 'DATAZ' | 'DIFF', offset: number, length: number): void {
+	private onRun(name: 'DATA' | 'DATAZ' | 'DATAZS' | 'DIFF', offset: number, length: number): void {
 		this.inRange(name, offset, length);
 		if ((name === 'DIFF') !== this.dryRun) {
 			throw new ProtocolViolation(this.dryRun ? `${name} at offset ${offset} in a dry run` : `DIFF at offset ${offset} outside a dry run`);

@@ -1,5 +1,7 @@
 // The SOURCE side of a session: streams chunk digests under DEST's credit and answers its requests (doc/protocol.md).
 import {deflateRawSync} from 'node:zlib';
+import {nativeOps, type ZstdOps} from '../native/native.js';
+import {AutoCompress} from './auto-compress.js';
 import {rangeCursor} from '../blocks/blocks.js';
 import {RunCoalescer} from '../blocks/runs.js';
 import type {Hasher} from './hash.js';
@@ -7,7 +9,7 @@ import type {Image, Range} from '../image/image.js';
 import {CountedImage} from '../image/counted-image.js';
 import {emptyCounters} from '../blocks/counters.js';
 import type {Message} from '../protocol/messages.js';
-import {countersTuple, CREDIT_WINDOW, SHORT_DIGEST} from '../protocol/messages.js';
+import {compressSpec, type CompressSpec, countersTuple, CREDIT_WINDOW, SHORT_DIGEST} from '../protocol/messages.js';
 import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
 import {SourceRules} from './session-rules.js';
 import {KeyedDigests} from './keyed.js';
@@ -18,7 +20,7 @@ export type SourceJob = {
 	readonly dryRun: boolean;
 	/** --copy: no digests; every non-zero block is sent as data. */
 	copy: boolean;
-	/** zlib level for DATA frames; 0: never compress. */
+	/** OPEN's compress byte (protocol/messages.ts CompressBits): 0 never; a zlib level; zstd and auto bits. */
 	readonly compress: number;
 	/**
 	 * --bitmap, after a recorded pass: only the chunks holding a range SRC's dirty bitmap marks (image.changedRanges)
@@ -97,6 +99,19 @@ export class SourceRole {
 	private destEmpty = false;
 	private deflateMisses = 0;
 	private deflateSkipped = 0;
+	private readonly compression: CompressSpec;
+	/** --compress=auto: whether compressing pays on this worker's link, measured as it runs. */
+	private readonly auto: AutoCompress | undefined;
+	private readonly zstd: ZstdOps | undefined;
+	/** Auto: the first CREDIT (the window), and the bytes sent up to the end of each chunk sent, in order. */
+	private window: number | undefined;
+	private readonly marks: number[] = [];
+	private lastGrant = 0;
+	/** DEST grants credit per completed chunk (seen once a CREDIT moved by one). */
+	private perChunkCredit = false;
+	private wire = 0;
+	/** zstd's output, reused: a run is copied out of it only when it shrank. */
+	private zstdOut: Buffer = Buffer.alloc(0);
 	/** Every frame from DEST is checked here before SOURCE acts on it. */
 	private readonly rules: SourceRules;
 	private readonly send: (message: Message) => void;
@@ -120,6 +135,12 @@ export class SourceRole {
 	) {
 		this.image = new CountedImage(image);
 		this.job = {...job};
+		this.compression = compressSpec(job.compress);
+		this.zstd = this.compression?.codec === 'zstd' ? nativeOps()?.zstd : undefined;
+		if (this.compression?.codec === 'zstd' && !this.zstd) {
+			throw new Error('zstd compression was asked for, but this agent cannot load libzstd.so.1');
+		}
+		this.auto = this.compression?.auto ? new AutoCompress(performance.now()) : undefined;
 		this.rules = new SourceRules({...job, srcSize: job.end, geometry});
 		this.send = message => {
 			this.rules.sent(message);
@@ -158,6 +179,17 @@ export class SourceRole {
 				return;
 			case 'credit':
 				this.granted = Math.max(this.granted, message.granted);
+				if (this.auto) {
+					// CREDIT grants the window past the chunks DEST completed: those chunks' frames have crossed the link.
+					if (this.window !== undefined && message.granted === this.lastGrant + 1) {
+						this.perChunkCredit = true;
+					}
+					this.lastGrant = message.granted;
+					this.window ??= message.granted;
+					const completed = this.granted - this.window;
+					// Every chunk sent is complete: all that went out arrived (answers sent after a chunk's mark too), so holding() ends.
+					this.auto.acked(completed >= this.sent ? this.wire : completed > 0 ? this.marks[completed - 1] ?? 0 : 0, performance.now());
+				}
 				this.schedule();
 				return;
 			case 'subs':
@@ -248,7 +280,8 @@ export class SourceRole {
 				this.next += length;
 				continue;
 			}
-			if (this.sent >= this.granted) {
+			if (this.sent >= this.granted || this.holding()) {
+				this.auto?.waiting(performance.now());
 				this.zeros.flush();
 				this.skips.flush();
 				return; // Resumed by the next CREDIT.
@@ -268,6 +301,10 @@ export class SourceRole {
 			} else {
 				this.send({type: 'chunk', offset, length, digest: this.chunk.chunkDigest()});
 				this.remember();
+			}
+			if (this.auto) {
+				this.wireSent(this.job.copy ? 13 : 49);
+				this.marks.push(this.wire);
 			}
 			if (performance.now() - began > SLICE_MS) {
 				this.schedule();
@@ -400,17 +437,61 @@ export class SourceRole {
 			this.image.read(this.chunk.data, from, to - from, offset);
 		}
 		const data = this.chunk.data.subarray(from, to);
-		// Deflate costs ~10 ms per MiB; after 8 misses in a row (encrypted or compressed data) try one run in 16.
-		if (this.job.compress > 0 && (this.deflateMisses < 8 || ++this.deflateSkipped % 16 === 0)) {
-			const deflated = deflateRawSync(data, {level: this.job.compress});
-			if (deflated.length + 4 < data.length * 0.9) {
+		const spec = this.compression;
+		const auto = this.auto;
+		// With a fixed level: after 8 misses in a row (encrypted or compressed data) try one run in 16. Auto samples itself.
+		if (spec && (auto ? auto.wants() : this.deflateMisses < 8 || ++this.deflateSkipped % 16 === 0)) {
+			const began = performance.now();
+			const message = this.compress(spec, offset, data);
+			auto?.compressed(data.length, message ? message.bytes : data.length, performance.now() - began);
+			if (message) {
 				this.deflateMisses = 0;
-				this.send({type: 'dataz', offset, length: data.length, deflated});
+				this.send(message.frame);
+				this.wireSent(message.bytes + 17);
 				return;
 			}
 			this.deflateMisses += 1;
 		}
 		this.send({type: 'data', offset, data});
+		if (auto) {
+			this.wireSent(data.length + 13);
+		}
+	}
+
+	/**
+	 * Auto: enough is in flight for the link (AutoCompress.holding), and more than DEST completes before its next
+	 * CREDIT (a DEST of this version grants per chunk; an older one a quarter window at a time), so that DEST always
+	 * has chunks to complete and a CREDIT to send.
+	 */
+	private holding(): boolean {
+		if (!this.auto || this.window === undefined) {
+			return false;
+		}
+		const completed = this.granted - this.window;
+		const inFlight = this.sent - completed;
+		return (this.perChunkCredit ? inFlight >= 2 : inFlight >= this.window / 2) && this.auto.holding();
+	}
+
+	private wireSent(bytes: number): void {
+		this.wire += bytes;
+		this.auto?.sent(bytes);
+	}
+
+	/** The run as DATAZS (zstd) or DATAZ (zlib) when that is at least 10% smaller; undefined when it is not. */
+	private compress(spec: NonNullable<CompressSpec>, offset: number, data: Buffer): {frame: Message; bytes: number} | undefined {
+		const most = Math.floor(data.length * 0.9) - 4;
+		if (most <= 0) {
+			return undefined;
+		}
+		if (this.zstd) {
+			if (this.zstdOut.length < most) {
+				this.zstdOut = Buffer.allocUnsafe(Math.max(most, this.geometry.chunkSize));
+			}
+			const written = this.zstd.compress(data, data.length, this.zstdOut.subarray(0, most), spec.level);
+			return written > 0 ? {frame: {type: 'datazs', offset, length: data.length, compressed: Buffer.from(this.zstdOut.subarray(0, written))}, bytes: written} : undefined;
+		}
+		const deflated = deflateRawSync(data, {level: Math.min(9, spec.level)});
+		return deflated.length <= most ? {frame: {type: 'dataz', offset, length: data.length, deflated}, bytes: deflated.length} : undefined;
 	}
 
 }

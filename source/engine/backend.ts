@@ -54,6 +54,8 @@ export interface SyncBackend {
 	finishSync?(): Promise<string | undefined>;
 	/** --bitmap: what the sync phase was ("incremental", "full: <reason>") for the summary; undefined without it. */
 	bitmapSummary?(): string | undefined;
+	/** The sessions' compression ("zstd 1, auto", "off") and the bytes of SRC's data runs over their bytes on the wire; undefined: no wire. */
+	compressionSummary?(): {compression: string; compressionRatio: number} | undefined;
 	/** After the whole run succeeded (sync, finishSync, --verify): keeps what the next run builds on (SRC's bitmap rotated). */
 	finishRun?(): Promise<void>;
 	/** Before the verify phase: drop both images from the page caches, wherever they are. */

@@ -42,6 +42,9 @@ export type Summary = Counters & {
 	dryRun: boolean;
 	/** --bwlimit in bytes per second; absent without one. */
 	bwlimit?: number;
+	/** Over SSH: the sessions' compression ("zstd 1, auto", "zlib 6", "off"), and SRC's data bytes over their wire bytes (1: none saved). */
+	compression?: string;
+	compressionRatio?: number;
 	/** null when --verify was not asked for. */
 	verified: boolean | null;
 	/** Bytes of a DST block device beyond SRC's size, left as they were. */

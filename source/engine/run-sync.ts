@@ -129,6 +129,10 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 		if (cache !== undefined) {
 			begun.cache = cache;
 		}
+		const compression = backend.compressionSummary?.();
+		if (compression !== undefined) {
+			Object.assign(begun, compression);
+		}
 		const bitmap = backend.bitmapSummary?.();
 		if (bitmap !== undefined) {
 			begun.bitmap = bitmap;

@@ -43,10 +43,23 @@ export interface NativeOps {
 	 * flagged in skip left unhashed. Returns the number of blocks. Throws RangeError when out or skip is too small.
 	 */
 	blake3Blocks(input: Uint8Array, length: number, blockSize: number, out: Uint8Array, outOffset: number, skip: Uint8Array | null): number;
+	/** zstd through Debian's libzstd.so.1, opened at run time; undefined where it cannot be loaded (or the helper predates it). */
+	readonly zstd: ZstdOps | undefined;
 }
 
-type Addon = Omit<NativeOps, 'fadvise' | 'lock' | 'ofdLock'> & {
+/** zstd with one context per thread: no allocation per call. */
+export interface ZstdOps {
+	/** Compresses input[0, length) at `level` into out; returns the bytes written, 0 when they would not fit in out (not worth it). */
+	compress(input: Uint8Array, length: number, out: Uint8Array, level: number): number;
+	/** Decodes one zstd frame input[0, length) into out; throws unless it decodes to exactly `expected` bytes. */
+	decompress(input: Uint8Array, length: number, out: Uint8Array, expected: number): number;
+}
+
+type Addon = Omit<NativeOps, 'fadvise' | 'lock' | 'ofdLock' | 'zstd'> & {
 	ofdLock?: (fd: number, start: number, length: number) => [number, number, boolean] | null;
+	zstdAvailable?(): boolean;
+	zstdCompress?(input: Uint8Array, length: number, out: Uint8Array, level: number): number;
+	zstdDecompress?(input: Uint8Array, length: number, out: Uint8Array, expected: number): number;
 	fadvise(fd: number, offset: number, length: number, advice: number): void;
 	lock(fd: number, exclusive: number): void;
 	POSIX_FADV_NORMAL: number;
@@ -125,6 +138,9 @@ function wrap(addon: Addon): NativeOps {
 		blake3Blocks: addon.blake3Blocks,
 		...(typeof addon.ofdLock === 'function' ? {ofdLock: ofdLockOf(addon.ofdLock)} : {}),
 		...(typeof addon.ofdReadLock === 'function' ? {ofdReadLock: addon.ofdReadLock} : {}),
+		zstd: addon.zstdAvailable?.() && addon.zstdCompress && addon.zstdDecompress
+			? {compress: addon.zstdCompress, decompress: addon.zstdDecompress}
+			: undefined,
 	};
 }
 

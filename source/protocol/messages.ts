@@ -15,14 +15,36 @@ export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16,
  * HELLO capability bits: holes: the native helper is loaded; keyed: SOURCE takes KEY (keyed truncated digests);
  * readCounters: this side knows STATS and DONE with the two read counters (ten u64, not eight) and SOURCE's STATS;
  * a side sends them only when the other's HELLO has the bit (doc/protocol.md, STATS);
- * quickCheck: DEST's preparing agent takes SRC's stamp in a CACHE frame before its OPEN (SRC's quick check).
+ * quickCheck: DEST's preparing agent takes SRC's stamp in a CACHE frame before its OPEN (SRC's quick check);
+ * compressAuto: OPEN's compress byte may carry the codec and auto bits (CompressBits); zstd: the agent compresses
+ * and decompresses zstd (DATAZS), libzstd being loaded.
  */
-export const Capability = {holes: 1, keyed: 2, readCounters: 4, quickCheck: 8} as const;
+export const Capability = {holes: 1, keyed: 2, readCounters: 4, quickCheck: 8, compressAuto: 16, zstd: 32} as const;
 
 /** DEST's CACHE status when SRC's stamp and DST match the cache: the run reads and writes nothing. */
 export const CACHE_UNCHANGED = 'used: SRC and DST unchanged since the last run (quick check)';
 /** Before SRC's stamp in the driver's CACHE to DEST: record the stamp at commit, but do not answer this run by it. */
 export const RECORD_ONLY = 'record:';
+
+/**
+ * OPEN's compress byte: 0 off; 1-9 alone a zlib level (what every agent reads); with `zstd` the low five bits are a
+ * zstd level (1-19); with `auto` SOURCE compresses only while it pays, measured as it runs (delta/auto-compress.ts).
+ * The driver sets `zstd` and `auto` only for a SOURCE whose HELLO offers compressAuto (and zstd for both roles).
+ */
+export const CompressBits = {levelMask: 0x1f, zstd: 0x20, auto: 0x40} as const;
+
+export type CompressSpec = {readonly codec: 'zlib' | 'zstd'; readonly level: number; readonly auto: boolean} | undefined;
+
+/** OPEN's compress byte of a spec (undefined: off). */
+export function compressByte(spec: CompressSpec): number {
+	return spec === undefined ? 0 : (spec.level & CompressBits.levelMask) | (spec.codec === 'zstd' ? CompressBits.zstd : 0) | (spec.auto ? CompressBits.auto : 0);
+}
+
+/** The spec an OPEN's compress byte says (undefined: off). */
+export function compressSpec(byte: number): CompressSpec {
+	const level = byte & CompressBits.levelMask;
+	return level === 0 ? undefined : {codec: (byte & CompressBits.zstd) !== 0 ? 'zstd' : 'zlib', level, auto: (byte & CompressBits.auto) !== 0};
+}
 
 export const ImageKindCode = {file: 1, block: 2, memory: 3} as const;
 /** ERROR's kind: `protocol` says the sender's peer broke the session rules (doc/protocol.md); the driver names that peer. */
@@ -93,6 +115,8 @@ export type Message =
 	| {type: 'blocks'; offset: number; mask: number; digests: Buffer}
 	| {type: 'data'; offset: number; data: Buffer}
 	| {type: 'dataz'; offset: number; length: number; deflated: Buffer}
+	// A run compressed with zstd: one zstd frame that decodes to exactly `length` bytes.
+	| {type: 'datazs'; offset: number; length: number; compressed: Buffer}
 	| {type: 'diff'; offset: number; length: number}
 	| {type: 'chunkEnd'; offset: number}
 	| {type: 'full'; offset: number}
@@ -110,7 +134,7 @@ export const TYPE_CODE: Record<MessageType, number> = {
 	hello: 0x01, open: 0x02, opened: 0x03, error: 0x04, warn: 0x05, cache: 0x06,
 	list: 0x07, entry: 0x08, listed: 0x09, fsop: 0x0a, ack: 0x0b, reset: 0x0c,
 	credit: 0x10, chunk: 0x11, zero: 0x12, subs: 0x13, want: 0x14, blocks: 0x15, data: 0x16,
-	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e, key: 0x1f, skip: 0x20,
+	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e, key: 0x1f, skip: 0x20, datazs: 0x21,
 };
 const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([name, code]) => [code, name as MessageType]));
 
@@ -119,7 +143,7 @@ export const FRAME_NAME: Record<MessageType, string> = {
 	hello: 'HELLO', open: 'OPEN', opened: 'OPENED', error: 'ERROR', warn: 'WARN', cache: 'CACHE',
 	list: 'LIST', entry: 'ENTRY', listed: 'LISTED', fsop: 'FSOP', ack: 'ACK', reset: 'RESET',
 	credit: 'CREDIT', chunk: 'CHUNK', zero: 'ZERO', subs: 'SUBS', want: 'WANT', blocks: 'BLOCKS', data: 'DATA',
-	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY', key: 'KEY', skip: 'SKIP',
+	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY', key: 'KEY', skip: 'SKIP', datazs: 'DATAZS',
 };
 
 /** The name of a frame type byte (FRAME_NAME's); undefined for a byte no frame has. */
@@ -130,7 +154,7 @@ export function frameName(type: number): string | undefined {
 
 /** The session frames each role may send once OPENED (the table's direction column; ERROR and WARN go to the driver). */
 export const SESSION_FRAMES: Record<'source' | 'dest', ReadonlySet<MessageType>> = {
-	source: new Set<MessageType>(['chunk', 'zero', 'skip', 'want', 'data', 'dataz', 'diff', 'chunkEnd', 'sourceEnd', 'stats', 'error', 'warn']),
+	source: new Set<MessageType>(['chunk', 'zero', 'skip', 'want', 'data', 'dataz', 'datazs', 'diff', 'chunkEnd', 'sourceEnd', 'stats', 'error', 'warn']),
 	dest: new Set<MessageType>(['credit', 'subs', 'blocks', 'full', 'empty', 'key', 'stats', 'done', 'error', 'warn']),
 };
 
@@ -297,6 +321,7 @@ export function encode(message: Message): Buffer {
 		case 'blocks': w.u64(message.offset).u32(message.mask).bytes(message.digests); break;
 		case 'data': w.u64(message.offset).bytes(message.data); break;
 		case 'dataz': w.u64(message.offset).u32(message.length).bytes(message.deflated); break;
+		case 'datazs': w.u64(message.offset).u32(message.length).bytes(message.compressed); break;
 		case 'chunkEnd': case 'full': w.u64(message.offset); break;
 		case 'sourceEnd': w.u64(message.blocksZero); break;
 		case 'stats': case 'done': counters(w, message.counters); break;
@@ -336,6 +361,7 @@ export function decode(frame: Frame): Message {
 		case 'blocks': message = {type, offset: r.u64(), mask: r.u32(), digests: digestList(r, type)}; break;
 		case 'data': message = {type, offset: r.u64(), data: r.rest()}; break;
 		case 'dataz': message = {type, offset: r.u64(), length: r.u32(), deflated: r.rest()}; break;
+		case 'datazs': message = {type, offset: r.u64(), length: r.u32(), compressed: r.rest()}; break;
 		case 'chunkEnd': case 'full': message = {type, offset: r.u64()}; break;
 		case 'sourceEnd': message = {type, blocksZero: r.u64()}; break;
 		case 'stats': case 'done': message = {type, counters: readCounters(r, type)}; break;

@@ -9,6 +9,7 @@ import {type AgentPlan, prepareAgent, type RemoteAgent} from './deploy.js';
 import {type Link, StreamLink, ThreadLink} from './link.js';
 import {decode, encode, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
 import {helloMessage} from '../agent/agent-core.js';
+import {Pacer} from './pacer.js';
 
 export type HostEndpoint = {readonly host: string; readonly user?: string; readonly port?: number};
 
@@ -22,6 +23,8 @@ export type HostOptions = {
 	readonly keepaliveMs: number;
 	readonly bounds?: Bounds;
 	readonly trace: boolean;
+	/** --bwlimit in bytes per second (0 or absent: none): one budget for every file and worker of the run. */
+	readonly bwlimit?: number;
 };
 
 type Host = {pool: ConnectionPool<Connection>; plan: AgentPlan; alias: string};
@@ -40,7 +43,12 @@ export class RemoteHosts {
 	private closing = false;
 	private readonly started = performance.now();
 
-	constructor(private readonly options: HostOptions) {}
+	/** --bwlimit: the one token bucket every worker's relay draws from, whichever file it syncs. */
+	readonly pacer: Pacer | undefined;
+
+	constructor(private readonly options: HostOptions) {
+		this.pacer = options.bwlimit ? new Pacer(options.bwlimit) : undefined;
+	}
 
 	private get bounds(): Bounds {
 		return this.options.bounds ?? DEFAULT_BOUNDS;

@@ -9,13 +9,12 @@ import {throwIfStoppedBeforeDst} from '../engine/run-sync.js';
 import type {Direction, WorkerState} from '../engine/progress.js';
 import {InterruptedError, RblocksyncError, TransferError} from '../errors.js';
 import {sourceChangedMessage} from '../image/source-version.js';
-import {CACHE_UNCHANGED, Capability, ImageKindCode, type Message, OpenFlag, openFlagBits, RECORD_ONLY, Role} from '../protocol/messages.js';
+import {CACHE_UNCHANGED, Capability, compressByte, type CompressSpec, ImageKindCode, type Message, OpenFlag, openFlagBits, RECORD_ONLY, Role} from '../protocol/messages.js';
 import {type Bounds, DEFAULT_BOUNDS, unlessAborted} from './bounds.js';
 import type {RemoteAgent} from './deploy.js';
 import {RemoteHosts} from './hosts.js';
 import {type Link, ThreadLink} from './link.js';
 import {canPunch, type Held, openLink, prefixOf, relaySession} from './session.js';
-import {Pacer} from './pacer.js';
 
 /** Where one role runs: this host (a thread or in-process), or a remote host through SSH. */
 export type RoleEndpoint =
@@ -38,7 +37,8 @@ export type RemoteOptions = {
 	readonly verify?: boolean;
 	/** DEST keeps a digest cache of DST on DST's host (not --no-cache); absent: none. */
 	readonly cache?: boolean;
-	readonly compress: number;
+	/** --compress; absent: off. */
+	readonly compress?: CompressOption;
 	/** --bwlimit in bytes per second, one budget for the whole run (0 or absent: no limit). */
 	readonly bwlimit?: number;
 	readonly port: number | undefined;
@@ -66,6 +66,33 @@ export type RemoteOptions = {
 	readonly bounds?: Bounds;
 };
 
+/** --compress as the user gave it: the codec follows from both agents' HELLO (compressFor). */
+export type CompressOption = {readonly mode: 'off' | 'auto' | 'on'; readonly level: number};
+
+/**
+ * OPEN's compress spec for a session, from both roles' HELLO capabilities: zstd when both have it, else zlib
+ * (levels above 9 capped) with `fallback` naming the role without zstd; auto only for a SOURCE that measures
+ * (an older one gets nothing for auto, a plain zlib level when asked for a level).
+ */
+export function compressFor(option: CompressOption | undefined, sourceCaps: number, destCaps: number): {spec: CompressSpec; fallback?: 'SOURCE' | 'DEST'} {
+	if (!option || option.mode === 'off') {
+		return {spec: undefined};
+	}
+	const auto = option.mode === 'auto';
+	if ((sourceCaps & Capability.compressAuto) === 0) {
+		return auto ? {spec: undefined} : {spec: {codec: 'zlib', level: Math.min(9, option.level), auto: false}, fallback: 'SOURCE'};
+	}
+	if ((sourceCaps & destCaps & Capability.zstd) !== 0) {
+		return {spec: {codec: 'zstd', level: option.level, auto}};
+	}
+	return {spec: {codec: 'zlib', level: Math.min(9, option.level), auto}, fallback: (sourceCaps & Capability.zstd) === 0 ? 'SOURCE' : 'DEST'};
+}
+
+/** "zstd 1, auto", "zlib 6", "off" (the summary's compress row and --json's compression). */
+export function describeCompression(spec: CompressSpec): string {
+	return spec ? `${spec.codec} ${spec.level}${spec.auto ? ', auto' : ''}` : 'off';
+}
+
 /** Push, pull and remote-to-remote. */
 export class RemoteBackend implements SyncBackend {
 	/** The agent bundles this backend's hosts had uploaded (none when the hosts are shared: the run counts those once). */
@@ -88,6 +115,10 @@ export class RemoteBackend implements SyncBackend {
 	private srcStamp = '';
 	/** DEST's cache vouches for SRC and DST both unchanged since its run (SRC's quick check): the sync phase reads nothing. */
 	private unchanged = false;
+	/** The sessions' compression, decided from both preparing agents' HELLO (the workers run the same agents). */
+	private compression: CompressSpec = undefined;
+	/** SOURCE's data runs through the relay: their bytes, and their bytes on the wire (compressed or not). */
+	private readonly dataBytes = {raw: 0, wire: 0};
 	/** SRC's preparing agent, kept until the end: it holds SRC's shared lock and checks SRC after the sync phase. */
 	private srcHolder: {link: Link; held: Held} | undefined;
 	/** DST's preparing agent, "bootid:pid:fd" in its OPENED: the DEST workers write through its open file description. */
@@ -111,8 +142,6 @@ export class RemoteBackend implements SyncBackend {
 	private warn: (message: string) => void = () => {};
 	private readonly started = performance.now();
 	private readonly localDestIsNew: boolean;
-	/** --bwlimit: the one token bucket every worker's relay draws from. */
-	private readonly pacer: Pacer | undefined;
 
 	/** `localLink`: the link for a local endpoint (default: a worker thread, or in-process); tests pass memory images. */
 	/** `hosts`: connections shared with other backends of the run (kept open by close()); default: this backend's own. */
@@ -124,7 +153,6 @@ export class RemoteBackend implements SyncBackend {
 		}
 		// Decided before the prepare step creates it.
 		this.localDestIsNew = options.dst.kind === 'local' && !existsSync(options.dst.path);
-		this.pacer = options.bwlimit ? new Pacer(options.bwlimit) : undefined;
 	}
 
 	private trace(what: string): void {
@@ -176,6 +204,13 @@ export class RemoteBackend implements SyncBackend {
 			: {type: 'cache', status: options.copy || options.verify === true ? `${RECORD_ONLY}${this.srcStamp}` : this.srcStamp};
 		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs, stamp);
 		this.dstHolderToken = dest.opened.identity;
+		const compression = compressFor(options.compress, this.srcCaps, dest.caps);
+		this.compression = compression.spec;
+		if (compression.fallback && options.compress?.mode === 'on') {
+			const host = compression.fallback === 'SOURCE' ? options.src : options.dst;
+			const name = host.kind === 'remote' ? `${host.host}'s agent` : 'this host';
+			this.warn(`--compress: ${name} has no zstd (${compression.fallback === 'SOURCE' && (this.srcCaps & Capability.compressAuto) === 0 ? 'an older rblocksync' : 'libzstd.so.1 not loaded'}): compressing with zlib ${Math.min(9, options.compress.level)}`);
+		}
 		this.cacheStatus = this.wantsCache() ? dest.cache ?? 'off: the agent on DST\'s host keeps no digest cache' : undefined;
 		this.unchanged = this.cacheStatus === CACHE_UNCHANGED;
 		if (this.unchanged) {
@@ -235,7 +270,8 @@ export class RemoteBackend implements SyncBackend {
 				warn: hooks.warn,
 				signal: stop.signal,
 				stallMs: this.bounds.stallMs,
-				...(this.pacer ? {pacer: this.pacer} : {}),
+				...(this.remoteHosts.pacer ? {pacer: this.remoteHosts.pacer} : {}),
+				dataBytes: this.dataBytes,
 			}, () => this.lockLost ?? new InterruptedError('interrupted'));
 			Object.assign(state, counters);
 			this.trace(`worker ${index} done`);
@@ -314,6 +350,11 @@ export class RemoteBackend implements SyncBackend {
 	/** --bitmap: what this pass was ("incremental", "full: <reason>"), for the summary; undefined without --bitmap. */
 	bitmapSummary(): string | undefined {
 		return this.bitmapStatus;
+	}
+
+	compressionSummary(): {compression: string; compressionRatio: number} | undefined {
+		const {raw, wire} = this.dataBytes;
+		return {compression: describeCompression(this.compression), compressionRatio: wire > 0 ? raw / wire : 1};
 	}
 
 	/**
@@ -422,7 +463,7 @@ export class RemoteBackend implements SyncBackend {
 		const qmp = role === Role.source ? options.qmp : undefined;
 		const locking = role === Role.source && options.forceShare === true ? 'off' : undefined;
 		return {
-			type: 'open', role, flags, blockSize: options.blockSize, compress: options.compress,
+			type: 'open', role, flags, blockSize: options.blockSize, compress: compressByte(role === Role.source && phase === 'sync' && !prepare ? this.compression : undefined),
 			srcSize: this.size, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
 			srcIdentity: role === Role.dest ? this.srcIdentity : '',
 			...(holder ? {holder} : {}),

@@ -136,6 +136,8 @@ export type SessionHooks = {
 	readonly stallMs?: number;
 	/** --bwlimit: SOURCE's frames reach DEST at the run's one rate (absent: at once). */
 	readonly pacer?: Pacer;
+	/** Adds up SOURCE's data runs going by: their bytes (raw) and their frames' payloads (wire), for the compression ratio. */
+	readonly dataBytes?: {raw: number; wire: number};
 };
 
 /** Relays one opened session until DEST's DONE; resolves with DEST's final counters and SOURCE's srcBytesRead. */
@@ -214,6 +216,14 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 				srcBytesRead = countersFromTuple(message.counters).srcBytesRead;
 				hooks.stats({...latest, srcBytesRead});
 			} else if (!settled) {
+				const counted = hooks.dataBytes;
+				if (counted && frame.type === TYPE_CODE.data) {
+					counted.raw += frame.payload.length - 8;
+					counted.wire += frame.payload.length - 8;
+				} else if (counted && (frame.type === TYPE_CODE.dataz || frame.type === TYPE_CODE.datazs) && frame.payload.length >= 12) {
+					counted.raw += frame.payload.readUInt32BE(8);
+					counted.wire += frame.payload.length - 12;
+				}
 				toDest(frameBytes(frame));
 			}
 		};

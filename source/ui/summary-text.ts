@@ -37,6 +37,9 @@ export function summaryRows(summary: Summary): SummaryRow[] {
 	if (summary.bitmap !== undefined) {
 		rows.push({label: 'bitmap', parts: [summary.bitmap]});
 	}
+	if (summary.compression !== undefined && summary.compressionRatio !== undefined) {
+		rows.push({label: 'compress', parts: [summary.compression, `ratio ${summary.compressionRatio.toFixed(2)}x`]});
+	}
 	if (summary.cache !== undefined) {
 		rows.push({label: 'cache', parts: [summary.cache]});
 	}

@@ -40,7 +40,7 @@ type Variant = {
 	readonly caches: boolean;
 };
 
-const remoteDefaults = {compress: 0, force: false, port: undefined, identity: undefined, acceptNewHostKey: false, trace: false, localThreads: true, uploadAgent: true, keepaliveMs: 15_000, hash: 'blake3'};
+const remoteDefaults = {compress: {mode: 'off', level: 0} as const, force: false, port: undefined, identity: undefined, acceptNewHostKey: false, trace: false, localThreads: true, uploadAgent: true, keepaliveMs: 15_000, hash: 'blake3'};
 
 /** Both images as sparse files in a temp dir; `endpoint` says how the backend reaches a path. */
 function fileVariant(name: string, make: (src: string, dst: string, flags: Required<Flags>) => SyncBackend, caches: boolean): Variant {

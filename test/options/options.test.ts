@@ -20,7 +20,7 @@ resolve('should apply the documented defaults', () => {
 	assert.is(options.blockSize, 4096);
 	assert.is(options.workers, 4);
 	assert.is(options.hash, 'blake3');
-	assert.is(options.compress, 0);
+	assert.equal(options.compress, {mode: 'auto', level: 1});
 	assert.is(options.truncate, false);
 	assert.equal(options.src, {kind: 'local', path: 'a.img'});
 });
@@ -72,9 +72,9 @@ resolve('should say exactly what is wrong with each bad input', () => {
 	assert.is(message(['a', 'b'], {verify: true, dryRun: true}), '--verify and --dry-run cannot be combined: a dry run writes nothing to verify');
 	assert.is(message(['a', 'b'], {copy: true, check: true}), '--copy and --check cannot be combined: --copy does not read DST, so there is nothing to compare');
 	assert.is(message(['a', 'b'], {verify: true, check: true}), '--verify and --check cannot be combined: --check writes nothing to verify');
-	assert.is(message(['h:/a', 'b'], {compress: '0'}), '--compress level must be a number from 1 to 9; got 0');
+	assert.is(message(['h:/a', 'b'], {compress: '0'}), '--compress must be auto, off or a level from 1 to 19; got 0');
 	assert.is(message(['h:/a', 'b'], {port: '70000'}), '--port must be a number from 1 to 65535; got 70000');
-	assert.is(message(['h:/a', 'b'], {compress: '12'}), '--compress level must be a number from 1 to 9; got 12');
+	assert.is(message(['h:/a', 'b'], {compress: '20'}), '--compress must be auto, off or a level from 1 to 19; got 20');
 	assert.is(message(['a', 'b'], {port: '22'}), '--port and --identity apply to remote endpoints; SRC and DST are both local');
 	assert.is(message(['h:/a', 'b'], {bwlimit: '100b'}), '--bwlimit must be a rate such as 500K, 20M or 1G bytes per second (at least 1K; 0: no limit); got 100b');
 	assert.is(message(['h:/a', 'b'], {bwlimit: 'fast'}), '--bwlimit must be a rate such as 500K, 20M or 1G bytes per second (at least 1K; 0: no limit); got fast');
@@ -100,9 +100,12 @@ resolve('should make --check a dry run, and leave it off otherwise', () => {
 	assert.is(resolveOptions(['a', 'b'], {}, 4).check, false);
 });
 
-resolve('should take -z without a level as level 1', () => {
-	assert.is(resolveOptions(['h:/a', 'b'], {compress: ''}).compress, 1);
-	assert.is(resolveOptions(['h:/a', 'b'], {compress: '6'}).compress, 6);
+resolve('should take -z without a level as level 1, a level up to 19, auto and off', () => {
+	assert.equal(resolveOptions(['h:/a', 'b'], {compress: ''}).compress, {mode: 'on', level: 1});
+	assert.equal(resolveOptions(['h:/a', 'b'], {compress: '6'}).compress, {mode: 'on', level: 6});
+	assert.equal(resolveOptions(['h:/a', 'b'], {compress: '19'}).compress, {mode: 'on', level: 19});
+	assert.equal(resolveOptions(['h:/a', 'b'], {compress: 'auto'}).compress, {mode: 'auto', level: 1});
+	assert.equal(resolveOptions(['h:/a', 'b'], {compress: 'off'}).compress, {mode: 'off', level: 0});
 });
 
 resolve('should take --src-format and --dst-format, --format for both, each side overriding it', () => {

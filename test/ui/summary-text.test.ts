@@ -30,6 +30,11 @@ rows('should show --bwlimit\'s rate beside the bandwidth', () => {
 	assert.is(bandwidth.parts.at(-1), 'limit 500 KiB/s (--bwlimit)');
 	assert.not.ok(summaryRows(summary()).find(r => r.label === 'bandwidth')!.parts.some(part => part.startsWith('limit')));
 });
+rows('should show the compression and its ratio', () => {
+	const row = summaryRows(summary({compression: 'zstd 1, auto', compressionRatio: 3.256})).find(r => r.label === 'compress')!;
+	assert.equal(row.parts, ['zstd 1, auto', 'ratio 3.26x']);
+	assert.not.ok(summaryRows(summary()).some(r => r.label === 'compress'));
+});
 rows('should add the DST-larger note and the verify result when they apply', () => {
 	const labels = summaryRows(summary({dstExtraBytes: 1024, verified: true})).map(r => r.label);
 	assert.ok(labels.includes('note'));

@@ -1,0 +1,141 @@
+// --compress=auto: SOURCE compresses a worker's data runs only while that pays, decided from what it measures as it
+// runs: how fast it compresses and how small (samples, one run in SAMPLE_EVERY while off), and how fast the link
+// drains its frames (the bytes of the chunks DEST's CREDIT says it completed, per second). So that the decision
+// applies to data not sent yet, SOURCE keeps at most half a second of the link's measured rate unacknowledged
+// (at least MIN_BACKLOG): far above any bandwidth-delay product, so it never slows the link, only the queue in
+// front of it. Pure: the caller passes the clock.
+
+/** A decision covers at least this long and this many bytes of data sent. */
+const WINDOW_MS = 250;
+const WINDOW_BYTES = 1024 * 1024;
+/** While off, one data run in this many is compressed (and sent compressed when smaller) to keep the figures fresh. */
+export const SAMPLE_EVERY = 8;
+/** Only a window spent this much waiting for credit says the link (or DEST) is slower than SOURCE. */
+const LINK_BOUND = 0.25;
+/** Compressed runs above this ratio are not worth it. */
+const WORTH = 0.9;
+/** The unacknowledged bytes SOURCE keeps in flight: half a second of the link's rate, at least this. */
+const MIN_BACKLOG = 4 * 1024 * 1024;
+const BACKLOG_MS = 500;
+
+export type AutoFigures = {
+	/** Compressed bytes over raw bytes of the samples (an average weighted by bytes). */
+	readonly ratio: number;
+	/** Raw bytes compressed per second. */
+	readonly compressRate: number;
+	/** Bytes of data frames the link took per second in the last window. */
+	readonly linkRate: number;
+	/** The share of the last window SOURCE spent waiting for DEST's credit. */
+	readonly waiting: number;
+};
+
+/**
+ * Whether to compress, from the figures: with compression, a byte costs 1/compressRate of SOURCE's time and
+ * ratio/linkRate of the link's (in series at worst) against 1/linkRate without it; on when that saves more than
+ * 10%, with a factor 2 kept for the CPU the other end and the SSH cipher share with it:
+ * linkRate < compressRate x (1/1.1 - ratio) / 2.
+ */
+export function compressionPays(figures: AutoFigures): boolean {
+	return figures.ratio < WORTH && figures.linkRate < figures.compressRate * (1 / 1.1 - figures.ratio) / 2;
+}
+
+export class AutoCompress {
+	on = false;
+	private runs = 0;
+	// Samples, decayed by half at each decision so that the data's nature may change along the image.
+	private rawBytes = 0;
+	private outBytes = 0;
+	private compressMs = 0;
+	// The current window.
+	private windowStart: number;
+	private windowWire = 0;
+	private waitingMs = 0;
+	private waitingSince: number | undefined;
+	private wireSent = 0;
+	private wireAcked = 0;
+	/** The link's rate in the last window (bytes per second; 0 until measured). */
+	private rate = 0;
+	/** The figures of the last decision (for tests and traces). */
+	last: AutoFigures | undefined;
+
+	constructor(now: number) {
+		this.windowStart = now;
+	}
+
+	/** Whether this data run is to be compressed: every run while on, one in SAMPLE_EVERY while off. */
+	wants(): boolean {
+		return this.on || this.runs++ % SAMPLE_EVERY === 0;
+	}
+
+	/** A run was compressed: `raw` bytes in, `out` bytes out (raw when it did not shrink), in `ms`. */
+	compressed(raw: number, out: number, ms: number): void {
+		this.rawBytes += raw;
+		this.outBytes += Math.min(raw, out);
+		this.compressMs += ms;
+	}
+
+	/** A frame of `bytes` went out. */
+	sent(bytes: number): void {
+		this.wireSent += bytes;
+	}
+
+	/** DEST completed chunks whose frames came to `acked` bytes in all (from its CREDIT). */
+	acked(acked: number, now: number): void {
+		if (acked > this.wireAcked) {
+			this.windowWire += acked - this.wireAcked;
+			this.wireAcked = acked;
+		}
+		this.credited(now);
+		this.decide(now);
+	}
+
+	/** Whether SOURCE should wait for DEST's next CREDIT before it sends more: the unacknowledged bytes are enough. */
+	holding(): boolean {
+		return this.wireSent - this.wireAcked >= Math.max(MIN_BACKLOG, this.rate * BACKLOG_MS / 1000);
+	}
+
+	/** SOURCE stopped for want of credit (or holding()) / credit came. */
+	waiting(now: number): void {
+		this.waitingSince ??= now;
+	}
+
+	private credited(now: number): void {
+		if (this.waitingSince !== undefined) {
+			this.waitingMs += now - this.waitingSince;
+			this.waitingSince = undefined;
+		}
+	}
+
+	private decide(now: number): void {
+		const span = now - this.windowStart;
+		if (span < WINDOW_MS || this.windowWire < WINDOW_BYTES || this.rawBytes === 0) {
+			return;
+		}
+		if (this.waitingSince !== undefined) {
+			this.waitingMs += now - this.waitingSince;
+			this.waitingSince = now;
+		}
+		const figures: AutoFigures = {
+			ratio: this.outBytes / this.rawBytes,
+			compressRate: this.compressMs > 0 ? this.rawBytes * 1000 / this.compressMs : Number.POSITIVE_INFINITY,
+			linkRate: this.windowWire * 1000 / span,
+			waiting: this.waitingMs / span,
+		};
+		this.last = figures;
+		this.rate = figures.linkRate;
+		if (figures.ratio >= WORTH) {
+			this.on = false;
+		} else if (figures.waiting >= LINK_BOUND) {
+			this.on = compressionPays(figures);
+		} else if (this.on && this.compressMs / span > 0.25) {
+			// SOURCE is the bottleneck and compressing is much of its work: try without (the next window measures the link).
+			this.on = false;
+		}
+		this.rawBytes /= 2;
+		this.outBytes /= 2;
+		this.compressMs /= 2;
+		this.windowStart = now;
+		this.windowWire = 0;
+		this.waitingMs = 0;
+	}
+}

@@ -1,0 +1,103 @@
+// zstd through the native helper over a real sshd: compressible and random data, the zlib fallback of an agent
+// without the helper, and --compress=auto deciding per worker from what it measures: off on loopback, on at
+// 100 Mbit/s through bench/wan's delay proxy. The summary's ratio is SRC's data bytes over their wire bytes.
+import {appendFileSync, mkdtempSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {suite} from 'uvu';
+import * as assert from 'uvu/assert';
+import {type DelayProxy, startDelayProxy} from '../../bench/wan/delay-proxy.js';
+import {nativeOps} from '../../source/native/native.js';
+import {type Sshd, startSshd} from '../helpers/sshd.js';
+import {makeImage, runCli, sameContent} from '../helpers/remote-images.js';
+import {makeTextImage} from '../helpers/text-image.js';
+import {skip, type TestContext} from '../helpers/skip.js';
+
+const test = suite('zstd and --compress=auto over SSH');
+const MiB = 1024 * 1024;
+let sshd: Sshd;
+let proxy: DelayProxy;
+let dir: string;
+let text: string;
+let random: string;
+const noZstd = nativeOps()?.zstd ? undefined : 'this host has no libzstd.so.1 (or no native helper): zstd cannot run here';
+
+test.before(async () => {
+	sshd = await startSshd();
+	proxy = await startDelayProxy({host: '127.0.0.1', port: sshd.port}, {rttMs: 0, rate: 100e6 / 8});
+	appendFileSync(join(sshd.home, '.ssh/config'), `\nHost wan\n\tHostName 127.0.0.1\n\tPort ${proxy.port}\n\tUser root\n\tIdentityFile ~/.ssh/id_installed\n\tIdentitiesOnly yes\n`);
+	const [, type, key] = sshd.hostKeyLine.split(' ');
+	appendFileSync(join(sshd.home, '.ssh/known_hosts'), `[127.0.0.1]:${proxy.port} ${type} ${key}\n`);
+	dir = mkdtempSync(join(tmpdir(), 'rbs-compress-'));
+	text = join(dir, 'text.img');
+	random = join(dir, 'random.img');
+	makeTextImage(text, 64 * MiB);
+	makeImage(random, 16 * MiB, {zeroEvery: 0, holeEvery: 0});
+});
+
+test.after(async () => {
+	await proxy.stop();
+	await sshd.stop();
+	rmSync(dir, {recursive: true, force: true});
+});
+
+const ratioOf = (json: Record<string, unknown> | undefined): number => Number(json?.['compressionRatio']);
+
+test('should send compressible data zstd-compressed with -z, random data as it is', async (context: TestContext) => {
+	if (noZstd) {
+		return skip(context, noZstd);
+	}
+	const zipped = await runCli([text, `pve:${join(dir, 'text-z.img')}`, '--truncate', '-z', '--json'], sshd.env);
+	assert.is(zipped.status, 0, zipped.stderr);
+	assert.ok(sameContent(text, join(dir, 'text-z.img')));
+	assert.is(zipped.json?.['compression'], 'zstd 1');
+	assert.ok(ratioOf(zipped.json) > 2.5, `ratio ${ratioOf(zipped.json)}`);
+	assert.ok(Number(zipped.json?.['wireBytesSent']) < 64 * MiB / 2.5, String(zipped.json?.['wireBytesSent']));
+	// A higher level compresses more.
+	const nine = await runCli([text, `pve:${join(dir, 'text-z9.img')}`, '--truncate', '-z9', '--json'], sshd.env);
+	assert.is(nine.status, 0, nine.stderr);
+	assert.ok(sameContent(text, join(dir, 'text-z9.img')));
+	assert.is(nine.json?.['compression'], 'zstd 9');
+	assert.ok(ratioOf(nine.json) > ratioOf(zipped.json), `level 9 ${ratioOf(nine.json)} vs level 1 ${ratioOf(zipped.json)}`);
+	const plain = await runCli([random, `pve:${join(dir, 'random-z.img')}`, '--truncate', '-z', '--json'], sshd.env);
+	assert.is(plain.status, 0, plain.stderr);
+	assert.ok(sameContent(random, join(dir, 'random-z.img')));
+	assert.ok(ratioOf(plain.json) >= 1 && ratioOf(plain.json) < 1.01, `ratio ${ratioOf(plain.json)}`);
+	// And a pull: the remote SOURCE compresses, the local DEST decodes.
+	const back = await runCli([`pve:${join(dir, 'text-z.img')}`, join(dir, 'text-back.img'), '--truncate', '-z', '--json'], sshd.env);
+	assert.is(back.status, 0, back.stderr);
+	assert.ok(sameContent(text, join(dir, 'text-back.img')));
+	assert.ok(ratioOf(back.json) > 2.5, `ratio ${ratioOf(back.json)}`);
+});
+
+test('should fall back to zlib, with a warning, where an agent has no zstd', async () => {
+	const result = await runCli([text, `pvenonative:${join(dir, 'text-zlib.img')}`, '--truncate', '-z', '--json'], sshd.env);
+	assert.is(result.status, 0, result.stderr);
+	assert.ok(sameContent(text, join(dir, 'text-zlib.img')));
+	assert.is(result.json?.['compression'], 'zlib 1');
+	assert.ok(ratioOf(result.json) > 2, `ratio ${ratioOf(result.json)}`);
+	assert.match(result.stderr, /warning: --compress: pvenonative's agent has no zstd \(libzstd\.so\.1 not loaded\): compressing with zlib 1/);
+});
+
+test('should leave compression off on loopback and turn it on at 100 Mbit/s with auto', async (context: TestContext) => {
+	if (noZstd) {
+		return skip(context, noZstd);
+	}
+	const loopback = await runCli([text, `pve:${join(dir, 'text-auto-lo.img')}`, '--truncate', '--json'], sshd.env);
+	assert.is(loopback.status, 0, loopback.stderr);
+	assert.ok(sameContent(text, join(dir, 'text-auto-lo.img')));
+	assert.is(loopback.json?.['compression'], 'zstd 1, auto');
+	// Off but for its samples (one run in 8, sent compressed when smaller).
+	assert.ok(ratioOf(loopback.json) < 1.4, `loopback ratio ${ratioOf(loopback.json)}`);
+	const wan = await runCli([text, `wan:${join(dir, 'text-auto-wan.img')}`, '--truncate', '--json'], sshd.env);
+	assert.is(wan.status, 0, wan.stderr);
+	assert.ok(sameContent(text, join(dir, 'text-auto-wan.img')));
+	assert.ok(ratioOf(wan.json) > 1.5, `100 Mbit/s ratio ${ratioOf(wan.json)}`);
+	// Random data through the same link: nothing to gain, nothing sent compressed but samples that shrank (none).
+	const wanRandom = await runCli([random, `wan:${join(dir, 'random-auto-wan.img')}`, '--truncate', '--json'], sshd.env);
+	assert.is(wanRandom.status, 0, wanRandom.stderr);
+	assert.ok(sameContent(random, join(dir, 'random-auto-wan.img')));
+	assert.ok(ratioOf(wanRandom.json) < 1.01, `random ratio ${ratioOf(wanRandom.json)}`);
+});
+
+test.run();
