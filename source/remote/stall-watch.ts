@@ -10,7 +10,9 @@ export type Peer = 'SOURCE' | 'DEST';
  * read from the frames going by (doc/protocol.md), not from who spoke last (SOURCE's DATA needs no answer):
  * SOURCE owes the rest of a chunk DEST asked about (SUBS, BLOCKS, FULL until its CHUNK_END), and the next chunk
  * while it has credit; DEST owes BLOCKS for a WANT, CREDIT once SOURCE has used its credit, and DONE once
- * SOURCE_END came and nothing is owed to it. When both owe something, the one quiet longer is named.
+ * SOURCE_END came and nothing is owed to it, and CREDIT too while two or more chunks SOURCE sent are not yet
+ * acknowledged (a --compress=auto SOURCE may wait for it with credit left). When both owe something, the one quiet
+ * longer is named.
  * A check that comes late (this process's event loop was blocked, e.g. by an in-process role's fdatasync)
  * starts the silence over instead of counting it.
  */
@@ -23,6 +25,8 @@ export class StallWatch {
 	/** Data chunks SOURCE started (each takes a credit: CHUNK, or in copy mode a CHUNK_END nobody asked for). */
 	private sent = 0;
 	private granted = 0;
+	/** DEST's first CREDIT: later ones grant it past the chunks DEST completed. */
+	private window: number | undefined;
 	private sourceEnded = false;
 	private lastCheck: number;
 	private readonly interval: number;
@@ -61,6 +65,7 @@ export class StallWatch {
 				break;
 			case TYPE_CODE.credit:
 				this.granted = Math.max(this.granted, frame.payload.length >= 4 ? frame.payload.readUInt32BE(0) : 0);
+				this.window ??= this.granted;
 				break;
 			case TYPE_CODE.sourceEnd:
 				this.sourceEnded = true;
@@ -92,7 +97,8 @@ export class StallWatch {
 	/** The role the session waits for. */
 	private holder(): Peer {
 		const source = this.sourceOwes.size > 0 || (!this.sourceEnded && this.sent < this.granted);
-		const dest = this.destOwes.size > 0 || (this.sourceOwes.size === 0 && (this.sourceEnded || this.sent >= this.granted));
+		const unacknowledged = this.window === undefined ? 0 : this.sent - (this.granted - this.window);
+		const dest = this.destOwes.size > 0 || (this.sourceOwes.size === 0 && (this.sourceEnded || this.sent >= this.granted || unacknowledged >= 2));
 		if (source !== dest) {
 			return source ? 'SOURCE' : 'DEST';
 		}

@@ -88,11 +88,12 @@ test('should leave compression off on loopback and turn it on at 100 Mbit/s with
 	assert.ok(sameContent(text, join(dir, 'text-auto-lo.img')));
 	assert.is(loopback.json?.['compression'], 'zstd 1, auto');
 	// Off but for its samples (one run in 8, sent compressed when smaller).
-	assert.ok(ratioOf(loopback.json) < 1.4, `loopback ratio ${ratioOf(loopback.json)}`);
+	assert.ok(ratioOf(loopback.json) < 1.5, `loopback ratio ${ratioOf(loopback.json)}`);
 	const wan = await runCli([text, `wan:${join(dir, 'text-auto-wan.img')}`, '--truncate', '--json'], sshd.env);
 	assert.is(wan.status, 0, wan.stderr);
 	assert.ok(sameContent(text, join(dir, 'text-auto-wan.img')));
-	assert.ok(ratioOf(wan.json) > 1.5, `100 Mbit/s ratio ${ratioOf(wan.json)}`);
+	// On once measured (the first MiBs of each worker go before the first decision): ~1.8 on an idle host.
+	assert.ok(ratioOf(wan.json) > 1.3 && ratioOf(wan.json) > ratioOf(loopback.json), `100 Mbit/s ratio ${ratioOf(wan.json)}, loopback ${ratioOf(loopback.json)}`);
 	// Random data through the same link: nothing to gain, nothing sent compressed but samples that shrank (none).
 	const wanRandom = await runCli([random, `wan:${join(dir, 'random-auto-wan.img')}`, '--truncate', '--json'], sshd.env);
 	assert.is(wanRandom.status, 0, wanRandom.stderr);
