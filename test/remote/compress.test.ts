@@ -79,22 +79,36 @@ test('should fall back to zlib, with a warning, where an agent has no zstd', asy
 	assert.match(result.stderr, /warning: --compress: pvenonative's agent has no zstd \(libzstd\.so\.1 not loaded\): compressing with zlib 1/);
 });
 
-test('should leave compression off on loopback and turn it on at 100 Mbit/s with auto', async (context: TestContext) => {
+test('should leave compression off on loopback with auto', async (context: TestContext) => {
 	if (noZstd) {
 		return skip(context, noZstd);
+	}
+	// Off is right only where loopback outruns zstd (an idle host: several hundred MB/s); a host busy enough to
+	// make its loopback slower than compressing makes auto compress, rightly, and this test cannot say off.
+	const off = await runCli([text, `pve:${join(dir, 'text-off-lo.img')}`, '--truncate', '--json', '--compress=off'], sshd.env);
+	assert.is(off.status, 0, off.stderr);
+	const rate = 64 * MiB / Number(off.json?.['seconds']);
+	if (rate < 150e6) {
+		return skip(context, `loopback moved ${(rate / 1e6).toFixed(0)} MB/s uncompressed on this busy host, slower than zstd compresses: auto may rightly compress`);
 	}
 	const loopback = await runCli([text, `pve:${join(dir, 'text-auto-lo.img')}`, '--truncate', '--json'], sshd.env);
 	assert.is(loopback.status, 0, loopback.stderr);
 	assert.ok(sameContent(text, join(dir, 'text-auto-lo.img')));
 	assert.is(loopback.json?.['compression'], 'zstd 1, auto');
 	// Off but for its samples (one run in 8, sent compressed when smaller).
-	assert.ok(ratioOf(loopback.json) < 1.5, `loopback ratio ${ratioOf(loopback.json)}`);
+	assert.ok(ratioOf(loopback.json) < 1.3, `loopback ratio ${ratioOf(loopback.json)} at ${(rate / 1e6).toFixed(0)} MB/s uncompressed`);
+});
+
+test('should turn compression on at 100 Mbit/s with auto, for text and not for random data', async (context: TestContext) => {
+	if (noZstd) {
+		return skip(context, noZstd);
+	}
 	const wan = await runCli([text, `wan:${join(dir, 'text-auto-wan.img')}`, '--truncate', '--json'], sshd.env);
 	assert.is(wan.status, 0, wan.stderr);
 	assert.ok(sameContent(text, join(dir, 'text-auto-wan.img')));
+	assert.is(wan.json?.['compression'], 'zstd 1, auto');
 	// On once measured (the first MiBs of each worker go before the first decision): ~1.8 on an idle host.
-	assert.ok(ratioOf(wan.json) > 1.3 && ratioOf(wan.json) > ratioOf(loopback.json), `100 Mbit/s ratio ${ratioOf(wan.json)}, loopback ${ratioOf(loopback.json)}`);
-	// Random data through the same link: nothing to gain, nothing sent compressed but samples that shrank (none).
+	assert.ok(ratioOf(wan.json) > 1.4, `100 Mbit/s ratio ${ratioOf(wan.json)}`);
 	const wanRandom = await runCli([random, `wan:${join(dir, 'random-auto-wan.img')}`, '--truncate', '--json'], sshd.env);
 	assert.is(wanRandom.status, 0, wanRandom.stderr);
 	assert.ok(sameContent(random, join(dir, 'random-auto-wan.img')));
