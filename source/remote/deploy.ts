@@ -198,6 +198,39 @@ async function uploadBundle(connection: Connection, alias: string, bundle: Bundl
 }
 
 /**
+ * The one exec that starts the agent where it can without a probe of its own (a short start: no probe channel, no
+ * waiting for its output): the installed rblocksync when it speaks this protocol (not with `upload`), else, where no
+ * rblocksync is installed (or with `upload`), this version's cached bundle for the host's `uname -m` when every file's
+ * SHA-256 matches and node >= 18 runs. Otherwise it prints the probe (probeCommand: its first byte is the "r" of
+ * "rbs-", never the first byte of a frame) and exits: the driver then decides as prepareAgent does (an upload, a
+ * warning, a refusal) and starts the agent with the plan's command. Only fixed names and hex digits: nothing to quote.
+ * Not for --remote-sudo or --remote-command: those take the probe first (prepareAgent).
+ */
+export function startCommand(bundles: Bundles | undefined, upload: boolean): string {
+	const steps: string[] = [];
+	if (!upload) {
+		steps.push(`rbs_w="$(command -v rblocksync)"; if [ -n "$rbs_w" ]; then rbs_p="$(rblocksync --agent-protocol 2>/dev/null)"; case "$rbs_p" in ''|*[!0-9]*) rbs_p=1;; esac; [ "$rbs_p" = ${PROTOCOL_VERSION} ] && exec rblocksync --agent; fi`);
+	}
+	if (bundles) {
+		const check = (bundle: Bundle): string => {
+			const sums = bundle.files.map(file => `${file.sha256}  ${file.name}\\n`).join('');
+			return `if (cd ${cacheDir(bundle)} 2>/dev/null && printf '${sums}' | sha256sum -c >/dev/null 2>&1); then exec node ${cacheDir(bundle)}/${AGENT_NAME}; fi`;
+		};
+		const pick = bundles.native && bundles.arch
+			? `if [ "$(uname -m)" = ${bundles.arch} ]; then ${check(bundles.native)}; else ${check(bundles.plain)}; fi`
+			: check(bundles.plain);
+		steps.push(`${upload ? '' : 'if [ -z "$rbs_w" ]; then '}case "$(node --version 2>/dev/null)" in v1[89].*|v[2-9][0-9].*|v[1-9][0-9][0-9].*) ${pick};; esac${upload ? '' : '; fi'}`);
+	}
+	const bundleList = bundles ? [bundles.plain, ...(bundles.native ? [bundles.native] : [])] : [];
+	return [...steps, probeCommand(bundleList, upload, {sudo: false})].join('; ');
+}
+
+/** The start command of this installation (startCommand with the local bundles). */
+export function localStartCommand(upload: boolean): string {
+	return startCommand(localBundles(), upload);
+}
+
+/**
  * Probes the host in one exec and returns how to start the agent there: the installed rblocksync when its
  * protocol is ours (never with `upload`), else this version's bundle, reused from the cache when intact or
  * uploaded in one more exec. An installed rblocksync of another protocol is bypassed with one `warn`.
@@ -205,7 +238,14 @@ async function uploadBundle(connection: Connection, alias: string, bundle: Bundl
 export async function prepareAgent(connection: Connection, alias: string, upload = false, warn: (message: string) => void = () => {}, bounds?: StartBounds, remote: RemoteAgent = {sudo: false}): Promise<AgentPlan> {
 	const bundles = localBundles();
 	const candidates = bundles && remote.command === undefined ? [bundles.plain, ...(bundles.native ? [bundles.native] : [])] : [];
-	const probe = parseProbe((await runCommand(connection, probeCommand(candidates, upload, remote), undefined, commandBounds(alias, 'the probe for rblocksync and node', bounds))).stdout);
+	const stdout = (await runCommand(connection, probeCommand(candidates, upload, remote), undefined, commandBounds(alias, 'the probe for rblocksync and node', bounds))).stdout;
+	return agentFromProbe(connection, alias, stdout, upload, warn, bounds, remote);
+}
+
+/** After a probe (prepareAgent's, or the one the start command printed): how to start the agent, uploading it when needed. */
+export async function agentFromProbe(connection: Connection, alias: string, stdout: string, upload = false, warn: (message: string) => void = () => {}, bounds?: StartBounds, remote: RemoteAgent = {sudo: false}): Promise<AgentPlan> {
+	const bundles = localBundles();
+	const probe = parseProbe(stdout);
 	const plan = planAgent(probe, alias, remote, bundles, warn, upload);
 	if (plan) {
 		return plan;

@@ -5,7 +5,7 @@ import {connect, type Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {ConnectionPool} from '../ssh/pool.js';
 import {type Bounds, DEFAULT_BOUNDS} from './bounds.js';
-import {type AgentPlan, prepareAgent, type RemoteAgent} from './deploy.js';
+import {type AgentPlan, agentFromProbe, localStartCommand, prepareAgent, type RemoteAgent} from './deploy.js';
 import {type Link, StreamLink, ThreadLink} from './link.js';
 import {decode, encode, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
 import {helloMessage} from '../agent/agent-core.js';
@@ -27,7 +27,12 @@ export type HostOptions = {
 	readonly bwlimit?: number;
 };
 
-type Host = {pool: ConnectionPool<Connection>; plan: AgentPlan; alias: string};
+/**
+ * A connected host. Without --remote-sudo/--remote-command its agents start with the one-exec start command
+ * (deploy.ts: no probe channel first) until one of them prints the probe instead: `planning` then decides once for
+ * every link of the host (an upload, say) and `plan` starts the rest. With them, `plan` comes from the probe first.
+ */
+type Host = {pool: ConnectionPool<Connection>; alias: string; start?: string; plan?: AgentPlan; planning?: Promise<AgentPlan>};
 
 export class RemoteHosts {
 	/** Bytes of agent bundles uploaded so far (wire bytes too). */
@@ -180,6 +185,10 @@ export class RemoteHosts {
 			host = (async () => {
 				const connection = await open();
 				this.trace(`${endpoint.host}: connected`);
+				const remote = options.remoteAgent;
+				if (!remote?.sudo && remote?.command === undefined) {
+					return {pool: new ConnectionPool(connection, open), alias: endpoint.host, start: localStartCommand(options.uploadAgent)};
+				}
 				try {
 					const plan = await prepareAgent(connection, endpoint.host, options.uploadAgent, message => this.warn(message), {timeoutMs: this.bounds.replyMs, signal: this.teardown.signal}, options.remoteAgent);
 					this.trace(`${endpoint.host}: agent ${plan.how}`);
@@ -203,10 +212,35 @@ export class RemoteHosts {
 			return idle;
 		}
 		const host = await this.hostFor(endpoint);
+		// Decided before the channel opens: another link's probe may settle the plan meanwhile.
+		const viaStart = host.plan === undefined;
+		const command = host.plan?.command ?? host.start!;
+		let link: StreamLink | undefined;
+		const {channel, connection} = await this.openChannel(host, command, () => link, warn);
+		// The start command may print the probe instead of starting an agent: the link then goes on with the plan's.
+		link = new StreamLink(host.alias, channel, () => connection.lost, !viaStart ? undefined : async probe => {
+			host.planning ??= agentFromProbe(connection, host.alias, probe, this.options.uploadAgent, message => this.warn(message), {timeoutMs: this.bounds.replyMs, signal: this.teardown.signal}).then(plan => {
+				this.trace(`${host.alias}: agent ${plan.how}`);
+				this.uploadedBytes += plan.uploadedBytes;
+				host.plan = plan;
+				return plan;
+			});
+			const plan = await host.planning;
+			return (await this.openChannel(host, plan.command, () => link, warn)).channel;
+		});
+		if (reuse) {
+			await this.makeReusable(link);
+			this.homes.set(link, this.keyOf(endpoint));
+		}
+		return link;
+	}
+
+	/** An exec channel on one of the host's connections, its exit status and stderr going to `link` once there is one. */
+	private async openChannel(host: Host, command: string, link: () => StreamLink | undefined, warn: (message: string) => void): Promise<{channel: Awaited<ReturnType<Connection['exec']>>; connection: Connection}> {
 		const connection = await host.pool.reserve();
 		let channel: Awaited<ReturnType<Connection['exec']>>;
 		try {
-			channel = await connection.exec(host.plan.command);
+			channel = await connection.exec(command);
 		} catch (error) {
 			host.pool.release(connection);
 			throw error;
@@ -217,14 +251,9 @@ export class RemoteHosts {
 			channel.close();
 			throw new InterruptedError('interrupted');
 		}
-		const link = new StreamLink(host.alias, channel, () => connection.lost);
-		channel.on('exit', (code: number | null, exitSignal?: string) => link.exited(code, exitSignal));
+		channel.on('exit', (code: number | null, exitSignal?: string) => link()?.exited(code, exitSignal));
 		forwardStderr(channel, line => warn(`${host.alias}: ${line}`));
-		if (reuse) {
-			await this.makeReusable(link);
-			this.homes.set(link, this.keyOf(endpoint));
-		}
-		return link;
+		return {channel, connection};
 	}
 
 	/** Closes every connection; connections still being made and agent start commands give up at once. */

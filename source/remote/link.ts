@@ -22,6 +22,11 @@ export interface Link {
 	/** Stops and restarts reading from the role (--bwlimit: a remote SOURCE then stops sending); absent where nothing crosses the network. */
 	pause?(): void;
 	resume?(): void;
+	/** Whether the link has ended (before anyone listened, possibly), and why when unexpectedly. */
+	readonly ended: boolean;
+	readonly endReason: string | undefined;
+	/** Why the link failed when that error says it all (the agent could not be started: exit 1): openLink rejects with it. */
+	readonly failure?: Error | undefined;
 	/** The capabilities of the agent's HELLO, once it was greeted (one HELLO per link, then one OPEN per session). */
 	greeted: number | undefined;
 	/** Set by the session: each whole frame from the role, and the end of the link (reason when unexpected). */
@@ -38,6 +43,11 @@ abstract class LinkBase {
 	onFrame: (frame: Frame) => void = () => {};
 	onClose: (reason: string | undefined) => void = () => {};
 	protected closed = false;
+	endReason: string | undefined;
+
+	get ended(): boolean {
+		return this.closed;
+	}
 
 	get isClosed(): boolean {
 		return this.closed;
@@ -47,6 +57,7 @@ abstract class LinkBase {
 	protected finish(reason: string | undefined): void {
 		if (!this.closed) {
 			this.closed = true;
+			this.endReason = reason;
 			this.onClose(reason);
 		}
 	}
@@ -156,24 +167,66 @@ export class ThreadLink extends LinkBase implements Link {
 	}
 }
 
+/**
+ * How a link started with the one-exec start command (remote/deploy.ts) goes on when that command found no agent
+ * to run and printed the probe instead: the probe's output in, the channel of an agent that does run out (after an
+ * upload, say), or an error that fails the link as it is (exit 1: no node, no bundle).
+ */
+export type StartFallback = (probe: string) => Promise<Duplex>;
+
+/** The first byte of the start command's probe output ("rbs-..."): never the first byte of a frame (a length < 2^25). */
+const PROBE_FIRST_BYTE = 0x72;
+
 /** An agent at the other end of a byte stream (an SSH exec channel, or a child process in tests). */
 export class StreamLink extends LinkBase implements Link {
 	readonly remote = true;
 	bytesOut = 0;
 	bytesIn = 0;
-	private readonly decoder = new FrameDecoder();
+	/** Why the link failed when the error is the whole story (a fallback's refusal): openLink rethrows it as it is. */
+	failure: Error | undefined;
+	private decoder = new FrameDecoder();
 	private exitReason: string | undefined;
 	private readonly batcher: WriteBatcher;
+	private stream: Duplex;
+	/** What was sent before the agent's first byte, for the agent a fallback starts; undefined once the agent answered. */
+	private replay: Buffer[] | undefined;
+	/** The start command's probe output while it arrives; undefined when none. */
+	private probe: string | undefined;
+	private generation = 0;
 
-	/** lostReason: asked when the stream closes, for a reason the connection knows (keepalive timeout). */
-	constructor(readonly label: string, private readonly stream: Duplex, private readonly lostReason: () => string | undefined = () => undefined) {
+	/**
+	 * lostReason: asked when the stream closes, for a reason the connection knows (keepalive timeout).
+	 * fallback: the stream runs the start command, which may print the probe instead of starting the agent.
+	 */
+	constructor(readonly label: string, stream: Duplex, private readonly lostReason: () => string | undefined = () => undefined, private readonly fallback?: StartFallback) {
 		super();
+		this.stream = stream;
+		this.replay = fallback ? [] : undefined;
 		this.batcher = new WriteBatcher(bytes => {
-			if (!this.closed) {
+			this.replay?.push(bytes);
+			if (!this.closed && this.probe === undefined) {
 				this.stream.write(bytes);
 			}
 		});
+		this.attach(stream);
+	}
+
+	private attach(stream: Duplex): void {
+		const generation = ++this.generation;
+		const current = (): boolean => generation === this.generation;
 		stream.on('data', (chunk: Buffer) => {
+			if (!current()) {
+				return;
+			}
+			if (this.probe !== undefined) {
+				this.probe += chunk.toString('utf8');
+				return;
+			}
+			if (this.replay && this.fallback && this.bytesIn === 0 && chunk[0] === PROBE_FIRST_BYTE) {
+				this.probe = chunk.toString('utf8');
+				return;
+			}
+			this.replay = undefined;
 			this.bytesIn += chunk.length;
 			let frames: Frame[];
 			try {
@@ -184,8 +237,42 @@ export class StreamLink extends LinkBase implements Link {
 			}
 			this.deliver(frames);
 		});
-		stream.on('error', (error: Error) => this.finish(error.message));
-		stream.on('close', () => this.finish(this.exitReason ?? this.lostReason() ?? (this.decoder.buffered > 0 ? `protocol error: the stream ended inside a frame (${this.decoder.buffered} bytes pending)` : undefined)));
+		stream.on('error', (error: Error) => current() && this.probe === undefined && this.finish(error.message));
+		stream.on('close', () => {
+			if (!current()) {
+				return;
+			}
+			if (this.probe !== undefined && !this.closed) {
+				void this.restart(this.probe);
+				return;
+			}
+			this.finish(this.exitReason ?? this.lostReason() ?? (this.decoder.buffered > 0 ? `protocol error: the stream ended inside a frame (${this.decoder.buffered} bytes pending)` : undefined));
+		});
+	}
+
+	/** The start command printed the probe: the fallback starts the agent on a new stream, which gets everything sent so far. */
+	private async restart(probe: string): Promise<void> {
+		let stream: Duplex;
+		try {
+			stream = await this.fallback!(probe);
+		} catch (error) {
+			this.failure = error instanceof Error ? error : new Error(String(error));
+			this.finish(this.failure.message);
+			return;
+		}
+		if (this.closed) {
+			stream.destroy();
+			return;
+		}
+		this.probe = undefined;
+		this.exitReason = undefined;
+		this.decoder = new FrameDecoder();
+		this.stream = stream;
+		this.attach(stream);
+		for (const bytes of this.replay ?? []) {
+			this.bytesOut += bytes.length;
+			stream.write(bytes);
+		}
 	}
 
 	/** Records how the remote process ended (SSH exit-status / exit-signal), for the close reason. */

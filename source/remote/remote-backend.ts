@@ -175,8 +175,15 @@ export class RemoteBackend implements SyncBackend {
 		this.warn = hooks.warn;
 		// Both preparing agents start at once (node startup dominates).
 		const probes = Promise.all([this.makeLink(options.src), this.makeLink(options.dst)]);
-		this.early = [probes];
 		probes.catch(() => {});
+		// With SRC remote its size comes a few round trips from now: the workers' agents start at once, as many as
+		// the largest image gets; those a smaller one does not need are closed once SRC's size is known.
+		const pair = (): Promise<[Link, Link]> => {
+			const links = Promise.all([this.makeLink(options.src), this.makeLink(options.dst)]);
+			links.catch(() => {});
+			return links;
+		};
+		this.early = options.src.kind === 'remote' ? hooks.rangesFor(Number.MAX_SAFE_INTEGER).map(() => pair()) : [];
 		// Preparation: SRC's size, then DST checked (and created or resized) once, before any worker.
 		const [srcProbe, dstProbe] = await probes;
 		const source = await openLink(srcProbe, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
@@ -191,11 +198,14 @@ export class RemoteBackend implements SyncBackend {
 		// The workers' agents start while DST is being prepared. Both preparing agents stay apart, holding their
 		// image's lock until the very end, as the local engine's main thread does; SRC's then checks SRC (checkSource).
 		const ranges = hooks.rangesFor(this.size);
-		this.early = [];
-		for (let id = 0; id < ranges.length; id++) {
-			const pair = Promise.all([this.makeLink(options.src), this.makeLink(options.dst)]);
-			pair.catch(() => {});
-			this.early.push(pair);
+		for (const extra of this.early.splice(ranges.length)) {
+			extra.then(links => links.forEach(link => {
+				link.close();
+				this.links.delete(link);
+			}), () => {});
+		}
+		while (this.early.length < ranges.length) {
+			this.early.push(pair());
 		}
 		this.dstPreparing = dstProbe;
 		// SRC's stamp goes ahead of DST's prepare OPEN to an agent that takes it; with --copy and --verify (which read or

@@ -44,7 +44,8 @@ function hold(link: Link): Held {
 }
 
 /**
- * Sends HELLO (once per link) and OPEN, waits for OPENED. Returns the agent's capabilities, the reply, and what came after it.
+ * Sends HELLO (once per link) and OPEN at once, without waiting for the agent's HELLO in between (the agent reads them
+ * in order; one that refuses our HELLO answers ERROR and ignores the OPEN), and waits for HELLO and OPENED. Returns the agent's capabilities, the reply, and what came after it.
  * An agent that answers neither within `replyMs` (a stopped process, a program that only reads) fails it, the link closed.
  */
 /** `before`: a frame to send ahead of OPEN, given the agent's HELLO capabilities (undefined: none). */
@@ -99,17 +100,31 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 				fail(new TransferError(`${prefixOf(link)}protocol error: unexpected ${message.type} before OPENED`));
 			}
 		};
+		let openSent = false;
 		const sendOpen = (): void => {
+			if (openSent) {
+				return;
+			}
+			openSent = true;
 			const first = before?.(caps);
 			if (first) {
 				link.send(encode(first));
 			}
 			link.send(encode(open));
 		};
-		link.onClose = reason => fail(new UsageError(`${prefixOf(link)}the agent ended before the session opened${reason ? `: ${reason}` : ''}`));
+		link.onClose = reason => fail(link.failure ?? new UsageError(`${prefixOf(link)}the agent ended before the session opened${reason ? `: ${reason}` : ''}`));
+		if (link.ended) {
+			// It ended before anyone listened (its agent could not be started).
+			link.onClose(link.endReason);
+			return;
+		}
 		wait();
 		if (step === 'hello') {
 			link.send(encode(helloMessage()));
+			// OPEN goes at once unless a frame before it depends on the agent's HELLO (sent when it arrives).
+			if (!before) {
+				sendOpen();
+			}
 		} else {
 			sendOpen();
 		}

@@ -56,7 +56,7 @@ test('should refuse garbage before HELLO without crashing', () => {
 
 test('should report another protocol version on the driver side as a usage error', async () => {
 	const fake: Link = {
-		label: 'pve', remote: true, bytesIn: 0, bytesOut: 0, greeted: undefined,
+		label: 'pve', remote: true, bytesIn: 0, bytesOut: 0, greeted: undefined, ended: false, endReason: undefined,
 		send() {
 			setImmediate(() => this.onFrame(new FrameDecoder().push(encode({type: 'hello', protocol: 99, caps: 0, program: '7.0.0', hashes: ''}))[0]!));
 		},

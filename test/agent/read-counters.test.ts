@@ -28,7 +28,7 @@ function older(which: 'driver' | 'agent'): {link: Link; toAgent: Frame[]; fromAg
 		return message.type === 'hello' ? encode({...message, caps: message.caps & ~Capability.readCounters}) : encode(message);
 	};
 	const link: Link = {
-		label: 'local', remote: false, bytesIn: 0, bytesOut: 0, greeted: undefined,
+		label: 'local', remote: false, bytesIn: 0, bytesOut: 0, greeted: undefined, ended: false, endReason: undefined,
 		send(bytes) {
 			const [frame] = new FrameDecoder().push(bytes);
 			toAgent.push(frame!);

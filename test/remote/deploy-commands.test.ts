@@ -6,7 +6,7 @@ import {randomBytes} from 'node:crypto';
 import {chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {type Bundle, bundleFor, makeBundle, parseProbe, planAgent, probeCommand, uploadCommand} from '../../source/remote/deploy.js';
+import {type Bundle, bundleFor, makeBundle, parseProbe, planAgent, probeCommand, startCommand, uploadCommand} from '../../source/remote/deploy.js';
 import {PROTOCOL_VERSION} from '../../source/protocol/messages.js';
 
 let home: string;
@@ -98,6 +98,83 @@ probe('should ship the native helper only to a host of its architecture', () => 
 });
 
 probe.run();
+
+const start = suite('startCommand');
+
+start.before.each(() => {
+	home = mkdtempSync(join(tmpdir(), 'rbs-deploy-'));
+	bin = join(home, 'bin');
+	mkdirSync(bin);
+});
+
+start.after.each(() => {
+	rmSync(home, {recursive: true, force: true});
+});
+
+/** A node that prints its version, or the script it was asked to run: what an exec of the agent looks like here. */
+function fakeNode(version: string): void {
+	writeFileSync(join(bin, 'node'), `#!/bin/sh
+[ "$1" = --version ] && { echo ${version}; exit 0; }
+echo "node ran $1"
+`);
+	chmodSync(join(bin, 'node'), 0o755);
+}
+
+/** The bundle's files in its cache directory, as an upload leaves them. */
+function place(b: Bundle): void {
+	mkdirSync(join(cache(), `agent-${b.hash}`), {recursive: true});
+	for (const file of b.files) {
+		writeFileSync(join(cache(), `agent-${b.hash}`, file.name), file.content);
+	}
+}
+
+const plain = makeBundle([['rblocksync-agent.mjs', randomBytes(5000)], ['blake3.wasm', randomBytes(300)]]);
+const arch = spawnSync('uname', ['-m'], {encoding: 'utf8'}).stdout.trim();
+
+start('should run the installed rblocksync of this protocol without a probe, and print the probe for another protocol', () => {
+	fakeRblocksync(`[ "$1" = --agent-protocol ] && { echo ${PROTOCOL_VERSION}; exit 0; }; echo "agent $1"`);
+	assert.is(sh(startCommand({plain, native: undefined, arch: undefined}, false)).stdout, 'agent --agent\n');
+	fakeRblocksync(`[ "$1" = --agent-protocol ] && { echo ${PROTOCOL_VERSION + 1}; exit 0; }; echo "agent $1"`);
+	fakeNode('v20.1.0');
+	place(plain);
+	// Another protocol: the driver decides (and warns) from the probe, which starts with "r", never a frame's first byte.
+	const other = sh(startCommand({plain, native: undefined, arch: undefined}, false)).stdout;
+	assert.match(other, /^rbs-which=/);
+	assert.is(parseProbe(other).protocol, PROTOCOL_VERSION + 1);
+	assert.ok(parseProbe(other).cached.has(plain.hash));
+});
+
+start('should run the intact cached bundle of the host\'s architecture where no rblocksync is installed, else print the probe', () => {
+	fakeNode('v18.19.0');
+	const bundles = {plain, native: bundle, arch};
+	assert.match(sh(startCommand(bundles, false)).stdout, /^rbs-which=\n/);
+	place(plain);
+	// The host's uname -m is the native bundle's: only that one is run.
+	assert.match(sh(startCommand(bundles, false)).stdout, /^rbs-which=/);
+	assert.is(sh(startCommand({plain, native: bundle, arch: 'no-such-arch'}, false)).stdout, `node ran ${join(home, '.cache/rblocksync', `agent-${plain.hash}`, 'rblocksync-agent.mjs')}\n`);
+	place(bundle);
+	assert.is(sh(startCommand(bundles, false)).stdout, `node ran ${agentPath(bundle)}\n`);
+	truncateSync(agentPath(bundle), 10);
+	assert.match(sh(startCommand(bundles, false)).stdout, /^rbs-which=/, 'a damaged bundle was run');
+	place(bundle);
+	fakeNode('v16.20.2');
+	assert.match(sh(startCommand(bundles, false)).stdout, /^rbs-which=/, 'node 16 was asked to run the agent');
+});
+
+start('should pass over the installed rblocksync for the cached bundle when the upload is forced', () => {
+	fakeRblocksync(`echo called >> ${join(home, 'calls')}; echo ${PROTOCOL_VERSION}`);
+	fakeNode('v22.3.0');
+	place(plain);
+	const bundles = {plain, native: undefined, arch: undefined};
+	assert.is(sh(startCommand(bundles, true)).stdout, `node ran ${join(home, '.cache/rblocksync', `agent-${plain.hash}`, 'rblocksync-agent.mjs')}\n`);
+	// Installed, but not asked: the cached bundle is this version's agent.
+	assert.equal(readdirSync(home).filter(name => name === 'calls'), []);
+	// Not forced: the installed one of this protocol runs (the fake prints its protocol for any argument).
+	assert.is(sh(startCommand(bundles, false)).stdout, `${PROTOCOL_VERSION}\n`);
+	assert.equal(readdirSync(home).filter(name => name === 'calls'), ['calls']);
+});
+
+start.run();
 
 const install = suite('uploadCommand');
 

@@ -90,7 +90,8 @@ test('should run this version\'s agent, warning once, when the installed rblocks
 	assert.is(result.status, 0, result.stderr);
 	assert.is(result.stderr, `rblocksync: warning: pveextra: rblocksync there speaks protocol 999, this rblocksync ${VERSION} speaks protocol ${PROTOCOL_VERSION}: running this version's agent from ~/.cache/rblocksync instead; install the same rblocksync version on both hosts\n`);
 	assert.ok(sameContent(src, dst));
-	assert.equal(calls(), ['--agent-protocol']);
+	// Each channel's start command asks it for its protocol (and prints the probe); none runs it as the agent.
+	assert.ok(calls().length >= 1 && calls().every(call => call === '--agent-protocol'), calls().join(', '));
 });
 
 test('should fail on one line naming the host and both protocols when the host has no node for this version\'s agent', async () => {
