@@ -35,16 +35,18 @@ test.after(async () => {
 	fs.rmSync(dir, {recursive: true, force: true});
 });
 
-test.after.each(async () => {
-	if (vm && sshd) {
-		// The agents end (and remove the export) after the driver: wait for them first.
-		for (const until = Date.now() + 10_000; belowSshd(sshd).length > 0 && Date.now() < until;) {
-			await new Promise(resolve => setTimeout(resolve, 50));
-		}
-		assert.equal(belowSshd(sshd).map(row => row.args), [], 'no agent left');
-		assert.equal(await vm.exports(), [], 'no export left');
+/** The agents end (and remove the export) after the driver: waits for them, then checks nothing is left. */
+async function settled(): Promise<void> {
+	for (const until = Date.now() + 20_000; belowSshd(sshd!).length > 0 && Date.now() < until;) {
+		await new Promise(resolve => setTimeout(resolve, 50));
 	}
-});
+	assert.equal(belowSshd(sshd!).map(row => row.args), [], 'no agent left');
+	// An agent whose session is over may still be removing the export, outside sshd's tree by then.
+	for (const until = Date.now() + 10_000; (await vm!.exports()).length > 0 && Date.now() < until;) {
+		await new Promise(resolve => setTimeout(resolve, 50));
+	}
+	assert.equal(await vm!.exports(), [], 'no export left');
+}
 
 function at(name: string): string {
 	return path.join(dir, name);
@@ -64,6 +66,7 @@ test('should pull a running VM\'s disk through the agent on its host, then sync 
 	assert.is(second.json?.['bytesWritten'], 128 * 1024);
 	const read = second.json?.['srcBytesRead'] as number | undefined;
 	assert.ok(read !== undefined && read <= MiB, `SRC read ${read} bytes; the dirty chunk is 1 MiB`);
+	await settled();
 });
 
 test('should sync a running VM\'s disk from one remote host to another', async context => {
@@ -81,6 +84,7 @@ test('should sync a running VM\'s disk from one remote host to another', async c
 	assert.is(copy.status, 0, copy.stderr);
 	assert.is(copy.json?.['blocksChanged'], 0, 'already equal to the guest\'s view');
 	await vm.command('cont');
+	await settled();
 });
 
 test('should refuse a path that is no disk of the remote VM, naming the host', async context => {
@@ -91,6 +95,7 @@ test('should refuse a path that is no disk of the remote VM, naming the host', a
 	assert.is(result.status, 1);
 	assert.equal(result.stderr.trim().split('\n').filter(line => !line.includes('native helper')), [`rblocksync: ssh pve: SRC ${at('other.raw')} is no disk of the VM at ${vm.qmp}; its disks: disk0 (${at('vm.qcow2')})`]);
 	assert.not.ok(fs.existsSync(at('never.raw')));
+	await settled();
 });
 
 test.run();
