@@ -69,7 +69,7 @@ function blocksyncFastDigest(direction: 'push' | 'pull', digest: string): Run {
 	const apply = `${blocksyncFast} -d '${dst}' --apply-delta`;
 	const remote = (command: string): string => `${ssh.join(' ')} pve "${command}"`;
 	const pipeline = direction === 'push' ? `${make} | ${remote(apply)}` : `${remote(make)} | ${apply}`;
-	const {seconds} = timed('sh', ['-c', `set -o pipefail 2>/dev/null; ${pipeline}`]);
+	const {seconds} = timed('bash', ['-c', `set -o pipefail; ${pipeline}`]);
 	return {seconds, wire: Number.NaN, cache: 'digest file', srcRead: undefined, dstRead: undefined};
 }
 
@@ -97,6 +97,7 @@ function record(label: string, tool: string, run: Run): void {
 		results.push(result);
 	}
 	result.runs.push(run);
+	console.error(`${label}, ${tool}: ${run.seconds.toFixed(2)} s, DST read ${run.dstRead ?? '-'}, ${run.cache}`);
 }
 
 try {
