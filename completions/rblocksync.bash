@@ -20,7 +20,7 @@ _rblocksync() {
 _rblocksync_complete() {
 	local cur="$1" prev="$2"
 
-	local long="--truncate --recursive --include --exclude --delete --watch --debounce --block-size --workers --dry-run --src-format --dst-format --format --bitmap --qmp --force-share --check --verify --copy --no-cache --hash --compress --compress= --bwlimit
+	local long="--truncate --recursive --include --exclude --delete --watch --debounce --block-size --workers --dry-run --src-format --dst-format --format --bitmap --qmp --force-share --check --verify --copy --no-cache --cache-dir --trust-cache --cache-sample --hash --compress --compress= --bwlimit
 		--port --identity --remote-sudo --remote-command --accept-new-host-key --timeout --force --progress --json --json-progress --stat
 		--quiet --debug --help --version"
 
@@ -54,6 +54,15 @@ _rblocksync_complete() {
 		return 0
 		;;
 	-w | --workers | -p | --port | --timeout)
+		return 0
+		;;
+	--cache-sample)
+		COMPREPLY=($(compgen -W "1 5 10 100" -- "$cur"))
+		return 0
+		;;
+	--cache-dir)
+		compopt -o dirnames 2>/dev/null
+		COMPREPLY=($(compgen -d -- "$cur"))
 		return 0
 		;;
 	--bwlimit)

@@ -23,6 +23,9 @@ export const cliFlags = {
 	copy: {type: 'boolean'},
 	// --no-cache turns it off (meow's negation of a boolean flag).
 	cache: {type: 'boolean', default: true},
+	cacheDir: {type: 'string'},
+	trustCache: {type: 'boolean'},
+	cacheSample: {type: 'string'},
 	hash: {type: 'string'},
 	compress: {type: 'string', shortFlag: 'z'},
 	bwlimit: {type: 'string'},

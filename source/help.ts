@@ -34,6 +34,9 @@ export const helpText = `
     --verify                Re-read both sides after the sync and compare them
     --copy                  Do not read DST: write every non-zero block, zero the rest
     --no-cache              Keep no digest cache of DST (kept on DST's host, the next sync need not read DST)
+    --cache-dir DIR         Keep DST's digest cache in DIR, a directory on DST's host
+    --trust-cache           Use a block device DST's cache, checking a random sample of its chunks every run
+    --cache-sample PERCENT  With --trust-cache: the chunks read and checked, in % (default 1, at least 8 chunks)
     --hash NAME             blake3 or sha256, for remote comparison (default blake3)
     -z, --compress[=MODE]   auto (default: zstd while the link is slower than compressing), off, or a level 1-19
     --bwlimit RATE          Limit the run's data on the wire to RATE bytes/s, all workers together (500K, 20M, 1G)

@@ -29,6 +29,9 @@ export type RawFlags = {
 	verify?: boolean;
 	copy?: boolean;
 	cache?: boolean;
+	cacheDir?: string;
+	trustCache?: boolean;
+	cacheSample?: string;
 	hash?: string;
 	quiet?: boolean;
 	json?: boolean;
@@ -81,6 +84,10 @@ export type Options = {
 	readonly copy: boolean;
 	/** DEST keeps a digest cache of DST on DST's host and uses it instead of reading DST (off: --no-cache). */
 	readonly cache: boolean;
+	/** --cache-dir: where DST's host keeps the digest cache (a path on that host); undefined: its default. */
+	readonly cacheDir: string | undefined;
+	/** --trust-cache: a block device DST's cache is used, checked every run by reading this percentage of its chunks (at least 8); undefined: not used. */
+	readonly trustCache: number | undefined;
 	readonly hash: HashName;
 	readonly quiet: boolean;
 	readonly json: boolean;
@@ -153,6 +160,9 @@ export function parseSize(text: string): number {
 const RATE_SUFFIX: Record<string, number> = {
 	b: 1, k: 1024, kib: 1024, kb: 1000, m: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2, g: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3,
 };
+/** --cache-sample's default: 1% of a trusted device cache's chunks (at least 8) are read and checked every run. */
+export const DEFAULT_CACHE_SAMPLE = 1;
+
 /** --bwlimit's smallest rate other than 0 (no limit): 1 KiB/s. */
 export const MIN_BWLIMIT = 1024;
 
@@ -285,6 +295,21 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		throw new UsageError(`--bitmap must name a dirty bitmap of SRC (qemu-img info lists them); got ${JSON.stringify(bitmap)}`);
 	}
 
+	const cacheDir = flags.cacheDir;
+	if (cacheDir !== undefined && (cacheDir === '' || /[\0\n]/.test(cacheDir))) {
+		throw new UsageError(`--cache-dir must name a directory on DST's host; got ${JSON.stringify(cacheDir)}`);
+	}
+	if (flags.cache === false && (cacheDir !== undefined || flags.trustCache || flags.cacheSample !== undefined)) {
+		throw new UsageError('--no-cache cannot be combined with --cache-dir, --trust-cache or --cache-sample');
+	}
+	if (flags.cacheSample !== undefined && !flags.trustCache) {
+		throw new UsageError('--cache-sample applies with --trust-cache (the chunks of a block device\'s cache read and checked every run)');
+	}
+	const cacheSample = flags.cacheSample === undefined ? DEFAULT_CACHE_SAMPLE : /^\d+(\.\d+)?$/.test(flags.cacheSample) ? Number(flags.cacheSample) : Number.NaN;
+	if (!(cacheSample > 0 && cacheSample <= 100)) {
+		throw new UsageError(`--cache-sample must be a percentage of the chunks, above 0 and at most 100; got ${flags.cacheSample}`);
+	}
+
 	const qmp = flags.qmp;
 	if (qmp !== undefined) {
 		if (qmp === '') {
@@ -334,6 +359,8 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		verify: flags.verify ?? false,
 		copy: flags.copy ?? false,
 		cache: flags.cache ?? true,
+		cacheDir,
+		trustCache: flags.trustCache ? cacheSample : undefined,
 		hash,
 		quiet: flags.quiet ?? false,
 		json: flags.json ?? false,

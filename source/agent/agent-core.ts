@@ -13,7 +13,7 @@ import {DestRole} from '../delta/dest-role.js';
 import {checkSource, dropCacheFor, errorMessage, type OpenedRole, openRole, readBootId, type RoleHost, type RoleOpener, stampOf} from '../delta/open-role.js';
 import {commitSourceBitmap} from '../image/formatted-image.js';
 import type {Image} from '../image/image.js';
-import {commitCache, dropCache, type HeldCache, prepareCache, workerCache} from '../delta/dest-cache.js';
+import {cacheDir, commitCache, dropCache, type HeldCache, prepareCache, workerCache} from '../delta/dest-cache.js';
 import type {FileRangeCache} from '../delta/digest-cache-file.js';
 import {quickStamp} from '../image/source-version.js';
 
@@ -217,9 +217,12 @@ export class AgentCore {
 			}
 			if (flags.prepare && open.role === Role.dest && flags.cache && !flags.dryRun) {
 				// Before any worker writes: the old cache is taken out of use; CACHE says whether it stands for DST.
-				const cache = prepareCache(open, opened.image, undefined, opened.created === true, this.srcStamp);
+				const cache = prepareCache(open, opened.image, open.cacheDir ?? cacheDir(), opened.created === true, this.srcStamp, hasher);
+				if (cache.warning) {
+					this.send({type: 'warn', message: cache.warning});
+				}
 				this.heldCache = cache.held;
-				this.send({type: 'cache', status: cache.status});
+				this.send({type: 'cache', status: cache.status, ...(cache.bytesRead ? {bytesRead: cache.bytesRead} : {})});
 			}
 			if (flags.prepare && open.role === Role.source && flags.cache && opened.source && (open.format === undefined || open.format === 'raw')) {
 				// SRC's quick-check stamp, for DEST's cache (empty for a device, or when SRC was written too recently).
@@ -244,7 +247,7 @@ export class AgentCore {
 				role.onError = error => this.fail(error);
 				this.role = role;
 			} else {
-				this.rangeCache = flags.cache && !flags.dryRun ? workerCache(open, opened.image) : undefined;
+				this.rangeCache = flags.cache && !flags.dryRun ? workerCache(open, opened.image, open.cacheDir ?? cacheDir()) : undefined;
 				const role = new DestRole(opened.image, opened.writable, geometry, hasher, {...job, keyed: flags.keyed}, m => {
 					this.send(m);
 					if (m.type === 'done') {

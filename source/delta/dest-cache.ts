@@ -6,8 +6,9 @@ import type {Image} from '../image/image.js';
 import {LocalImage} from '../image/local-image.js';
 import {type Message, openFlags, RECORD_ONLY} from '../protocol/messages.js';
 import {type WantedHeader, cacheLayout} from './digest-cache.js';
-import {abandon, type CachePaths, cachePaths, commit, defaultCacheDir, FileRangeCache, fileIdentity, readCacheHeader, restore, takeOver} from './digest-cache-file.js';
-import type {HashName} from './hash.js';
+import {abandon, type CachePaths, cachePaths, cachePathsOf, commit, defaultCacheDir, FileRangeCache, fileIdentity, readCacheHeader, restore, takeOver} from './digest-cache-file.js';
+import type {Hasher, HashName} from './hash.js';
+import {checkSample, deviceIdentity, deviceKey} from './device-cache.js';
 
 type OpenMessage = Extract<Message, {type: 'open'}>;
 
@@ -31,13 +32,14 @@ export function cacheDir(): string {
  * `created`: DST did not exist before this run, so a cache file named after its inode was a deleted file's.
  * `srcStamp`: SRC's quick-check stamp in this run (the driver's CACHE; '' when none): recorded at commit, and when it
  * is the one the cache recorded (and DST is unchanged too) the status is CACHE_UNCHANGED: the run reads nothing.
+ * `hasher`: a block device's sample check (--trust-cache).
  */
-export function prepareCache(open: OpenMessage, image: Image, dir = cacheDir(), created = false, srcStamp = ''): {status: string; held?: HeldCache} {
+export function prepareCache(open: OpenMessage, image: Image, dir = cacheDir(), created = false, srcStamp = '', hasher?: Hasher): {status: string; held?: HeldCache; warning?: string; bytesRead?: number} {
 	if (!(image instanceof LocalImage)) {
 		return {status: 'off: DST is not a local file'};
 	}
 	if (image.kind === 'block') {
-		return {status: 'off: DST is a block device (a device cannot prove nobody else wrote it)'};
+		return prepareDeviceCache(open, image, dir, hasher);
 	}
 	const recordOnly = srcStamp.startsWith(RECORD_ONLY);
 	const recorded = recordOnly ? srcStamp.slice(RECORD_ONLY.length) : srcStamp;
@@ -56,13 +58,59 @@ export function prepareCache(open: OpenMessage, image: Image, dir = cacheDir(), 
 	}
 }
 
+/**
+ * A block device DST: the cache is bound to its size and stable id (device-cache.ts), and used only with --trust-cache
+ * (OPEN's trustCache: the percentage of chunks read and checked against it now, before any worker writes); without
+ * it the cache is built for a later trusted run but not used. A sample that differs discards it: a full read.
+ */
+function prepareDeviceCache(open: OpenMessage, image: LocalImage, dir: string, hasher: Hasher | undefined): {status: string; held?: HeldCache; warning?: string; bytesRead?: number} {
+	try {
+		const stat = fs.fstatSync(image.fd, {bigint: true});
+		const paths = cachePathsOf(dir, deviceKey(stat.rdev));
+		const header: WantedHeader = {hash: hashOf(open), blockSize: open.blockSize, size: open.srcSize, dstIdentity: deviceIdentity(stat.rdev, image.size), srcStamp: ''};
+		// No quick check for a device: nothing shows that nobody wrote it.
+		const taken = takeOver(paths, header, false, true);
+		if (typeof taken === 'string') {
+			return {status: `off: ${taken}`};
+		}
+		let status: string = taken.status;
+		let warning: string | undefined;
+		let bytesRead = 0;
+		if (taken.usable) {
+			const percent = open.trustCache === undefined ? Number.NaN : Number(open.trustCache);
+			if (!(percent > 0 && percent <= 100) || !hasher) {
+				status = 'built: DST is a block device, whose cache is used only with --trust-cache';
+				fs.rmSync(paths.previous, {force: true});
+			} else {
+				const checked = checkSample(image, paths.previous, taken.layout, hasher, percent);
+				const reason = checked.reason;
+				bytesRead = checked.bytesRead;
+				if (reason) {
+					status = `stale: ${reason}`;
+					warning = `DST ${image.name}: its digest cache was discarded: ${reason}; DST is read in full`;
+					fs.rmSync(paths.previous, {force: true});
+				}
+			}
+		}
+		return {status, held: {paths, header, status, unchanged: false, committed: false}, ...(warning ? {warning} : {}), ...(bytesRead > 0 ? {bytesRead} : {})};
+	} catch (error) {
+		return {status: `off: ${error instanceof Error ? error.message : String(error)}`};
+	}
+}
+
+/** The files of DST's cache: a file's named after its device and inode, a block device's after its stable id. */
+function pathsFor(dir: string, image: LocalImage): CachePaths {
+	const stat = fs.fstatSync(image.fd, {bigint: true});
+	return image.kind === 'block' ? cachePathsOf(dir, deviceKey(stat.rdev)) : cachePaths(dir, stat);
+}
+
 /** A DEST worker's range cache (OPEN's cache flag), on the files its preparing agent took over; undefined when there are none. */
 export function workerCache(open: OpenMessage, image: Image, dir = cacheDir()): FileRangeCache | undefined {
 	const layout = cacheLayout(open.srcSize, open.blockSize);
-	if (!(image instanceof LocalImage) || image.kind === 'block' || typeof layout === 'string') {
+	if (!(image instanceof LocalImage) || typeof layout === 'string') {
 		return undefined;
 	}
-	const paths = cachePaths(dir, fs.fstatSync(image.fd, {bigint: true}));
+	const paths = pathsFor(dir, image);
 	if (!fs.existsSync(paths.building)) {
 		return undefined;
 	}
@@ -84,7 +132,8 @@ export function commitCache(held: HeldCache, image: Image): string {
 		return held.status;
 	}
 	fs.fdatasyncSync(image.fd);
-	commit(held.paths, {...held.header, dstIdentity: fileIdentity(fs.fstatSync(image.fd, {bigint: true}))});
+	const stat = fs.fstatSync(image.fd, {bigint: true});
+	commit(held.paths, {...held.header, dstIdentity: image.kind === 'block' ? deviceIdentity(stat.rdev, image.size) : fileIdentity(stat)});
 	held.committed = true;
 	return held.status;
 }

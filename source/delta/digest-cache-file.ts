@@ -21,7 +21,11 @@ export function fileIdentity(stat: fs.BigIntStats): string {
 export type CachePaths = {readonly final: string; readonly previous: string; readonly building: string};
 
 export function cachePaths(dir: string, stat: fs.BigIntStats): CachePaths {
-	const key = createHash('sha256').update(`${stat.dev}:${stat.ino}`).digest('hex').slice(0, 32);
+	return cachePathsOf(dir, createHash('sha256').update(`${stat.dev}:${stat.ino}`).digest('hex').slice(0, 32));
+}
+
+/** The files of the cache named `key` in `dir` (a file's from its device and inode, a block device's from its stable id). */
+export function cachePathsOf(dir: string, key: string): CachePaths {
 	const final = path.join(dir, `${key}.digests`);
 	return {final, previous: `${final}.previous`, building: `${final}.building`};
 }

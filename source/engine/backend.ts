@@ -64,6 +64,8 @@ export interface SyncBackend {
 	sample(states: readonly WorkerState[]): void;
 	/** Bytes sent before the sessions (an uploaded agent), counted in the summary's wireBytesSent. */
 	readonly setupBytesSent: number;
+	/** DST bytes read before the sessions (a trusted device cache's sample check), counted in the summary's dstBytesRead. */
+	readonly setupDstBytesRead?: number;
 	/** Releases everything (links, threads, images, locks), whatever happened. */
 	close(): Promise<void>;
 }

@@ -96,6 +96,7 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 				// Also when the phase failed or was interrupted: the summary then tells how far it got.
 				Object.assign(begun, totalOf(states));
 				begun.wireBytesSent += backend.setupBytesSent;
+				begun.dstBytesRead += backend.setupDstBytesRead ?? 0;
 			}
 			if (failure) {
 				throw failure.error;

@@ -37,6 +37,10 @@ export type RemoteOptions = {
 	readonly verify?: boolean;
 	/** DEST keeps a digest cache of DST on DST's host (not --no-cache); absent: none. */
 	readonly cache?: boolean;
+	/** --cache-dir: the digest cache's directory on DST's host; absent: that host's default. */
+	readonly cacheDir?: string | undefined;
+	/** --trust-cache: a block device's cache is used, this percentage of its chunks checked every run; absent: not used. */
+	readonly trustCache?: number | undefined;
 	/** --compress; absent: off. */
 	readonly compress?: CompressOption;
 	/** --bwlimit in bytes per second, one budget for the whole run (0 or absent: no limit). */
@@ -96,6 +100,9 @@ export function describeCompression(spec: CompressSpec): string {
 /** Push, pull and remote-to-remote. */
 export class RemoteBackend implements SyncBackend {
 	/** The agent bundles this backend's hosts had uploaded (none when the hosts are shared: the run counts those once). */
+	/** DST bytes read before the sessions: a trusted device cache's sample, read by DST's preparing agent. */
+	setupDstBytesRead = 0;
+
 	get setupBytesSent(): number {
 		return this.ownHosts ? this.remoteHosts.uploadedBytes : 0;
 	}
@@ -226,6 +233,7 @@ export class RemoteBackend implements SyncBackend {
 		if (this.unchanged) {
 			this.trace('SRC and DST unchanged (quick check)');
 		}
+		this.setupDstBytesRead = dest.cacheBytesRead ?? 0;
 		this.dstServer = dest.opened.server ?? '';
 		this.decideBitmap(source.opened.pass, dest.opened.pass);
 		this.watchLockHolder(dstProbe, dest.held);
@@ -472,6 +480,9 @@ export class RemoteBackend implements SyncBackend {
 		const bitmap = options.bitmap !== undefined && (prepare || (role === Role.source && phase === 'sync' && this.bitmapIncremental)) ? options.bitmap : undefined;
 		const qmp = role === Role.source ? options.qmp : undefined;
 		const locking = role === Role.source && options.forceShare === true ? 'off' : undefined;
+		const cached = role === Role.dest && this.wantsCache() && (prepare || phase === 'sync');
+		const cacheDir = cached ? options.cacheDir : undefined;
+		const trustCache = cached && options.trustCache !== undefined ? String(options.trustCache) : undefined;
 		return {
 			type: 'open', role, flags, blockSize: options.blockSize, compress: compressByte(role === Role.source && phase === 'sync' && !prepare ? this.compression : undefined),
 			srcSize: this.size, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
@@ -481,6 +492,8 @@ export class RemoteBackend implements SyncBackend {
 			...(bitmap === undefined ? {} : {bitmap}),
 			...(qmp === undefined ? {} : {qmp}),
 			...(locking === undefined ? {} : {locking}),
+			...(cacheDir === undefined ? {} : {cacheDir}),
+			...(trustCache === undefined ? {} : {trustCache}),
 		};
 	}
 

@@ -49,11 +49,12 @@ function hold(link: Link): Held {
  * An agent that answers neither within `replyMs` (a stopped process, a program that only reads) fails it, the link closed.
  */
 /** `before`: a frame to send ahead of OPEN, given the agent's HELLO capabilities (undefined: none). */
-export async function openLink(link: Link, open: Message, warn: (message: string) => void, replyMs = Number.POSITIVE_INFINITY, before?: (caps: number) => Message | undefined): Promise<{caps: number; opened: Opened; held: Held; cache?: string}> {
+export async function openLink(link: Link, open: Message, warn: (message: string) => void, replyMs = Number.POSITIVE_INFINITY, before?: (caps: number) => Message | undefined): Promise<{caps: number; opened: Opened; held: Held; cache?: string; cacheBytesRead?: number}> {
 	return new Promise((resolve, reject) => {
 		let caps = link.greeted ?? 0;
 		/** DEST's CACHE frame before OPENED (only when OPEN asked for the cache). */
 		let cache: string | undefined;
+		let cacheBytesRead = 0;
 		let step: 'hello' | 'opened' = link.greeted === undefined ? 'hello' : 'opened';
 		let timer: ReturnType<typeof setTimeout> | undefined;
 		const wait = (): void => {
@@ -93,9 +94,10 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 				sendOpen();
 			} else if (step === 'opened' && message.type === 'cache') {
 				cache = message.status;
+				cacheBytesRead = message.bytesRead ?? 0;
 			} else if (step === 'opened' && message.type === 'opened') {
 				clearTimeout(timer);
-				resolve({caps, opened: message, held: hold(link), ...(cache === undefined ? {} : {cache})});
+				resolve({caps, opened: message, held: hold(link), ...(cache === undefined ? {} : {cache}), ...(cacheBytesRead > 0 ? {cacheBytesRead} : {})});
 			} else {
 				fail(new TransferError(`${prefixOf(link)}protocol error: unexpected ${message.type} before OPENED`));
 			}

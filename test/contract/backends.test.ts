@@ -40,7 +40,9 @@ type Variant = {
 	readonly caches: boolean;
 };
 
-const remoteDefaults = {compress: {mode: 'off', level: 0} as const, force: false, port: undefined, identity: undefined, acceptNewHostKey: false, trace: false, localThreads: true, uploadAgent: true, keepaliveMs: 15_000, hash: 'blake3'};
+/** The digest caches of these runs, apart from the host's (a cache left for a deleted DST would find the next file on its inode stale). */
+const cacheDir = makeTempDir('rbs-contract-cache-');
+const remoteDefaults = {cacheDir, compress: {mode: 'off', level: 0} as const, force: false, port: undefined, identity: undefined, acceptNewHostKey: false, trace: false, localThreads: true, uploadAgent: true, keepaliveMs: 15_000, hash: 'blake3'};
 
 /** Both images as sparse files in a temp dir; `endpoint` says how the backend reaches a path. */
 function fileVariant(name: string, make: (src: string, dst: string, flags: Required<Flags>) => SyncBackend, caches: boolean): Variant {
@@ -229,6 +231,7 @@ contract.after(async () => {
 		variant.reset();
 	}
 	await sshd.stop();
+	removeTempDir(cacheDir);
 });
 
 for (const variant of variants) {

@@ -81,6 +81,17 @@ resolve('should say exactly what is wrong with each bad input', () => {
 	assert.is(message(['a', 'b'], {bwlimit: '1M'}), '--bwlimit applies to remote endpoints; SRC and DST are both local');
 	assert.is(resolveOptions(['h:/a', 'b'], {bwlimit: '20M'}).bwlimit, 20 * 1024 * 1024);
 	assert.is(resolveOptions(['h:/a', 'b'], {}).bwlimit, 0);
+	assert.is(message(['a', 'h:/b'], {cacheDir: ''}), '--cache-dir must name a directory on DST\'s host; got ""');
+	assert.is(message(['a', 'h:/b'], {cache: false, cacheDir: '/c'}), '--no-cache cannot be combined with --cache-dir, --trust-cache or --cache-sample');
+	assert.is(message(['a', 'h:/b'], {cache: false, trustCache: true}), '--no-cache cannot be combined with --cache-dir, --trust-cache or --cache-sample');
+	assert.is(message(['a', 'h:/b'], {cacheSample: '5'}), '--cache-sample applies with --trust-cache (the chunks of a block device\'s cache read and checked every run)');
+	assert.is(message(['a', 'h:/b'], {trustCache: true, cacheSample: '0'}), '--cache-sample must be a percentage of the chunks, above 0 and at most 100; got 0');
+	assert.is(message(['a', 'h:/b'], {trustCache: true, cacheSample: '101'}), '--cache-sample must be a percentage of the chunks, above 0 and at most 100; got 101');
+	assert.is(message(['a', 'h:/b'], {trustCache: true, cacheSample: '1%'}), '--cache-sample must be a percentage of the chunks, above 0 and at most 100; got 1%');
+	assert.is(resolveOptions(['a', 'h:/b'], {trustCache: true}).trustCache, 1);
+	assert.is(resolveOptions(['a', 'h:/b'], {trustCache: true, cacheSample: '0.5'}).trustCache, 0.5);
+	assert.is(resolveOptions(['a', 'h:/b'], {}).trustCache, undefined);
+	assert.is(resolveOptions(['a', 'h:/b'], {cacheDir: 'rel/dir'}).cacheDir, 'rel/dir');
 	assert.is(message(['a', 'b'], {remoteSudo: true}), '--remote-sudo and --remote-command apply to remote endpoints; SRC and DST are both local');
 	assert.is(message(['h:/a', 'b'], {remoteCommand: ' '}), '--remote-command must be a command on one line, such as /opt/rblocksync/bin/rblocksync; got an empty or multi-line value');
 	assert.equal(resolveOptions(['h:/a', 'b'], {remoteSudo: true, remoteCommand: ' /opt/rbs/rblocksync '}).remoteAgent, {sudo: true, command: '/opt/rbs/rblocksync'});
