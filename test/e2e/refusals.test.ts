@@ -56,14 +56,19 @@ refusals('should refuse a DST that is a symlink to SRC, and a SRC that is a syml
 	});
 });
 
-refusals('should refuse a DST that is a directory, with and without --truncate', async () => {
+refusals('should read an existing directory DST as the directory to sync into (cp and rsync), creating the file there only with --truncate', async () => {
 	await withTempDir(dir => {
-		const {src} = source(dir);
+		const {src, hash} = source(dir);
 		const target = path.join(dir, 'adir');
 		fs.mkdirSync(target);
-		assertRefused(runCli([src, target]), `DST ${target} is a directory`);
-		assertRefused(runCli(['--truncate', src, target]), `DST ${target} is a directory`);
-		assert.equal(fs.readdirSync(target), [], 'nothing may be created inside the directory');
+		const refused = runCli([src, target]);
+		assert.is(refused.code, 1, refused.stderr);
+		assert.match(refused.stderr, `DST ${path.join(target, 'src.img')} does not exist; use --truncate to create it`);
+		assert.equal(fs.readdirSync(target), [], 'nothing may be created inside the directory without --truncate');
+		const created = runCli(['--truncate', src, target]);
+		assert.is(created.code, 0, created.stderr);
+		assert.equal(fs.readdirSync(target), ['src.img']);
+		assert.is(sha256(path.join(target, 'src.img')), hash);
 	});
 });
 
