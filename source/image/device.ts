@@ -1,5 +1,6 @@
 // Block-device facts from /proc and /sys: device numbers, mounts, holders.
 import fs from 'node:fs';
+import {listOrEmpty, readOrEmpty} from './proc-files.js';
 
 /** "MAJ:MIN" of a Linux dev_t as Node reports it (glibc encoding). */
 export function deviceNumber(rdev: number): string {
@@ -56,20 +57,4 @@ export function partitionsOf(dev: string, sys = '/sys/dev/block'): string[] {
 		}
 	}
 	return found.filter(Boolean);
-}
-
-function readOrEmpty(path: string): string {
-	try {
-		return fs.readFileSync(path, 'utf8');
-	} catch {
-		return '';
-	}
-}
-
-function listOrEmpty(path: string): string[] {
-	try {
-		return fs.readdirSync(path);
-	} catch {
-		return [];
-	}
 }

@@ -1,6 +1,7 @@
 // Who else has an image open on this host, from /proc: the processes holding it (their fds, open flags and
 // locks) and QEMU's image lock (F_OFD_GETLK through the native helper, else /proc/locks). Read-only.
 import fs from 'node:fs';
+import {listOrEmpty, readOrEmpty} from './proc-files.js';
 import {nativeOps} from '../native/native.js';
 import {deviceNumber, partitionsOf} from './device.js';
 import {
@@ -177,21 +178,5 @@ function realPath(path: string): string | undefined {
 		return fs.realpathSync(path);
 	} catch {
 		return undefined;
-	}
-}
-
-function readOrEmpty(path: string): string {
-	try {
-		return fs.readFileSync(path, 'utf8');
-	} catch {
-		return '';
-	}
-}
-
-function listOrEmpty(path: string): string[] {
-	try {
-		return fs.readdirSync(path);
-	} catch {
-		return [];
 	}
 }

@@ -2,6 +2,7 @@
 // through that agent's open file description, so the lock lives exactly as long as anything of the run
 // can write DST (doc/protocol.md, "Opening an image").
 import fs from 'node:fs';
+import {processExists} from './proc-files.js';
 import {describeSystemError, UsageError} from '../errors.js';
 import {nativeOps} from '../native/native.js';
 import {LocalImage, type WarnSink} from './local-image.js';
@@ -49,7 +50,7 @@ export function openOnHolder(path: string, kind: 'file' | 'block', size: number,
 		throw new UsageError(`DST ${path}: ${describeSystemError(error)}`, {cause: error});
 	}
 	const image = new LocalImage(fd, path, kind, size, warn);
-	if (!alive(holder.pid)) {
+	if (!processExists(holder.pid)) {
 		image.close();
 		throw holderEnded(holder);
 	}
@@ -89,15 +90,6 @@ function shareHolderFd(path: string, holder: LockHolder): number | undefined {
 	return fd;
 }
 
-/** kill(pid, 0): EPERM still means the process exists. */
-function alive(pid: number): boolean {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch (error) {
-		return (error as {code?: string}).code === 'EPERM';
-	}
-}
 
 /**
  * DST's writes, each refused once the holder has ended (one kill(pid, 0), well under a microsecond, per
@@ -106,7 +98,7 @@ function alive(pid: number): boolean {
  */
 function whileHolderLives(image: LocalImage, holder: LockHolder): WritableImage {
 	const check = (): void => {
-		if (!alive(holder.pid)) {
+		if (!processExists(holder.pid)) {
 			throw holderEnded(holder);
 		}
 	};

@@ -2,6 +2,7 @@
 // the VM's block nodes, exported read-only on a private Unix socket, and removed when the run ends. Each
 // step is one short QMP session (qmp-session.ts): the monitor socket is never held between them.
 import fs from 'node:fs';
+import {processExists} from './proc-files.js';
 import os from 'node:os';
 import path from 'node:path';
 import {UsageError} from '../errors.js';
@@ -108,15 +109,6 @@ function bootTag(): string {
 	}
 }
 
-function alive(pid: number): boolean {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch (error) {
-		return (error as {code?: string}).code === 'EPERM';
-	}
-}
-
 /**
  * An export id: rblocksync-BOOT-PID-N, and a trailing "-s" when this run started the NBD server. A later run
  * on this host removes the exports (and such a server) of a run that died without cleaning up (SIGKILL).
@@ -126,7 +118,7 @@ function exportId(startsServer: boolean, serial: number): string {
 }
 
 /** The owner of an export id of ours, if it ran on this boot of this host and is dead: its export may go. */
-export function staleExport(id: string, boot = bootTag(), isAlive = alive): {startedServer: boolean} | undefined {
+export function staleExport(id: string, boot = bootTag(), isAlive = processExists): {startedServer: boolean} | undefined {
 	const match = /^rblocksync-([0-9a-f]*)-(\d+)-\d+(-s)?$/.exec(id);
 	if (!match || match[1] !== boot || boot === '' || isAlive(Number(match[2]))) {
 		return undefined;
@@ -240,7 +232,7 @@ function startAndExport(socket: string, nbdSocket: string, exportArguments: Reco
 /** An export id of a run of ours on this boot of this host that is still alive. */
 function ownerAlive(id: string): boolean {
 	const match = /^rblocksync-([0-9a-f]*)-(\d+)-\d+(-s)?$/.exec(id);
-	return match !== null && match[1] === bootTag() && match[1] !== '' && alive(Number(match[2]));
+	return match !== null && match[1] === bootTag() && match[1] !== '' && processExists(Number(match[2]));
 }
 
 /** block-export-del ends the export asynchronously: its bitmaps stay busy until it is gone (a few polls at most). */
