@@ -85,7 +85,10 @@ function isDirectory(path: string): boolean {
 /** Several SRCs into DSTDIR/, or -r trees (and --watch): each file reported, the worst file's exit status. */
 async function runManyCli(options: Options, signal: AbortSignal): Promise<number> {
 	const [{createManyReporter}, {runMany}, {watchTree}] = await Promise.all([import('./ui/many-reporter.js'), import('./many.js'), import('./watch.js')]);
-	const reporter = createManyReporter(options, {stdout: process.stdout, stderr: process.stderr});
+	// The TUI (ink loaded only now) for one pass over the files; --watch's passes stay plain lines.
+	const reporter = options.progress === 'tui' && !options.watch
+		? (await import('./ui/many-tui-reporter.js')).createManyTuiReporter({stream: process.stderr, stdout: process.stdout, json: options.json, signal})
+		: createManyReporter(options, {stdout: process.stdout, stderr: process.stderr});
 	try {
 		const {exitCode} = await runMany(options, reporter, signal);
 		if (!options.watch || signal.aborted) {

@@ -61,6 +61,7 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 			plan.refused = plan.refused.filter(result => only.has(result.path));
 			plan.deletions = plan.deletions.filter(path => only.has(path));
 		}
+		reporter.planned?.(plan.jobs.length + plan.refused.length, plan.jobs.reduce((sum, job) => sum + (job.size ?? 0), 0));
 		for (const refused of plan.refused) {
 			results.push(refused);
 			reporter.fileDone(refused);

@@ -43,6 +43,8 @@ export type ManySummary = Counters & {
 };
 
 export interface ManyReporter {
+	/** What the run will go through: files planned (refused and unchanged ones included) and their bytes. */
+	planned?(files: number, bytes: number): void;
 	/** The engine's reporter for one file's run (its warnings, its progress, its summary). */
 	file(path: string): Reporter;
 	/** A file's run ended (or was refused before it began). */
@@ -111,6 +113,11 @@ export function totalLine(summary: ManySummary): string {
 	return `${summary.dryRun ? 'dry run: ' : ''}${summary.filesTotal} file${summary.filesTotal === 1 ? '' : 's'}, ${formatBytes(summary.size)}: ${summary.blocksChanged} blocks ${summary.dryRun ? 'differ' : 'changed'}, ${formatBytes(summary.bytesWritten)} ${summary.dryRun ? 'to write' : 'written'}, wire ${formatBytes(summary.wireBytesSent + summary.wireBytesReceived)}, ${summary.seconds.toFixed(2)} s${deleted}${failed}`;
 }
 
+/** The --json summary: the files without their stamps (those are for the tree's record). */
+export function summaryJson(summary: ManySummary): string {
+	return JSON.stringify({...summary, files: summary.files.map(({stamps: _stamps, ...file}) => file)});
+}
+
 /** Plain lines on `stream` (per file unless quiet), the JSON summary on `stdout` with --json. */
 export function createManyReporter(options: ReporterOptions, streams: {stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream}): ManyReporter {
 	const lines = !options.quiet && !options.json && !options.jsonProgress || options.stat;
@@ -153,7 +160,7 @@ export function createManyReporter(options: ReporterOptions, streams: {stdout: N
 				write(totalLine(summary));
 			}
 			if (options.json) {
-				streams.stdout.write(JSON.stringify({...summary, files: summary.files.map(({stamps: _stamps, ...file}) => file)}) + '\n');
+				streams.stdout.write(summaryJson(summary) + '\n');
 			}
 		},
 		async close() {},
