@@ -86,7 +86,11 @@ function isDirectory(path: string): boolean {
 async function runManyCli(options: Options, signal: AbortSignal): Promise<number> {
 	const [{createManyReporter}, {runMany}, {watchTree}] = await Promise.all([import('./ui/many-reporter.js'), import('./many.js'), import('./watch.js')]);
 	// The TUI (ink loaded only now) for one pass over the files; --watch's passes stay plain lines.
-	const reporter = options.progress === 'tui' && !options.watch
+	const tui = options.progress === 'tui' && !options.watch;
+	if (tui && process.env['NO_COLOR'] && !('FORCE_COLOR' in process.env)) {
+		process.env['FORCE_COLOR'] = '0'; // As createReporter: chalk (under ink) reads FORCE_COLOR when loaded.
+	}
+	const reporter = tui
 		? (await import('./ui/many-tui-reporter.js')).createManyTuiReporter({stream: process.stderr, stdout: process.stdout, json: options.json, signal})
 		: createManyReporter(options, {stdout: process.stdout, stderr: process.stderr});
 	try {

@@ -2,7 +2,7 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {execFileSync} from 'node:child_process';
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -125,6 +125,45 @@ e2e('should exit at once on a second Ctrl-C, the message below an intact last fr
 	// The terminal echoes the second ^C where the cursor rests, just before the message.
 	assert.match(screen, /interrupted: stopping the workers and flushing DST…\n(\^C)?rblocksync: interrupted twice; exiting without flushing DST$/, screen);
 	assert.is(p.format('cursor_flag'), '1', 'cursor visible');
+});
+
+e2e('should show a row per file and the total over a -r tree, then each file once with its result and the closing line', async context => {
+	if (problem) {
+		return skip(context, problem);
+	}
+	const tree = join(dir, 'tree');
+	const out = join(dir, 'tree-out');
+	mkdirSync(join(tree, 'sub dir'), {recursive: true});
+	writeImage(join(tree, 'a.img'), 384 * 1024 * 1024);
+	writeImage(join(tree, 'b.img'), 384 * 1024 * 1024);
+	writeImage(join(tree, 'sub dir', 'näme.img'), 16 * 1024 * 1024);
+	writeFileSync(join(tree, 'empty.img'), '');
+	const script = [
+		`cd '${dir}'`,
+		`'${process.execPath}' '${cli}' --workers 2 -r '${tree}/' '${out}/'`,
+		`echo $? > '${out}.status'`,
+		'exec sleep 600',
+	].join('; ');
+	const p = startPane(script, 100, 30);
+	pane = p;
+	const live = await waitFor('a live file row', 30_000, () => {
+		const screen = p.capture();
+		return /^[-\\|/] [ab]\.img +\S+ +\d+\.\d% \S+ \S+ \/ 384 MiB/m.test(screen) ? screen : undefined;
+	});
+	assert.match(live, /^ {2}total +\S+ +\d+\.\d% .* \/ 784 MiB/m);
+	assert.match(live, /^ {2}\d\/4 files {2}ETA /m);
+	const status = await waitFor('the exit status', 60_000, () => readWhenWritten(`${out}.status`));
+	const screen = p.capture();
+	assert.is(status.trim(), '0', screen);
+	for (const name of ['a.img', 'b.img', 'sub dir/näme.img', 'empty.img']) {
+		const line = new RegExp(`^✓ ${name.replace('.', '\\.')}: in sync, `, 'gm');
+		assert.is(screen.match(line)?.length, 1, `${name} once in\n${screen}`);
+		execFileSync('cmp', [join(tree, name), join(out, name)]);
+	}
+	assert.match(screen, /^4 files, 784 MiB: \d+ blocks changed, /m);
+	// The live rows are gone: no spinner row, no total row left on the screen.
+	assert.not.match(screen, /^ {2}total /m);
+	assert.not.match(screen, /^[-\\|/] \S+\.img /m);
 });
 
 e2e.run();
