@@ -242,8 +242,11 @@ static napi_value blake3_blocks(napi_env env, napi_callback_info info) {
 		return NULL;
 	}
 	size_t wide = 0;
-	if (block >= 2 * BLAKE3_CHUNK_LEN && block <= WIDE_MAX_CHUNKS * BLAKE3_CHUNK_LEN) {
-		// Full blocks of 2-16 chunks: chunk j of many blocks at once, at the full SIMD width.
+	size_t block_chunks = block / BLAKE3_CHUNK_LEN;
+	if (block % BLAKE3_CHUNK_LEN == 0 && block_chunks >= 2 && block_chunks <= WIDE_MAX_CHUNKS && (block_chunks & (block_chunks - 1)) == 0) {
+		// Full blocks of a power of two of 2-16 whole chunks, the only tree hash_wide builds: chunk j of many
+		// blocks at once, at the full SIMD width. Any other size (a chunk digest's H(block digests) over a
+		// partial last chunk: 32 bytes per block) takes the plain hasher below.
 		size_t group[WIDE_GROUP];
 		size_t count = 0;
 		size_t full = length / block;
