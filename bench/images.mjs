@@ -5,7 +5,7 @@ import {randomFillSync} from 'node:crypto';
 import fs from 'node:fs';
 
 /** A seeded PRNG (mulberry32): the same images on every run. */
-function prng(seed) {
+export function prng(seed) {
 	let a = seed >>> 0;
 	return () => {
 		a = (a + 0x6d2b79f5) >>> 0;

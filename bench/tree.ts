@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {startSshd} from '../test/helpers/sshd.js';
+import {prng} from './images.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = process.env['BENCH_CLI'] ?? path.join(root, 'dist/cli.js');
@@ -25,16 +26,6 @@ const MiB = 1024 * 1024;
 const BLOCK = 4096;
 const src = path.join(dir, 'src');
 const dsts = {tree: path.join(dir, 'dst-tree'), rsync: path.join(dir, 'dst-rsync'), loop: path.join(dir, 'dst-loop')};
-
-function prng(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = Math.imul(a ^ (a >>> 15), 1 | a);
-		t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-		return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-	};
-}
 
 /** The files: vm-NNN/disk-K.img in a few directories, sizes from 1 MiB to maxMiB. */
 function makeTree(): string[] {

@@ -197,24 +197,16 @@ test('should take a file that vanished between the listing and its turn as skipp
 	mkdirSync(src);
 	makeImage(join(src, 'big.img'), 96 * MiB, {zeroEvery: 0, holeEvery: 0});
 	writeFileSync(join(src, 'small.img'), 'going');
-	const child = spawn(process.execPath, [CLI_PATH, '-r', '-w', '1', `${src}/`, `pve:${dst}/`, '--json'], {env: sshd.env, stdio: ['ignore', 'pipe', 'pipe']});
-	let stdout = '';
-	let stderr = '';
-	child.stdout.on('data', (chunk: Buffer) => {
-		stdout += chunk.toString();
-	});
-	child.stderr.on('data', (chunk: Buffer) => {
-		stderr += chunk.toString();
-	});
+	const running = runCli(['-r', '-w', '1', `${src}/`, `pve:${dst}/`, '--json'], sshd.env, {timeoutMs: 120_000});
 	// The biggest file goes first, alone (-w 1): once its DST exists, the listing is over and small.img still waits.
 	for (let tries = 0; tries < 600 && !existsSync(join(dst, 'big.img')); tries++) {
 		await new Promise(resolve => setTimeout(resolve, 50));
 	}
 	unlinkSync(join(src, 'small.img'));
-	const status = await new Promise<number | null>(resolve => child.on('close', resolve));
-	assert.is(status, 0, stderr);
+	const result = await running;
+	assert.is(result.status, 0, result.stderr);
 	assert.ok(sameContent(join(src, 'big.img'), join(dst, 'big.img')));
-	const files = jsonOutput(stdout)!['files'] as Array<{path: string; ok: boolean; skipped?: string}>;
+	const files = result.json!['files'] as Array<{path: string; ok: boolean; skipped?: string}>;
 	const small = files.find(file => file.path === 'small.img')!;
 	assert.ok(small.ok);
 	assert.match(String(small.skipped), 'vanished');
