@@ -76,10 +76,12 @@ export type CompressOption = {readonly mode: 'off' | 'auto' | 'on'; readonly lev
 /**
  * OPEN's compress spec for a session, from both roles' HELLO capabilities: zstd when both have it, else zlib
  * (levels above 9 capped) with `fallback` naming the role without zstd; auto only for a SOURCE that measures
- * (an older one gets nothing for auto, a plain zlib level when asked for a level).
+ * (an older one gets nothing for auto, a plain zlib level when asked for a level). `remote`: a role runs on
+ * another host; without one (a local run with a formatted endpoint: roles in threads of this process) auto is
+ * off, as the link is memory: zlib's samples of incompressible data cost SOURCE 3.5 s of CPU per GiB here.
  */
-export function compressFor(option: CompressOption | undefined, sourceCaps: number, destCaps: number): {spec: CompressSpec; fallback?: 'SOURCE' | 'DEST'} {
-	if (!option || option.mode === 'off') {
+export function compressFor(option: CompressOption | undefined, sourceCaps: number, destCaps: number, remote = true): {spec: CompressSpec; fallback?: 'SOURCE' | 'DEST'} {
+	if (!option || option.mode === 'off' || (option.mode === 'auto' && !remote)) {
 		return {spec: undefined};
 	}
 	const auto = option.mode === 'auto';
@@ -221,7 +223,7 @@ export class RemoteBackend implements SyncBackend {
 			: {type: 'cache', status: options.copy || options.verify === true ? `${RECORD_ONLY}${this.srcStamp}` : this.srcStamp};
 		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs, stamp);
 		this.dstHolderToken = dest.opened.identity;
-		const compression = compressFor(options.compress, this.srcCaps, dest.caps);
+		const compression = compressFor(options.compress, this.srcCaps, dest.caps, options.src.kind === 'remote' || options.dst.kind === 'remote');
 		this.compression = compression.spec;
 		if (compression.fallback && options.compress?.mode === 'on') {
 			const host = compression.fallback === 'SOURCE' ? options.src : options.dst;

@@ -58,6 +58,11 @@ codec('should pick zstd where both agents have it, zlib and who lacks it otherwi
 	assert.equal(compressFor({mode: 'off', level: 0}, both, both), {spec: undefined});
 });
 
+codec('should not compress under auto when both roles run on this host (a memory link), but still when asked for a level', () => {
+	assert.equal(compressFor({mode: 'auto', level: 1}, both, both, false), {spec: undefined});
+	assert.equal(compressFor({mode: 'on', level: 3}, both, both, false), {spec: {codec: 'zstd', level: 3, auto: false}});
+});
+
 codec('should keep a plain zlib level byte as protocol-1 agents read it', () => {
 	assert.is(compressByte({codec: 'zlib', level: 6, auto: false}), 6);
 	assert.is(compressByte(undefined), 0);
