@@ -3,19 +3,28 @@
 // drains its frames (the bytes of the chunks DEST's CREDIT says it completed, per second). So that the decision
 // applies to data not sent yet, SOURCE keeps at most half a second of the link's measured rate unacknowledged
 // (at least MIN_BACKLOG): far above any bandwidth-delay product, so it never slows the link, only the queue in
-// front of it. Pure: the caller passes the clock.
+// front of it. Until the first decision the link is unknown: SOURCE compresses what its first sample says
+// compresses, and keeps only MIN_BACKLOG unacknowledged, so that a slow link does not take a credit window of
+// raw data (8 MiB a worker, seconds at 100 Mbit/s) before anything is measured, and a fast one is found within
+// the first window (the loopback compresses its first MiBs only). Pure: the caller passes the clock.
 
 /** A decision covers at least this long and this many bytes of data sent. */
 const WINDOW_MS = 250;
 const WINDOW_BYTES = 1024 * 1024;
+/** The first decision comes as soon as WINDOW_BYTES were acknowledged (its span includes the first round trip): a fast link compresses little before it is found. */
+const FIRST_WINDOW_MS = 20;
 /** While off, one data run in this many is compressed (and sent compressed when smaller) to keep the figures fresh. */
 export const SAMPLE_EVERY = 8;
 /** Only a window spent this much waiting for credit says the link (or DEST) is slower than SOURCE. */
 const LINK_BOUND = 0.25;
 /** Compressed runs above this ratio are not worth it. */
 const WORTH = 0.9;
-/** The unacknowledged bytes SOURCE keeps in flight: half a second of the link's rate, at least this. */
-const MIN_BACKLOG = 4 * 1024 * 1024;
+/**
+ * The unacknowledged bytes SOURCE keeps in flight: half a second of the link's rate, at least MIN_BACKLOG (before
+ * the first decision too: twice a worker's share of 100 Mbit/s at 80 ms; a faster link's rate, measured under it,
+ * grows the backlog at each window, so data sent in a window that turns compression off stays small).
+ */
+export const MIN_BACKLOG = 1024 * 1024;
 const BACKLOG_MS = 500;
 
 export type AutoFigures = {
@@ -55,7 +64,10 @@ export class AutoCompress {
 	private wireAcked = 0;
 	/** The link's rate in the last window (bytes per second; 0 until measured). */
 	private rate = 0;
-	/** The figures of the last decision (for tests and traces). */
+	/** The link's rate in the last window SOURCE spent waiting for it (what it can carry; 0 until such a window). */
+	private capacity = 0;
+	private credited = false;
+	/** The figures of the last decision (for tests and traces); undefined until the first. */
 	last: AutoFigures | undefined;
 
 	constructor(now: number) {
@@ -72,6 +84,9 @@ export class AutoCompress {
 		this.rawBytes += raw;
 		this.outBytes += Math.min(raw, out);
 		this.compressMs += ms;
+		if (this.last === undefined) {
+			this.on = this.outBytes / this.rawBytes < WORTH;
+		}
 	}
 
 	/** A frame of `bytes` went out. */
@@ -81,11 +96,18 @@ export class AutoCompress {
 
 	/** DEST completed chunks whose frames came to `acked` bytes in all (from its CREDIT). */
 	acked(acked: number, now: number): void {
+		if (!this.credited) {
+			// DEST's first CREDIT (its window, nothing completed yet): the first window starts here, the time before it was setup.
+			this.credited = true;
+			this.windowStart = now;
+			this.waitingSince = undefined;
+			this.waitingMs = 0;
+		}
 		if (acked > this.wireAcked) {
 			this.windowWire += acked - this.wireAcked;
 			this.wireAcked = acked;
 		}
-		this.credited(now);
+		this.endWait(now);
 		this.decide(now);
 	}
 
@@ -99,7 +121,7 @@ export class AutoCompress {
 		this.waitingSince ??= now;
 	}
 
-	private credited(now: number): void {
+	private endWait(now: number): void {
 		if (this.waitingSince !== undefined) {
 			this.waitingMs += now - this.waitingSince;
 			this.waitingSince = undefined;
@@ -108,7 +130,7 @@ export class AutoCompress {
 
 	private decide(now: number): void {
 		const span = now - this.windowStart;
-		if (span < WINDOW_MS || this.windowWire < WINDOW_BYTES || this.rawBytes === 0) {
+		if (span < (this.last === undefined ? FIRST_WINDOW_MS : WINDOW_MS) || this.windowWire < WINDOW_BYTES || this.rawBytes === 0) {
 			return;
 		}
 		if (this.waitingSince !== undefined) {
@@ -126,9 +148,11 @@ export class AutoCompress {
 		if (figures.ratio >= WORTH) {
 			this.on = false;
 		} else if (figures.waiting >= LINK_BOUND) {
+			this.capacity = figures.linkRate;
 			this.on = compressionPays(figures);
-		} else if (this.on && this.compressMs / span > 0.25) {
-			// SOURCE is the bottleneck and compressing is much of its work: try without (the next window measures the link).
+		} else if (this.on && this.compressMs / span > 0.25 && !(this.capacity > 0 && this.capacity < figures.linkRate / figures.ratio)) {
+			// SOURCE is the bottleneck and compressing is much of its work: try without (the next window measures the
+			// link), unless the link was measured slower than the raw bytes SOURCE moves now (it would only wait for it).
 			this.on = false;
 		}
 		this.rawBytes /= 2;

@@ -1,7 +1,7 @@
 // --compress=auto's decision (pure, over a given clock) and the driver's choice of codec from both HELLOs.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {AutoCompress, compressionPays, SAMPLE_EVERY} from '../../source/delta/auto-compress.js';
+import {AutoCompress, compressionPays, MIN_BACKLOG, SAMPLE_EVERY} from '../../source/delta/auto-compress.js';
 import {Capability, compressByte, compressSpec} from '../../source/protocol/messages.js';
 import {compressFor} from '../../source/remote/remote-backend.js';
 
@@ -32,6 +32,64 @@ auto('should turn on where the link is slow and the data compressible, stay off 
 	assert.not.ok(run(12.5e6, 400e6, 0.99).on, '100 Mbit/s, random');
 	assert.not.ok(run(500e6, 400e6, 0.3).on, 'a fast loopback');
 	assert.ok(run(12.5e6, 80e6, 0.4).on, '100 Mbit/s with zlib');
+});
+
+auto('should compress from the first run when it shrank, holding MIN_BACKLOG unacknowledged until the first decision', () => {
+	const text = new AutoCompress(0);
+	assert.ok(text.wants(), 'the first run is a sample');
+	text.compressed(256 * 1024, 80 * 1024, 1);
+	assert.ok(text.on, 'on before any decision: the first sample shrank');
+	assert.ok(text.wants());
+	text.acked(0, 5); // DEST's first CREDIT: its window, nothing completed
+	text.sent(MIN_BACKLOG - 1);
+	assert.not.ok(text.holding());
+	text.sent(1);
+	assert.ok(text.holding(), 'no credit window of data before the link is measured');
+	const random = new AutoCompress(0);
+	random.wants();
+	random.compressed(256 * 1024, 256 * 1024, 1);
+	assert.not.ok(random.on);
+	assert.not.ok(random.wants(), 'off: the next sample is SAMPLE_EVERY runs on');
+});
+
+auto('should stay on while compressing holds SOURCE back if the link was measured slower than the raw bytes it moves', () => {
+	const a = new AutoCompress(0);
+	a.wants();
+	a.compressed(MiB, 0.3 * MiB, 1);
+	a.acked(0, 0);
+	let acked = 0;
+	let now = 0;
+	// Link-bound windows at 3 MB/s (SOURCE waits): on, the link's capacity measured.
+	const window = (rate: number, wait: boolean, compressMs: number): void => {
+		for (let step = 0; step < 10; step++) {
+			a.compressed(MiB, 0.3 * MiB, compressMs);
+			if (wait) {
+				a.waiting(now);
+			}
+			now += 30;
+			acked += rate * 0.03;
+			a.acked(acked, now);
+		}
+	};
+	window(3e6, true, 1);
+	assert.ok(a.on);
+	// Then SOURCE is CPU-bound, compressing most of the time, at 2.5 MB/s of wire (~8 MB/s raw): raw data would only wait for the 3 MB/s link.
+	window(2.5e6, false, 20);
+	window(2.5e6, false, 20);
+	assert.ok(a.on, JSON.stringify(a.last));
+	// With no link-bound window measured (a fast link), the same windows turn it off to measure the link.
+	const b = new AutoCompress(0);
+	b.wants();
+	b.compressed(MiB, 0.3 * MiB, 1);
+	b.acked(0, 0);
+	let bAcked = 0;
+	for (let step = 0, t = 0; step < 20; step++) {
+		b.compressed(MiB, 0.3 * MiB, 20);
+		t += 30;
+		bAcked += 2.5e6 * 0.03;
+		b.acked(bAcked, t);
+	}
+	assert.not.ok(b.on, JSON.stringify(b.last));
 });
 
 auto('should sample one run in SAMPLE_EVERY while off', () => {
