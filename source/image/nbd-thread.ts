@@ -8,8 +8,11 @@ export type Span = {start: number; end: number; flags: number};
 
 export type Operation =
 	| {op: 'open'; socket: string; exportName: string; metaContexts: readonly string[]; timeoutMs: number; readRequestBytes?: number}
-	/** `data`: a new, larger shared data area, kept by the thread from now on. */
-	| {op: 'read'; position: number; length: number; data?: SharedArrayBuffer}
+	/**
+	 * `data`: a new, larger shared data area, kept by the thread from now on. `pieces`: [position, length, ...] read
+	 * one after another into the area instead (`length` their sum), all in flight together.
+	 */
+	| {op: 'read'; position: number; length: number; pieces?: number[]; data?: SharedArrayBuffer}
 	| {op: 'write'; position: number; length: number; data?: SharedArrayBuffer}
 	| {op: 'zero'; position: number; length: number; noHole: boolean}
 	| {op: 'trim'; position: number; length: number}

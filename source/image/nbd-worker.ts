@@ -47,7 +47,11 @@ async function serve(operation: Operation): Promise<Answer> {
 			if (operation.data) {
 				data = Buffer.from(operation.data) as unknown as Buffer;
 			}
-			await (operation.op === 'read' ? readAligned(nbd, operation.position, data.subarray(0, operation.length)) : writeAligned(nbd, operation.position, data.subarray(0, operation.length)));
+			if (operation.op === 'read' && operation.pieces) {
+				await readPieces(nbd, operation.pieces, data);
+			} else {
+				await (operation.op === 'read' ? readAligned(nbd, operation.position, data.subarray(0, operation.length)) : writeAligned(nbd, operation.position, data.subarray(0, operation.length)));
+			}
 			return {ok: true};
 		case 'zero':
 			await zeroAligned(nbd, operation.position, operation.length, operation.noHole);
@@ -94,6 +98,21 @@ async function readAligned(nbd: NbdClient, position: number, target: Buffer): Pr
 	const whole = Buffer.allocUnsafe(end - start);
 	await nbd.read(start, whole.length, whole);
 	whole.copy(target, 0, position - start, position - start + target.length);
+}
+
+/** [position, length, ...] of the export, one after another into `target`, every piece's requests in flight together. */
+async function readPieces(nbd: NbdClient, pieces: readonly number[], target: Buffer): Promise<void> {
+	const reads: Array<Promise<void>> = [];
+	for (let piece = 0, at = 0; piece < pieces.length; piece += 2) {
+		const length = pieces[piece + 1]!;
+		reads.push(readAligned(nbd, pieces[piece]!, target.subarray(at, at + length)));
+		at += length;
+	}
+	const results = await Promise.allSettled(reads);
+	const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+	if (failed) {
+		throw failed.reason;
+	}
 }
 
 async function writeAligned(nbd: NbdClient, position: number, bytes: Buffer): Promise<void> {

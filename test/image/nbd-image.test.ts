@@ -238,6 +238,68 @@ function nbdTests(): void {
 		}
 	});
 
+	test('should fetch scattered hinted ranges ahead in few round trips and serve reads behind its front from them, a 4 KiB minimum block too', () => {
+		const file = path.join(dir, 'scattered.raw');
+		const bytes = randomBytes(80 * MiB);
+		fs.writeFileSync(file, bytes);
+		// 32 ranges of 1 MiB and a bit, 2 MiB apart (the chunks a dirty bitmap marks), unaligned ends included.
+		const ranges = Array.from({length: 32}, (_, index) => ({start: index * 2 * MiB + (index % 3) * 1000, end: index * 2 * MiB + MiB + (index % 5) * 512}));
+		const spec = `driver=blkdebug,align=4096,image.driver=file,image.filename=${file}`;
+		for (const [name, options] of [['raw', {format: 'raw', readOnly: true}], ['blkdebug align=4096', {format: 'raw', readOnly: true, imageOpts: true}]] as const) {
+			withImage(options.imageOpts ? spec : file, options, image => {
+				image.readAhead(ranges);
+				const before = image.handoffs;
+				for (const range of ranges) {
+					const got = Buffer.alloc(range.end - range.start);
+					image.read(got, 0, got.length, range.start);
+					assert.ok(got.equals(bytes.subarray(range.start, range.end)), `${name}: the bytes of [${range.start}, ${range.end})`);
+				}
+				// 8 MiB a fetch: about 8 ranges each, not one round trip per range.
+				assert.ok(image.handoffs - before <= 5, `${name}: ${image.handoffs - before} round trips for 32 ranges`);
+				// SOURCE sending the blocks DEST asked for, behind its front: from memory.
+				const again = image.handoffs;
+				for (const range of [...ranges].reverse()) {
+					const got = Buffer.alloc(range.end - range.start - 100);
+					image.read(got, 0, got.length, range.start + 100);
+					assert.ok(got.equals(bytes.subarray(range.start + 100, range.end)), `${name}: the bytes of [${range.start + 100}, ${range.end}) again`);
+				}
+				assert.is(image.handoffs, again, `${name}: re-reads behind the front`);
+				// Outside the hint, as asked: bytes right, one round trip.
+				const outside = Buffer.alloc(4096);
+				image.read(outside, 0, 4096, 70 * MiB + 10);
+				assert.ok(outside.equals(bytes.subarray(70 * MiB + 10, 70 * MiB + 4106)));
+				assert.is(image.handoffs, again + 1);
+			}, false);
+		}
+	});
+
+	test('should forget what it fetched ahead once it is written, and once it falls out of the kept buffers', () => {
+		const file = path.join(dir, 'ahead.raw');
+		const bytes = randomBytes(64 * MiB);
+		fs.writeFileSync(file, bytes);
+		withImage(file, {format: 'raw'}, image => {
+			image.readAhead([{start: 0, end: 64 * MiB}]);
+			const got = Buffer.alloc(MiB);
+			image.read(got, 0, MiB, 0);
+			assert.ok(got.equals(bytes.subarray(0, MiB)));
+			const written = randomBytes(MiB);
+			image.write(written, 0, MiB, 2 * MiB);
+			image.read(got, 0, MiB, 2 * MiB);
+			assert.ok(got.equals(written), 'a read after a write sees the write, not what was fetched before it');
+			written.copy(bytes, 2 * MiB);
+			image.readAhead([{start: 0, end: 64 * MiB}]);
+			for (let at = 0; at < 64 * MiB; at += MiB) {
+				image.read(got, 0, MiB, at);
+				assert.ok(got.equals(bytes.subarray(at, at + MiB)), `the MiB at ${at}`);
+			}
+			// The first MiB's fetch has been dropped for later ones (40 MiB kept): read again, right.
+			const before = image.handoffs;
+			image.read(got, 0, MiB, 0);
+			assert.ok(got.equals(bytes.subarray(0, MiB)));
+			assert.is(image.handoffs, before + 1);
+		});
+	});
+
 	test('should leave no qemu-nbd running once every test has stopped its server', () => {
 		assert.equal(leftoverServers(), []);
 	});
