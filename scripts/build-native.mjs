@@ -1,8 +1,10 @@
 // npm install hook: builds the native helper (holes, SEEK_DATA, locks, SIMD BLAKE3) with a plain C compiler ($CC, else cc)
 // against the vendored Node-API headers; no node-gyp. On any failure it prints one warning line and
 // exits 0: the tool still works without the helper (it writes zeros instead of punching holes).
+// With --if-stale (`npm run build`) it builds only when the helper is missing or older than a file of native/, so a
+// worktree whose helper predates a change of the C code (zstd, a BLAKE3 fix) does not test and bench the old one.
 import {spawnSync} from 'node:child_process';
-import {mkdirSync, renameSync, rmSync} from 'node:fs';
+import {existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync} from 'node:fs';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
@@ -34,6 +36,13 @@ if (process.arch === 'x64') {
 	blake3Flags.push('-DBLAKE3_NO_SSE2', '-DBLAKE3_NO_SSE41', '-DBLAKE3_NO_AVX2', '-DBLAKE3_NO_AVX512');
 }
 const sources = [join(root, 'native/rblocksync_native.c'), ...blake3.map(name => join(root, 'native/blake3', name))];
+if (process.argv.includes('--if-stale') && existsSync(out)) {
+	const built = statSync(out).mtimeMs;
+	const inputs = readdirSync(join(root, 'native'), {recursive: true}).map(name => join(root, 'native', String(name)));
+	if (inputs.every(file => statSync(file).mtimeMs <= built)) {
+		process.exit(0);
+	}
+}
 const args = [...ccArgs, '-O3', '-fPIC', '-shared', '-fvisibility=hidden', '-Wall', ...blake3Flags, `-I${join(root, 'native/include')}`, ...sources, '-ldl', '-o', tmp];
 const result = spawnSync(cc, args, {encoding: 'utf8'});
 if (result.error || result.status !== 0) {
@@ -42,3 +51,6 @@ if (result.error || result.status !== 0) {
 	warn(result.error ? `${cc}: ${result.error.message}` : `${cc} exited ${result.status}${firstError ? `: ${firstError.trim()}` : ''}`);
 }
 renameSync(tmp, out);
+if (process.argv.includes('--if-stale')) {
+	console.log('rblocksync: native helper rebuilt (native/ was newer than build/Release/rblocksync_native.node)');
+}
