@@ -21,7 +21,7 @@ _rblocksync_complete() {
 	local cur="$1" prev="$2"
 
 	local long="--truncate --recursive --include --exclude --delete --watch --debounce --block-size --workers --dry-run --src-format --dst-format --format --bitmap --qmp --force-share --check --verify --copy --no-cache --cache-dir --trust-cache --cache-sample --hash --compress --compress= --bwlimit
-		--port --identity --remote-sudo --remote-command --accept-new-host-key --timeout --force --progress --json --json-progress --stat
+		--port --identity --remote-sudo --remote-command --accept-new-host-key --timeout --retries --force --progress --json --json-progress --stat
 		--quiet --debug --help --version"
 
 	case "$prev" in
@@ -53,7 +53,7 @@ _rblocksync_complete() {
 		COMPREPLY=($(compgen -W "0.5 1 2 5 10" -- "$cur"))
 		return 0
 		;;
-	-w | --workers | -p | --port | --timeout)
+	-w | --workers | -p | --port | --timeout | --retries)
 		return 0
 		;;
 	--cache-sample)

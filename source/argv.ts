@@ -35,6 +35,7 @@ export const cliFlags = {
 	remoteCommand: {type: 'string'},
 	acceptNewHostKey: {type: 'boolean'},
 	timeout: {type: 'string'},
+	retries: {type: 'string'},
 	srcFormat: {type: 'string'},
 	dstFormat: {type: 'string'},
 	format: {type: 'string'},

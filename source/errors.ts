@@ -36,6 +36,15 @@ export class TransferError extends RblocksyncError {
 	}
 }
 
+/** A link (an SSH connection or channel, an agent) that ended mid-run without saying why: --retries may reconnect (exit 2). */
+export class LinkLostError extends TransferError {}
+
+/** A host or agent that could not be reached or started, its connection or channel gone (exit 1: before any write). */
+export class LinkDownError extends UsageError {}
+
+/** A host that refused us for good (its host key, our keys): never retried, also when reconnecting (exit 1). */
+export class RefusedError extends UsageError {}
+
 /** --verify found DST different from SRC (exit 3). */
 export class VerifyError extends RblocksyncError {
 	constructor(message: string) {

@@ -46,6 +46,7 @@ export const helpText = `
     --remote-command CMD    The command that runs rblocksync on remote hosts (as rsync's --rsync-path)
     --accept-new-host-key   Trust and record the key of a host not yet in known_hosts
     --timeout SECONDS       Fail when a host is silent that long (default: 30 to connect, else 120)
+    --retries N             Reconnect up to N times when an SSH link drops mid-run, resuming (default 3)
     --force                 Write to DST even if it is mounted, or in use by a running VM or another writer
     --progress MODE         tui, plain or none (default: tui on a terminal, else plain)
     --json                  Print the summary as one JSON object on stdout

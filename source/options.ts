@@ -48,6 +48,7 @@ export type RawFlags = {
 	compress?: string;
 	bwlimit?: string;
 	timeout?: string;
+	retries?: string;
 	format?: string;
 	srcFormat?: string;
 	bitmap?: string;
@@ -108,6 +109,8 @@ export type Options = {
 	readonly bwlimit: number;
 	/** How long each step may wait on a host: --timeout sets every bound, else DEFAULT_BOUNDS. */
 	readonly bounds: Bounds;
+	/** --retries: reconnects after an SSH link dropped mid-run (DEFAULT_RETRIES; 0: a drop fails the run). */
+	readonly retries: number;
 	/** --src-format/--dst-format (--format sets both): undefined when not given, when an image holding a format header is refused. */
 	readonly srcFormat: string | undefined;
 	/** --bitmap NAME: SRC's persistent dirty bitmap (a qcow2 SRC); after a recorded pass to this DST only what it marks is read. */
@@ -136,6 +139,9 @@ export const MAX_BLOCK_SIZE = 16 * 1024 * 1024;
 export const MAX_WORKERS = 64;
 /** --timeout's largest value: a day. */
 export const MAX_TIMEOUT = 86_400;
+/** --retries without the option, and its largest value. */
+export const DEFAULT_RETRIES = 3;
+export const MAX_RETRIES = 100;
 /** --watch's quiet time before a changed file is synced. */
 export const DEFAULT_DEBOUNCE_MS = 2000;
 /** -z without a level, and --compress=auto's level (zstd 1: several hundred MB/s). */
@@ -286,6 +292,10 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		}
 		bounds = {connectMs: timeout * 1000, replyMs: timeout * 1000, stallMs: timeout * 1000};
 	}
+	const retries = flags.retries === undefined ? DEFAULT_RETRIES : /^\d+$/.test(flags.retries) ? Number(flags.retries) : Number.NaN;
+	if (!(retries >= 0 && retries <= MAX_RETRIES)) {
+		throw new UsageError(`--retries must be a whole number from 0 to ${MAX_RETRIES}; got ${flags.retries}`);
+	}
 
 	const srcFormat = format('--src-format', flags.srcFormat) ?? format('--format', flags.format);
 	const dstFormat = format('--dst-format', flags.dstFormat) ?? format('--format', flags.format);
@@ -376,6 +386,7 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 		compress,
 		bwlimit,
 		bounds,
+		retries,
 		srcFormat,
 		dstFormat,
 		bitmap,

@@ -22,7 +22,7 @@ export const HASHES = 'blake3,sha256';
 
 /** What this program says in HELLO. */
 export function helloMessage(): Message {
-	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed | Capability.readCounters | Capability.quickCheck | Capability.compressAuto | (nativeOps()?.zstd ? Capability.zstd : 0), program: VERSION, hashes: HASHES};
+	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed | Capability.readCounters | Capability.quickCheck | Capability.compressAuto | Capability.checkpoints | (nativeOps()?.zstd ? Capability.zstd : 0), program: VERSION, hashes: HASHES};
 }
 
 /** The one-line refusal when two protocol versions differ (both sides use the same words). */
@@ -47,6 +47,8 @@ export class AgentCore {
 	private rangeCache: FileRangeCache | undefined;
 	/** The driver's HELLO said it reads STATS and DONE with the read counters, and SOURCE's STATS. */
 	private driverCountsReads = false;
+	/** The driver takes CHECKPOINT (its HELLO had Capability.checkpoints): a DEST worker sends them. */
+	private driverCheckpoints = false;
 
 	private readonly host: RoleHost;
 	/** Set by RESET: the driver reuses this agent, which then outlives its sessions. */
@@ -100,6 +102,7 @@ export class AgentCore {
 					return;
 				}
 				this.driverCountsReads = (message.caps & Capability.readCounters) !== 0;
+				this.driverCheckpoints = (message.caps & Capability.checkpoints) !== 0;
 				this.send(helloMessage());
 				this.state = 'open';
 				return;
@@ -248,7 +251,7 @@ export class AgentCore {
 				this.role = role;
 			} else {
 				this.rangeCache = flags.cache && !flags.dryRun ? workerCache(open, opened.image, open.cacheDir ?? cacheDir()) : undefined;
-				const role = new DestRole(opened.image, opened.writable, geometry, hasher, {...job, keyed: flags.keyed}, m => {
+				const role = new DestRole(opened.image, opened.writable, geometry, hasher, {...job, keyed: flags.keyed, checkpoints: this.driverCheckpoints}, m => {
 					this.send(m);
 					if (m.type === 'done') {
 						this.sessionOver();

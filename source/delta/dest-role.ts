@@ -21,7 +21,15 @@ export type DestJob = {
 	copy: boolean;
 	/** SOURCE takes KEY (OPEN's keyed flag): with a cache, SUBS and BLOCKS carry its keyed digests and DST is not read back. */
 	readonly keyed?: boolean;
+	/** The driver's HELLO had Capability.checkpoints: DEST says CHECKPOINT (after a sync) as its done prefix grows. */
+	readonly checkpoints?: boolean;
+	/** How often (default CHECKPOINT_INTERVAL_MS and CHECKPOINT_MIN_BYTES; tests check every chunk). */
+	readonly checkpointEvery?: {readonly ms: number; readonly bytes: number};
 };
+
+/** A CHECKPOINT at most this often, and only when its prefix grew by CHECKPOINT_MIN_BYTES since the last one. */
+export const CHECKPOINT_INTERVAL_MS = 500;
+export const CHECKPOINT_MIN_BYTES = 4 * 1024 * 1024;
 
 const STATS_INTERVAL_MS = 100;
 
@@ -61,6 +69,12 @@ export class DestRole {
 	private readonly keyedZeros = new Map<number, Buffer>();
 	/** DST, its reads counted (dstBytesRead). */
 	private readonly image: CountedImage;
+	/** The end of the chunks SOURCE has begun (CHUNK, whole-chunk ZERO or SKIP, a --copy chunk once it ended). */
+	private frontier: number;
+	/** A --copy chunk whose runs have begun and whose CHUNK_END has not come. */
+	private copyChunk: number | undefined;
+	private lastCheckpoint: number;
+	private lastCheckpointAt = performance.now();
 
 	constructor(
 		image: Image,
@@ -86,6 +100,37 @@ export class DestRole {
 		this.digestScratch = Buffer.allocUnsafe((geometry.chunkSize / geometry.blockSize) * DIGEST_SIZE);
 		this.plan = createBatchPlan(geometry.chunkSize / geometry.blockSize);
 		this.data = job.start >= image.size ? [] : (image.dataRanges(job.start, Math.min(job.end, image.size)) ?? [{start: job.start, end: job.end}]);
+		this.frontier = job.start;
+		this.lastCheckpoint = job.start;
+	}
+
+	/** Where every chunk before is complete (written, not yet synced): the lowest chunk begun and not complete, else the frontier. */
+	donePrefix(): number {
+		let low = Math.min(this.frontier, this.copyChunk ?? Number.POSITIVE_INFINITY);
+		for (const offset of this.pending.keys()) {
+			low = Math.min(low, offset);
+		}
+		return low;
+	}
+
+	/**
+	 * CHECKPOINT (doc/protocol.md, "Reconnecting"): after an fdatasync, [start, prefix) is on DST's disk, so a driver whose
+	 * link dropped may resume this range there. At most every CHECKPOINT_INTERVAL_MS, once the prefix grew enough.
+	 */
+	private maybeCheckpoint(): void {
+		if (!this.job.checkpoints || this.finished) {
+			return;
+		}
+		const prefix = this.donePrefix();
+		const now = performance.now();
+		const every = this.job.checkpointEvery ?? {ms: CHECKPOINT_INTERVAL_MS, bytes: CHECKPOINT_MIN_BYTES};
+		if (prefix <= this.lastCheckpoint || prefix - this.lastCheckpoint < every.bytes || now - this.lastCheckpointAt < every.ms) {
+			return;
+		}
+		this.writable?.sync();
+		this.lastCheckpoint = prefix;
+		this.lastCheckpointAt = performance.now();
+		this.send({type: 'checkpoint', offset: prefix});
 	}
 
 	/** Opens the window: call once after OPENED was sent. */
@@ -136,6 +181,9 @@ export class DestRole {
 				this.apply(message.offset, this.rules.unzstd(message));
 				break;
 			case 'diff':
+				if (this.job.copy) {
+					this.copyChunk ??= this.chunkOf(message.offset);
+				}
 				this.counters.blocksChanged += Math.ceil(message.length / this.geometry.blockSize);
 				break;
 			case 'chunkEnd':
@@ -158,6 +206,7 @@ export class DestRole {
 	}
 
 	private onChunk(offset: number, length: number, digest: Buffer): void {
+		this.frontier = Math.max(this.frontier, offset + length);
 		const known = this.cache?.known(offset, length);
 		if (known?.chunkDigest?.equals(digest)) {
 			// DST is not read: the cache's full chunk digest is SRC's.
@@ -191,6 +240,8 @@ export class DestRole {
 	private onChunkEnd(offset: number): void {
 		if (this.job.copy) {
 			const length = Math.min(this.geometry.chunkSize, this.job.end - offset);
+			this.copyChunk = undefined;
+			this.frontier = Math.max(this.frontier, offset + length);
 			if (this.cache) {
 				const digests = this.building.get(offset) ?? this.zeroDigests(length);
 				this.building.delete(offset);
@@ -240,6 +291,9 @@ export class DestRole {
 			this.applyCached(pending.cached, offset, data);
 			return;
 		}
+		if (!pending && this.job.copy) {
+			this.copyChunk ??= this.chunkOf(offset);
+		}
 		const full = pending !== undefined && pending.full && !pending.fromZero;
 		if (pending && (!pending.fromZero || this.cache) && !this.job.dryRun) {
 			this.hasher.hashBlocks(data, data.length, blockSize, pending.snapshot.digests, ((offset - pending.snapshot.offset) / blockSize) * DIGEST_SIZE);
@@ -284,6 +338,9 @@ export class DestRole {
 		const {blockSize, chunkSize} = this.geometry;
 		const end = offset + length;
 		const inProgress = scanned ? undefined : this.pending.get(this.chunkOf(offset));
+		if (!scanned && this.job.copy && !inProgress) {
+			this.copyChunk ??= this.chunkOf(offset);
+		}
 		if (inProgress?.cached) {
 			// Blocks of a chunk compared through the cache: zero those the cache says are not zero, without reading.
 			this.zeroCached(inProgress.cached, this.chunkOf(offset), offset, end);
@@ -304,6 +361,7 @@ export class DestRole {
 			this.zeroWhereData(offset, end);
 		}
 		if (scanned) {
+			this.frontier = Math.max(this.frontier, end);
 			this.counters.bytesScanned += length;
 			for (let at = offset; this.cache && at < end; at += chunkSize) {
 				const chunkLength = Math.min(chunkSize, end - at);
@@ -338,6 +396,7 @@ export class DestRole {
 				blocks: Buffer.alloc(Math.ceil(chunkLength / blockSize) * SHORT_DIGEST),
 			});
 		}
+		this.frontier = Math.max(this.frontier, offset + length);
 		this.counters.bytesScanned += length;
 		this.maybeFinish();
 	}
@@ -489,6 +548,7 @@ export class DestRole {
 			this.send({type: 'credit', granted: CREDIT_WINDOW + this.completed});
 		}
 		this.maybeFinish();
+		this.maybeCheckpoint();
 	}
 
 	private maybeFinish(): void {

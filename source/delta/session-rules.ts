@@ -479,3 +479,17 @@ export class SourceRules extends Rules {
 		return index;
 	}
 }
+
+/**
+ * The driver's check of DEST's CHECKPOINT (doc/protocol.md, "Reconnecting"): a chunk boundary of the session's range
+ * [start, limit) (or its end), past the last one. Returns what is wrong, or undefined.
+ */
+export function checkpointProblem(start: number, limit: number, chunkSize: number, last: number, offset: number): string | undefined {
+	if (offset <= last || offset > limit) {
+		return `CHECKPOINT at offset ${offset} is not past the last one (${last}) inside this worker's range [${start}, ${limit})`;
+	}
+	if (offset !== limit && (offset - start) % chunkSize !== 0) {
+		return `CHECKPOINT at offset ${offset} is not at a chunk boundary of this worker's range [${start}, ${limit})`;
+	}
+	return undefined;
+}

@@ -56,6 +56,8 @@ export interface SyncBackend {
 	bitmapSummary?(): string | undefined;
 	/** The sessions' compression ("zstd 1, auto", "off") and the bytes of SRC's data runs over their bytes on the wire; undefined: no wire. */
 	compressionSummary?(): {compression: string; compressionRatio: number} | undefined;
+	/** --retries: how many times the run reconnected after a link dropped (absent: no links to drop). */
+	reconnects?(): number;
 	/** After the whole run succeeded (sync, finishSync, --verify): keeps what the next run builds on (SRC's bitmap rotated). */
 	finishRun?(): Promise<void>;
 	/** Before the verify phase: drop both images from the page caches, wherever they are. */

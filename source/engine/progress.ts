@@ -45,6 +45,8 @@ export type Summary = Counters & {
 	/** Over SSH: the sessions' compression ("zstd 1, auto", "zlib 6", "off"), and SRC's data bytes over their wire bytes (1: none saved). */
 	compression?: string;
 	compressionRatio?: number;
+	/** Over SSH: how many times the run reconnected after a link dropped (--retries). */
+	reconnects?: number;
 	/** null when --verify was not asked for. */
 	verified: boolean | null;
 	/** Bytes of a DST block device beyond SRC's size, left as they were. */

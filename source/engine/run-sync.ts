@@ -92,6 +92,10 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 				}
 			}
 			report();
+			const reconnects = backend.reconnects?.();
+			if (reconnects !== undefined) {
+				begun.reconnects = reconnects;
+			}
 			if (phase === 'sync') {
 				// Also when the phase failed or was interrupted: the summary then tells how far it got.
 				Object.assign(begun, totalOf(states));

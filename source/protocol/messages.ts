@@ -19,7 +19,7 @@ export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16,
  * compressAuto: OPEN's compress byte may carry the codec and auto bits (CompressBits); zstd: the agent compresses
  * and decompresses zstd (DATAZS), libzstd being loaded.
  */
-export const Capability = {holes: 1, keyed: 2, readCounters: 4, quickCheck: 8, compressAuto: 16, zstd: 32} as const;
+export const Capability = {holes: 1, keyed: 2, readCounters: 4, quickCheck: 8, compressAuto: 16, zstd: 32, checkpoints: 64} as const;
 
 /** DEST's CACHE status when SRC's stamp and DST match the cache: the run reads and writes nothing. */
 export const CACHE_UNCHANGED = 'used: SRC and DST unchanged since the last run (quick check)';
@@ -126,7 +126,9 @@ export type Message =
 	// DEST's digest cache key (32 bytes), before the first CREDIT: SUBS and BLOCKS then carry keyed digests (delta/keyed.ts).
 	| {type: 'key'; key: Buffer}
 	| {type: 'stats'; counters: CountersTuple}
-	| {type: 'done'; counters: CountersTuple};
+	| {type: 'done'; counters: CountersTuple}
+	// DEST to the driver (both HELLOs with Capability.checkpoints): [start, offset) of the range is written and synced.
+	| {type: 'checkpoint'; offset: number};
 
 export type MessageType = Message['type'];
 
@@ -135,7 +137,7 @@ export const TYPE_CODE: Record<MessageType, number> = {
 	hello: 0x01, open: 0x02, opened: 0x03, error: 0x04, warn: 0x05, cache: 0x06,
 	list: 0x07, entry: 0x08, listed: 0x09, fsop: 0x0a, ack: 0x0b, reset: 0x0c,
 	credit: 0x10, chunk: 0x11, zero: 0x12, subs: 0x13, want: 0x14, blocks: 0x15, data: 0x16,
-	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e, key: 0x1f, skip: 0x20, datazs: 0x21,
+	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e, key: 0x1f, skip: 0x20, datazs: 0x21, checkpoint: 0x22,
 };
 const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([name, code]) => [code, name as MessageType]));
 
@@ -144,7 +146,7 @@ export const FRAME_NAME: Record<MessageType, string> = {
 	hello: 'HELLO', open: 'OPEN', opened: 'OPENED', error: 'ERROR', warn: 'WARN', cache: 'CACHE',
 	list: 'LIST', entry: 'ENTRY', listed: 'LISTED', fsop: 'FSOP', ack: 'ACK', reset: 'RESET',
 	credit: 'CREDIT', chunk: 'CHUNK', zero: 'ZERO', subs: 'SUBS', want: 'WANT', blocks: 'BLOCKS', data: 'DATA',
-	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY', key: 'KEY', skip: 'SKIP', datazs: 'DATAZS',
+	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY', key: 'KEY', skip: 'SKIP', datazs: 'DATAZS', checkpoint: 'CHECKPOINT',
 };
 
 /** The name of a frame type byte (FRAME_NAME's); undefined for a byte no frame has. */
@@ -156,7 +158,7 @@ export function frameName(type: number): string | undefined {
 /** The session frames each role may send once OPENED (the table's direction column; ERROR and WARN go to the driver). */
 export const SESSION_FRAMES: Record<'source' | 'dest', ReadonlySet<MessageType>> = {
 	source: new Set<MessageType>(['chunk', 'zero', 'skip', 'want', 'data', 'dataz', 'datazs', 'diff', 'chunkEnd', 'sourceEnd', 'stats', 'error', 'warn']),
-	dest: new Set<MessageType>(['credit', 'subs', 'blocks', 'full', 'empty', 'key', 'stats', 'done', 'error', 'warn']),
+	dest: new Set<MessageType>(['credit', 'subs', 'blocks', 'full', 'empty', 'key', 'stats', 'done', 'checkpoint', 'error', 'warn']),
 };
 
 /** Whether `role` may send a frame of this type byte during a session. */
@@ -327,7 +329,7 @@ export function encode(message: Message): Buffer {
 		case 'data': w.u64(message.offset).bytes(message.data); break;
 		case 'dataz': w.u64(message.offset).u32(message.length).bytes(message.deflated); break;
 		case 'datazs': w.u64(message.offset).u32(message.length).bytes(message.compressed); break;
-		case 'chunkEnd': case 'full': w.u64(message.offset); break;
+		case 'chunkEnd': case 'full': case 'checkpoint': w.u64(message.offset); break;
 		case 'sourceEnd': w.u64(message.blocksZero); break;
 		case 'stats': case 'done': counters(w, message.counters); break;
 		case 'empty': case 'reset': break;
@@ -367,7 +369,7 @@ export function decode(frame: Frame): Message {
 		case 'data': message = {type, offset: r.u64(), data: r.rest()}; break;
 		case 'dataz': message = {type, offset: r.u64(), length: r.u32(), deflated: r.rest()}; break;
 		case 'datazs': message = {type, offset: r.u64(), length: r.u32(), compressed: r.rest()}; break;
-		case 'chunkEnd': case 'full': message = {type, offset: r.u64()}; break;
+		case 'chunkEnd': case 'full': case 'checkpoint': message = {type, offset: r.u64()}; break;
 		case 'sourceEnd': message = {type, blocksZero: r.u64()}; break;
 		case 'stats': case 'done': message = {type, counters: readCounters(r, type)}; break;
 		case 'empty': case 'reset': message = {type}; break;

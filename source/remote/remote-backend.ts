@@ -7,7 +7,11 @@ import type {Range} from '../blocks/blocks.js';
 import type {Phase, PrepareHooks, Prepared, RangeHooks, SyncBackend} from '../engine/backend.js';
 import {throwIfStoppedBeforeDst} from '../engine/run-sync.js';
 import type {Direction, WorkerState} from '../engine/progress.js';
-import {InterruptedError, RblocksyncError, TransferError} from '../errors.js';
+import {InterruptedError, LinkDownError, LinkLostError, RblocksyncError, RefusedError, TransferError, UsageError} from '../errors.js';
+import {emptyCounters} from '../blocks/counters.js';
+import type {Counters} from '../engine/progress.js';
+import {checkpointProblem} from '../delta/session-rules.js';
+import {geometryFor} from '../delta/chunks.js';
 import {sourceChangedMessage} from '../image/source-version.js';
 import {CACHE_UNCHANGED, Capability, compressByte, type CompressSpec, ImageKindCode, type Message, OpenFlag, openFlagBits, RECORD_ONLY, Role} from '../protocol/messages.js';
 import {type Bounds, DEFAULT_BOUNDS, unlessAborted} from './bounds.js';
@@ -68,7 +72,27 @@ export type RemoteOptions = {
 	readonly keepaliveMs: number;
 	/** How long each step may wait on a host (--timeout); DEFAULT_BOUNDS when absent. */
 	readonly bounds?: Bounds;
+	/** --retries: how many times a run may reconnect after a link dropped (absent or 0: a drop fails the run). */
+	readonly retries?: number;
 };
+
+/** The first wait before reconnecting, doubled after each failed attempt up to RECONNECT_MAX_DELAY_MS. */
+export const RECONNECT_FIRST_DELAY_MS = 500;
+export const RECONNECT_MAX_DELAY_MS = 8000;
+
+/** Whether an error is a link that went away (an SSH connection or channel, an agent ended without an ERROR): --retries reconnects. */
+export function isLinkFailure(error: unknown): boolean {
+	return error instanceof LinkLostError || error instanceof LinkDownError;
+}
+
+/** `a` + `b`, counter by counter. */
+function addCounters(a: Counters, b: Counters): Counters {
+	const sum = {...a};
+	for (const key of Object.keys(b) as Array<keyof Counters>) {
+		sum[key] += b[key];
+	}
+	return sum;
+}
 
 /** --compress as the user gave it: the codec follows from both agents' HELLO (compressFor). */
 export type CompressOption = {readonly mode: 'off' | 'auto' | 'on'; readonly level: number};
@@ -137,7 +161,16 @@ export class RemoteBackend implements SyncBackend {
 	private dstServer = '';
 	/** Set when DST's preparing agent ended before close(): every session stops (lockWatch) and the run fails with it. */
 	private lockLost: TransferError | undefined;
-	private readonly lockWatch = new AbortController();
+	private lockWatch = new AbortController();
+	/** --retries: attempts to reconnect left for the run; reconnects made; a drop's recovery under way, shared by its workers. */
+	private retriesLeft: number;
+	private reconnectCount = 0;
+	private generation = 0;
+	private recovering: Promise<void> | undefined;
+	/** The wire bytes of each worker's links that were dropped (its sessions before a reconnect). */
+	private readonly droppedWire: Array<[number, number]> = [];
+	/** After a reconnect DEST's digest cache is no longer kept (its holder may be gone, a worker's records cut short). */
+	private cacheDropped = false;
 	private closing = false;
 	/** DST's preparing agent once its prepare step began: after its HELLO, OPEN went out and may have created or resized DST. */
 	private dstPreparing: Link | undefined;
@@ -160,6 +193,7 @@ export class RemoteBackend implements SyncBackend {
 		if (this.ownHosts) {
 			this.remoteHosts.warn = message => this.warn(message);
 		}
+		this.retriesLeft = options.retries ?? 0;
 		// Decided before the prepare step creates it.
 		this.localDestIsNew = options.dst.kind === 'local' && !existsSync(options.dst.path);
 	}
@@ -259,65 +293,211 @@ export class RemoteBackend implements SyncBackend {
 			hooks.state.bytesScanned = range.end - range.start;
 			return {completed: true};
 		}
-		let links: [Link, Link];
-		try {
-			links = await unlessAborted(early ?? Promise.all([this.makeLink(options.src), this.makeLink(options.dst)]), hooks.signal, () => new InterruptedError('interrupted'));
-		} catch (error) {
-			if (hooks.signal.aborted) {
-				return {completed: false};
-			}
-			throw error;
-		}
-		const [srcLink, dstLink] = links;
-		this.workerLinks[index] = [srcLink, dstLink];
 		const state = hooks.state;
-		// The session stops when the run does (hooks.signal) and, at once, when DST's lock holder ends.
-		const stop = new AbortController();
-		const onStop = (): void => stop.abort();
-		for (const signal of [hooks.signal, this.lockWatch.signal]) {
-			signal.addEventListener('abort', onStop);
-		}
-		try {
-			this.throwIfLockLost();
-			const [opSrc, opDst] = await unlessAborted(Promise.all([
-				openLink(srcLink, this.openMessage(Role.source, phase, false, range), this.warn, this.bounds.replyMs),
-				openLink(dstLink, this.openMessage(Role.dest, phase, false, range), this.warn, this.bounds.replyMs),
-			]), stop.signal, () => this.lockLost ?? new InterruptedError('interrupted'));
-			this.throwIfLockLost();
-			this.trace(`worker ${index} opened`);
-			const counters = await relaySession(srcLink, dstLink, {source: opSrc.held, dest: opDst.held}, {
-				stats: counters => Object.assign(state, counters, {wireBytesSent: state.wireBytesSent, wireBytesReceived: state.wireBytesReceived}),
-				warn: hooks.warn,
-				signal: stop.signal,
-				stallMs: this.bounds.stallMs,
-				...(this.remoteHosts.pacer ? {pacer: this.remoteHosts.pacer} : {}),
-				dataBytes: this.dataBytes,
-			}, () => this.lockLost ?? new InterruptedError('interrupted'));
-			Object.assign(state, counters);
-			this.trace(`worker ${index} done`);
-			return {completed: true};
-		} catch (error) {
-			srcLink.close();
-			dstLink.close();
-			// A worker that failed because the holder ended (its open, a write) reports the holder's end.
-			this.throwIfLockLost();
-			if (error instanceof InterruptedError && hooks.signal.aborted) {
-				return {completed: false};
+		const chunkSize = geometryFor(options.blockSize).chunkSize;
+		const limit = Math.min(range.end, this.size);
+		/** Where this worker's session starts: the range's start, then the last CHECKPOINT of a session whose link dropped. */
+		let from = range.start;
+		/** The counters of the sessions before (their bytes scanned: up to `from`). */
+		let before: Counters | undefined;
+		let pending: Promise<[Link, Link]> = early ?? this.makePair();
+		for (;;) {
+			const generation = this.generation;
+			let links: [Link, Link];
+			try {
+				links = await unlessAborted(pending, hooks.signal, () => new InterruptedError('interrupted'));
+			} catch (error) {
+				if (hooks.signal.aborted) {
+					return {completed: false};
+				}
+				if (isLinkFailure(error)) {
+					// The host went again while this worker reconnected.
+					await this.recover(generation, error, hooks.signal);
+					pending = this.makePair();
+					continue;
+				}
+				throw error;
 			}
-			throw error;
-		} finally {
-			for (const signal of [hooks.signal, this.lockWatch.signal]) {
-				signal.removeEventListener('abort', onStop);
+			const [srcLink, dstLink] = links;
+			this.workerLinks[index] = [srcLink, dstLink];
+			// The session stops when the run does (hooks.signal) and, at once, when DST's lock holder ends.
+			const stop = new AbortController();
+			const onStop = (): void => stop.abort();
+			const watched = [hooks.signal, this.lockWatch.signal];
+			for (const signal of watched) {
+				signal.addEventListener('abort', onStop);
+			}
+			let checkpoint = from;
+			let seen: Counters | undefined;
+			const merged = (counters: Counters): Counters => (before ? addCounters(before, counters) : counters);
+			try {
+				this.throwIfLockLost();
+				const part = {start: from, end: range.end};
+				const [opSrc, opDst] = await unlessAborted(Promise.all([
+					openLink(srcLink, this.openMessage(Role.source, phase, false, part), this.warn, this.bounds.replyMs),
+					openLink(dstLink, this.openMessage(Role.dest, phase, false, part), this.warn, this.bounds.replyMs),
+				]), stop.signal, () => this.lockLost ?? new InterruptedError('interrupted'));
+				this.throwIfLockLost();
+				this.trace(`worker ${index} opened${from > range.start ? ` at ${from}` : ''}`);
+				const counters = await relaySession(srcLink, dstLink, {source: opSrc.held, dest: opDst.held}, {
+					stats: counters => {
+						seen = counters;
+						Object.assign(state, merged(counters), {wireBytesSent: state.wireBytesSent, wireBytesReceived: state.wireBytesReceived});
+					},
+					warn: hooks.warn,
+					signal: stop.signal,
+					stallMs: this.bounds.stallMs,
+					...(this.remoteHosts.pacer ? {pacer: this.remoteHosts.pacer} : {}),
+					dataBytes: this.dataBytes,
+					checkpoint: offset => {
+						const problem = checkpointProblem(from, limit, chunkSize, checkpoint, offset);
+						checkpoint = problem === undefined ? offset : checkpoint;
+						this.trace(`worker ${index} checkpoint ${offset}`);
+						return problem;
+					},
+				}, () => this.lockLost ?? new InterruptedError('interrupted'));
+				Object.assign(state, merged(counters), {wireBytesSent: state.wireBytesSent, wireBytesReceived: state.wireBytesReceived});
+				this.trace(`worker ${index} done`);
+				return {completed: true};
+			} catch (error) {
+				srcLink.close();
+				dstLink.close();
+				this.dropLinks(index, [srcLink, dstLink]);
+				// A worker that failed because the holder ended (its open, a write) reports the holder's end.
+				const cause = this.lockLost && (error === this.lockLost || error instanceof InterruptedError || isLinkFailure(error)) ? this.lockLost : error;
+				if (hooks.signal.aborted && error instanceof InterruptedError) {
+					return {completed: false};
+				}
+				if (!isLinkFailure(cause) || hooks.signal.aborted) {
+					throw cause;
+				}
+				// The link dropped: reconnect (once for every worker it took down) and go on from DEST's last CHECKPOINT.
+				await this.recover(generation, cause, hooks.signal);
+				// What the sessions so far did counts (their writes, reads); what is scanned again does not.
+				before = {...(seen ? merged(seen) : before ?? emptyCounters()), wireBytesSent: 0, wireBytesReceived: 0, bytesScanned: checkpoint - range.start};
+				this.trace(`worker ${index} resumes at ${checkpoint}`);
+				from = checkpoint;
+				pending = this.makePair();
+			} finally {
+				for (const signal of watched) {
+					signal.removeEventListener('abort', onStop);
+				}
 			}
 		}
 	}
 
-	async endPhase(): Promise<void> {
-		// DEST flushes DST (fdatasync) before it says DONE. A holder that ended after the last write still fails the run.
+	private makePair(): Promise<[Link, Link]> {
+		const links = Promise.all([this.makeLink(this.options.src), this.makeLink(this.options.dst)]);
+		links.catch(() => {});
+		return links;
+	}
+
+	/** A worker's links that went with a drop: their wire bytes stay counted. */
+	private dropLinks(index: number, links: readonly Link[]): void {
+		const dropped = this.droppedWire[index] ?? [0, 0];
+		for (const link of links.filter(link => link.remote)) {
+			dropped[0] += link.bytesOut - (this.linkBase.get(link)?.[0] ?? 0);
+			dropped[1] += link.bytesIn - (this.linkBase.get(link)?.[1] ?? 0);
+			this.linkBase.delete(link);
+			this.links.delete(link);
+		}
+		this.droppedWire[index] = dropped;
+		this.workerLinks[index] = [];
+	}
+
+	/**
+	 * After a drop (`cause`, seen by a worker whose links were made in `generation`): once for all its workers, wait
+	 * (backoff), then take the preparing agents that went with it again: DST's lock (refused if another run holds it
+	 * now: nothing is written), SRC's holder (SRC must be the same file of the same size). Each attempt takes one of
+	 * --retries; none left: the drop's own error fails the run. A refusal (a changed host key, a precondition) is final.
+	 */
+	private async recover(generation: number, cause: unknown, signal: AbortSignal): Promise<void> {
+		if (this.generation > generation) {
+			return;
+		}
+		this.recovering ??= this.reconnect(cause, signal).finally(() => {
+			this.recovering = undefined;
+		});
+		await this.recovering;
+	}
+
+	private async reconnect(cause: unknown, signal: AbortSignal): Promise<void> {
+		let delay = RECONNECT_FIRST_DELAY_MS;
+		let last = cause;
+		const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error)).replace(/; DST may be partially updated$/, '');
+		for (;;) {
+			if (this.retriesLeft <= 0) {
+				// What the drop that was not survived said, as a run without --retries says it (exit 2).
+				throw cause;
+			}
+			this.retriesLeft -= 1;
+			this.warn(`${reason(last)}; reconnecting in ${delay / 1000} s (${(this.options.retries ?? 0) - this.retriesLeft} of ${this.options.retries ?? 0})`);
+			await unlessAborted(new Promise(resolve => setTimeout(resolve, delay)), signal, () => new InterruptedError());
+			try {
+				this.cacheDropped = true;
+				await unlessAborted(this.retakeHolders(), signal, () => new InterruptedError());
+				this.generation += 1;
+				this.reconnectCount += 1;
+				this.trace(`reconnected (${this.reconnectCount})`);
+				return;
+			} catch (error) {
+				if (!isLinkFailure(error)) {
+					throw error instanceof UsageError && !(error instanceof RefusedError) ? new TransferError(`${error.message}; DST may be partially updated`, {cause: error}) : error;
+				}
+				last = error;
+				delay = Math.min(delay * 2, RECONNECT_MAX_DELAY_MS);
+			}
+		}
+	}
+
+	/** The preparing agents a drop ended, again: DST's (its lock) first, then SRC's. */
+	private async retakeHolders(): Promise<void> {
+		const {options} = this;
+		if (this.lockLost && options.dst.kind === 'remote') {
+			const link = await this.makeLink(options.dst);
+			const dest = await openLink(link, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
+			this.dstHolderToken = dest.opened.identity;
+			this.dstServer = dest.opened.server ?? '';
+			this.dstPreparing = link;
+			this.lockLost = undefined;
+			this.lockWatch = new AbortController();
+			this.watchLockHolder(link, dest.held);
+			this.trace('DST locked again');
+		}
+		const holder = this.srcHolder;
+		if (holder && holder.held.closed && options.src.kind === 'remote') {
+			const link = await this.makeLink(options.src);
+			const source = await openLink(link, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
+			if (source.opened.size !== this.size || source.opened.identity !== this.srcIdentity) {
+				link.close();
+				throw new TransferError(`${prefixOf(link)}${sourceChangedMessage(options.src.path)}`);
+			}
+			this.srcHolder = {link, held: source.held};
+			this.srcServer = source.opened.server ?? '';
+			this.trace('SRC opened again');
+		}
+	}
+
+	async endPhase(_phase: Phase, completed: boolean): Promise<void> {
+		// DEST flushes DST (fdatasync) before it says DONE. A holder that ended after the last write still fails the
+		// run, unless --retries takes DST's lock again (to the end of the run: the digest cache's commit, SRC's check).
+		if (completed && this.lockLost && isLinkFailure(this.lockLost)) {
+			await this.recover(this.generation, this.lockLost, new AbortController().signal);
+		}
 		this.throwIfLockLost();
 	}
 
+	/** --retries: how many times the run reconnected. */
+	reconnects(): number {
+		return this.reconnectCount;
+	}
+
 	async checkSource(failed: boolean): Promise<void> {
+		if (!failed && this.srcHolder?.held.closed && this.options.src.kind === 'remote') {
+			// SRC's holder went with a drop after the last session: another one checks SRC (the same file and size).
+			const lost = new LinkLostError(`${prefixOf(this.srcHolder.link)}${this.srcHolder.held.reason ?? 'the connection closed'} before SRC could be checked`);
+			await this.recover(this.generation, lost, new AbortController().signal);
+		}
 		const holder = this.srcHolder;
 		const path = this.options.src.path;
 		if (!holder || holder.held.closed) {
@@ -348,6 +528,10 @@ export class RemoteBackend implements SyncBackend {
 	 * wrote; with --bitmap it answers DST's stamp after the sync phase, for the record of this pass.
 	 */
 	async finishSync(): Promise<string | undefined> {
+		if (this.cacheDropped && this.cacheStatus !== undefined && !this.cacheStatus.startsWith('off')) {
+			// Its holder ended with the link (an uncommitted cache is dropped) or workers' records were cut short.
+			this.cacheStatus = 'off: not kept after a reconnect; the next run reads DST';
+		}
 		const status = this.cacheStatus;
 		const link = this.dstPreparing;
 		const cacheOn = status !== undefined && !status.startsWith('off');
@@ -434,7 +618,7 @@ export class RemoteBackend implements SyncBackend {
 	}
 
 	private wantsCache(): boolean {
-		return this.options.cache === true && !this.options.dryRun;
+		return this.options.cache === true && !this.options.dryRun && !this.cacheDropped;
 	}
 
 	/** Nothing here: each role drops its own range from its host's page cache at OPEN (the dropCache flag). */
@@ -443,8 +627,9 @@ export class RemoteBackend implements SyncBackend {
 	sample(states: readonly WorkerState[]): void {
 		states.forEach((state, index) => {
 			const remote = (this.workerLinks[index] ?? []).filter(link => link.remote);
-			state.wireBytesSent = remote.reduce((sum, link) => sum + link.bytesOut - (this.linkBase.get(link)?.[0] ?? 0), 0);
-			state.wireBytesReceived = remote.reduce((sum, link) => sum + link.bytesIn - (this.linkBase.get(link)?.[1] ?? 0), 0);
+			const [droppedOut, droppedIn] = this.droppedWire[index] ?? [0, 0];
+			state.wireBytesSent = droppedOut + remote.reduce((sum, link) => sum + link.bytesOut - (this.linkBase.get(link)?.[0] ?? 0), 0);
+			state.wireBytesReceived = droppedIn + remote.reduce((sum, link) => sum + link.bytesIn - (this.linkBase.get(link)?.[1] ?? 0), 0);
 		});
 	}
 
@@ -509,7 +694,8 @@ export class RemoteBackend implements SyncBackend {
 			if (this.closing || this.lockLost) {
 				return;
 			}
-			this.lockLost = new TransferError(lockHolderEnded(prefixOf(link), reason, !this.options.dryRun));
+			const message = lockHolderEnded(prefixOf(link), reason, !this.options.dryRun);
+			this.lockLost = reason?.startsWith('protocol error') ? new TransferError(message) : new LinkLostError(message);
 			this.trace('DST lock holder ended');
 			this.lockWatch.abort();
 		};

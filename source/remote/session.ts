@@ -1,5 +1,5 @@
 // Drives links: the handshake and OPEN on one link, and the relay of one worker's session between SOURCE and DEST.
-import {TransferError, UsageError} from '../errors.js';
+import {LinkDownError, LinkLostError, TransferError, UsageError} from '../errors.js';
 import type {Counters} from '../engine/progress.js';
 import {type Frame, ProtocolError} from '../protocol/frame.js';
 import {baseCounters, Capability, countersFromTuple, decode, encode, ErrorKind, frameName, type Message, PROTOCOL_VERSION, sessionFrameAllowed, TYPE_CODE} from '../protocol/messages.js';
@@ -114,7 +114,7 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 			}
 			link.send(encode(open));
 		};
-		link.onClose = reason => fail(link.failure ?? new UsageError(`${prefixOf(link)}the agent ended before the session opened${reason ? `: ${reason}` : ''}`));
+		link.onClose = reason => fail(link.failure ?? new LinkDownError(`${prefixOf(link)}the agent ended before the session opened${reason ? `: ${reason}` : ''}`));
 		if (link.ended) {
 			// It ended before anyone listened (its agent could not be started).
 			link.onClose(link.endReason);
@@ -155,6 +155,8 @@ export type SessionHooks = {
 	readonly pacer?: Pacer;
 	/** Adds up SOURCE's data runs going by: their bytes (raw) and their frames' payloads (wire), for the compression ratio. */
 	readonly dataBytes?: {raw: number; wire: number};
+	/** DEST's CHECKPOINT: [start, offset) is on DST's disk (--retries resumes there); an error refuses it (a protocol error). */
+	readonly checkpoint?: (offset: number) => string | undefined;
 };
 
 /** Relays one opened session until DEST's DONE; resolves with DEST's final counters and SOURCE's srcBytesRead. */
@@ -208,7 +210,7 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 		};
 		const intercept = (from: Link, frame: {type: number; payload: Buffer}): Message | undefined => {
 			// Only driver-addressed frames are decoded here; the rest are forwarded as they are.
-			if (frame.type !== TYPE_CODE.error && frame.type !== TYPE_CODE.warn && frame.type !== TYPE_CODE.stats && frame.type !== TYPE_CODE.done) {
+			if (frame.type !== TYPE_CODE.error && frame.type !== TYPE_CODE.warn && frame.type !== TYPE_CODE.stats && frame.type !== TYPE_CODE.done && frame.type !== TYPE_CODE.checkpoint) {
 				return undefined;
 			}
 			try {
@@ -257,6 +259,12 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 			} else if (message?.type === 'stats') {
 				latest = countersFromTuple(message.counters);
 				hooks.stats({...latest, srcBytesRead});
+			} else if (message?.type === 'checkpoint') {
+				// For the driver only, never forwarded (SOURCE refuses it).
+				const problem = hooks.checkpoint?.(message.offset);
+				if (problem !== undefined) {
+					settle(protocolError(dest, problem));
+				}
 			} else if (message?.type === 'done') {
 				done = true;
 				const counters = {...countersFromTuple(message.counters), srcBytesRead};
@@ -272,7 +280,7 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 			if (!done) {
 				settle(reason?.startsWith('protocol error: ')
 					? protocolError(link, reason.slice('protocol error: '.length))
-					: new TransferError(`${prefixOf(link)}${reason ?? 'the connection closed'} before the sync finished; DST may be partially updated`));
+					: new LinkLostError(`${prefixOf(link)}${reason ?? 'the connection closed'} before the sync finished; DST may be partially updated`));
 			}
 		};
 		source.onClose = closed(source);

@@ -5,7 +5,7 @@ import {randomBytes} from 'node:crypto';
 import {basename, dirname, isAbsolute, join} from 'node:path';
 import ssh2, {type AnyAuthMethod, type Client, type ClientChannel, type ConnectConfig} from 'ssh2';
 import type {Duplex} from 'node:stream';
-import {describeSystemError, InterruptedError, UsageError} from '../errors.js';
+import {describeSystemError, InterruptedError, LinkDownError, RefusedError, UsageError} from '../errors.js';
 import {defaultIdentityFiles, expandHome, type HostConfig, matchPattern, parseSshConfig, type ReadInclude, resolveHost} from './config.js';
 import {checkKnownHosts, fingerprint, keyTypeOf, knownHostsLine, knownKeyTypes} from './known-hosts.js';
 
@@ -153,17 +153,17 @@ async function connectThrough(options: ConnectOptions, config: HostConfig, label
 		if (!up) {
 			client.destroy();
 			if (refusal) {
-				failed?.(new UsageError(`${label}: ${refusal}`));
+				failed?.(new RefusedError(`${label}: ${refusal}`));
 			} else if (error.level === 'client-authentication') {
-				failed?.(new UsageError(`${label}: authentication failed for ${config.user}@${config.hostName} (tried ${auths.tried.join(', ') || 'nothing: no agent and no key file'})`));
+				failed?.(new RefusedError(`${label}: authentication failed for ${config.user}@${config.hostName} (tried ${auths.tried.join(', ') || 'nothing: no agent and no key file'})`));
 			} else if (error.level === 'client-timeout') {
-				failed?.(new UsageError(reached
+				failed?.(new LinkDownError(reached
 					? `${label}: ${where} accepted the connection but completed no SSH handshake ${within}`
 					: `${label}: cannot connect to ${where}: no answer ${within}`, {cause: error}));
 			} else if (error.code) {
-				failed?.(new UsageError(`${label}: cannot connect to ${where}: ${describeSystemError(error)}`, {cause: error}));
+				failed?.(new LinkDownError(`${label}: cannot connect to ${where}: ${describeSystemError(error)}`, {cause: error}));
 			} else if (/before handshake/i.test(error.message)) {
-				failed?.(new UsageError(`${label}: ${where} closed the connection before the SSH handshake`, {cause: error}));
+				failed?.(new LinkDownError(`${label}: ${where} closed the connection before the SSH handshake`, {cause: error}));
 			} else {
 				failed?.(new UsageError(`${label}: ${error.message}`, {cause: error}));
 			}
@@ -180,7 +180,7 @@ async function connectThrough(options: ConnectOptions, config: HostConfig, label
 	});
 	client.on('close', () => {
 		lost ??= 'the connection closed';
-		failed?.(new UsageError(`${label}: ${where} closed the connection before it was ready`));
+		failed?.(new LinkDownError(`${label}: ${where} closed the connection before it was ready`));
 		failed = undefined;
 	});
 	const onAbort = (): void => {
@@ -217,14 +217,14 @@ async function connectThrough(options: ConnectOptions, config: HostConfig, label
 			let late = false;
 			const timer = setTimeout(() => {
 				late = true;
-				reject(new UsageError(`${label}: the host opened no channel for a command ${within}`));
+				reject(new LinkDownError(`${label}: the host opened no channel for a command ${within}`));
 			}, timeoutMs);
 			const done = (error: Error | undefined, channel?: ClientChannel): void => {
 				clearTimeout(timer);
 				if (late) {
 					channel?.close();
 				} else if (error) {
-					reject(new UsageError(`${label}: cannot start a command: ${lost ?? error.message}`));
+					reject(new LinkDownError(`${label}: cannot start a command: ${lost ?? error.message}`));
 				} else {
 					resolve(channel!);
 				}

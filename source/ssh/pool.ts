@@ -1,8 +1,8 @@
 // Several SSH connections to one host when one would carry too many channels: OpenSSH's sshd allows
 // MaxSessions (10 by default) at once on a connection, and every worker's agent is a channel.
 
-/** What the pool needs of a connection. */
-export type Closable = {close(): void};
+/** What the pool needs of a connection: `lost` once it died (a dead one is dropped, the next reserve() connects anew). */
+export type Closable = {close(): void; readonly lost?: string | undefined};
 
 /** OpenSSH's default MaxSessions is 10: stay below it, with room for a probe command. */
 export const CHANNELS_PER_CONNECTION = 8;
@@ -24,6 +24,13 @@ export class ConnectionPool<C extends Closable> {
 
 	/** A connection with a free channel, reserved for the caller until release(); opens one when all are full. */
 	async reserve(): Promise<C> {
+		for (let index = this.slots.length - 1; index >= 0; index--) {
+			const dead = this.slots[index]!.resolved;
+			if (dead?.lost !== undefined) {
+				this.slots.splice(index, 1);
+				dead.close();
+			}
+		}
 		let slot = this.slots.find(candidate => candidate.channels < this.perConnection);
 		if (!slot) {
 			const opening: Slot<C> = {connection: this.connectMore(), channels: 0};

@@ -40,6 +40,9 @@ export function summaryRows(summary: Summary): SummaryRow[] {
 	if (summary.compression !== undefined && summary.compressionRatio !== undefined) {
 		rows.push({label: 'compress', parts: [summary.compression, `ratio ${summary.compressionRatio.toFixed(2)}x`]});
 	}
+	if (summary.reconnects) {
+		rows.push({label: 'link', parts: [`${summary.reconnects} reconnect${summary.reconnects === 1 ? '' : 's'} (--retries)`]});
+	}
 	if (summary.cache !== undefined) {
 		rows.push({label: 'cache', parts: [summary.cache]});
 	}

@@ -48,9 +48,10 @@ async function sleep(ms: number): Promise<void> {
 }
 
 /** Starts a push of SRC A onto `dst` with two workers; resolves once data is flowing and the holder is known. */
-async function startPush(dst: string, onStart?: (pid: number) => void): Promise<{running: Promise<CliResult>; holder: number; ended: () => boolean}> {
+/** `retries`: --retries (today's fatal end of a holder: 0). */
+async function startPush(dst: string, onStart?: (pid: number) => void, retries = '0'): Promise<{running: Promise<CliResult>; holder: number; ended: () => boolean}> {
 	let ended = false;
-	const running = runCli([srcA, `pve:${dst}`, '--truncate', '-q', '-w', '2'], sshd.env, {...(onStart ? {onStart} : {}), timeoutMs: 60_000}).finally(() => {
+	const running = runCli([srcA, `pve:${dst}`, '--truncate', '-q', '-w', '2', '--retries', retries], sshd.env, {...(onStart ? {onStart} : {}), timeoutMs: 60_000}).finally(() => {
 		ended = true;
 	});
 	let holder: number | undefined;
@@ -85,6 +86,25 @@ test('should fail with exit 2 at once when the agent holding DST\'s lock is kill
 		// It got the lock: only once nothing of the first run could write any more, so DST is B throughout.
 		assert.is(after.status, 0, after.stderr);
 		assert.ok(readFileSync(dst).equals(readFileSync(srcB)), 'DST is neither SRC: two runs wrote it at once');
+	}
+});
+
+test('with --retries, should take DST\'s lock again after its holder was killed, or fail writing nothing when another run took it first', async () => {
+	const dst = join(dir, 'retaken.img');
+	const first = await startPush(dst, undefined, '3');
+	process.kill(first.holder, 'SIGKILL');
+	const second = runCli([srcB, `pve:${dst}`, '-q', '-w', '2', '--retries', '0'], sshd.env);
+	const [done, after] = await Promise.all([first.running, second]);
+	// Never both: one of the two runs holds DST's lock to its end, the other is refused.
+	if (done.status === 0) {
+		assert.is(after.status, 1, after.stderr);
+		assert.is(after.stderr, lockedMessage(dst));
+		assert.ok(readFileSync(dst).equals(readFileSync(srcA)), 'DST is not SRC A');
+	} else {
+		assert.is(done.status, 2, done.stderr);
+		assert.match(done.stderr, new RegExp(`rblocksync: ssh pve: DST ${dst} is locked by another process .*; DST may be partially updated\n$`));
+		assert.is(after.status, 0, after.stderr);
+		assert.ok(readFileSync(dst).equals(readFileSync(srcB)), 'DST is not SRC B: two runs wrote it at once');
 	}
 });
 

@@ -27,6 +27,8 @@ export type PairOptions = {
 	keyed?: boolean;
 	/** Replaces SOURCE's hasher (e.g. to count its calls). */
 	sourceHasher?: (hasher: Hasher) => Hasher;
+	/** DEST sends CHECKPOINT (every chunk boundary its done prefix passes): handed here, not to SOURCE. */
+	checkpoint?: (offset: number) => void;
 };
 
 /** Syncs src into dst over [start, end); resolves with DEST's final counters and the bytes sent each way. */
@@ -57,8 +59,12 @@ export async function syncPair(src: Image, dst: Image, writable: WritableImage |
 			deliver(bytes, toDestDecoder, m => dest.handle(m));
 		});
 		source.onError = reject;
-		const dest: DestRole = new DestRole(dst, writable, geometry, hasher, {...job, keyed: options.keyed ?? true}, message => {
+		const dest: DestRole = new DestRole(dst, writable, geometry, hasher, {...job, keyed: options.keyed ?? true, ...(options.checkpoint ? {checkpoints: true, checkpointEvery: {ms: 0, bytes: 1}} : {})}, message => {
 			const bytes = encode(message);
+			if (message.type === 'checkpoint') {
+				options.checkpoint?.(message.offset);
+				return;
+			}
 			if (message.type === 'done') {
 				done = true;
 				resolve({counters: {...countersFromTuple(message.counters), srcBytesRead: source.bytesRead}, toDest, toSource});

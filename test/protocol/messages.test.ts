@@ -41,6 +41,7 @@ const samples: Message[] = [
 	{type: 'done', counters: [8, 7, 6, 5, 4, 3, 2, 1, 9, 10]},
 	{type: 'empty'},
 	{type: 'key', key: Buffer.alloc(32, 7)},
+	{type: 'checkpoint', offset: 2 ** 40 + (1 << 20)},
 ];
 
 test('should round-trip every message type', () => {

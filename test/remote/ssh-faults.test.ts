@@ -184,7 +184,7 @@ for (const [name, victim] of [['the connection is cut', 'sshd'], ['the agent is 
 			makeImage(src, 256 * MiB, {zeroEvery: 0, holeEvery: 0});
 		}
 		const dst = join(dir, `killed-${victim.replace(/\W/g, '')}.img`);
-		const running = runCli([src, `pve:${dst}`, '--truncate', '-q', '-w', '1'], sshd.env);
+		const running = runCli([src, `pve:${dst}`, '--truncate', '-q', '-w', '1', '--retries', '0'], sshd.env);
 		// Wait until data is flowing (DST grows), then kill.
 		for (let waited = 0; waited < 20_000 && !(existsSync(dst) && Number(execFileSync('du', ['-b', '--apparent-size', dst], {encoding: 'utf8'}).split('\t')[0]) > 0 && execFileSync('du', ['-k', dst], {encoding: 'utf8'}).split('\t')[0] !== '0'); waited += 50) {
 			await new Promise(resolve => setTimeout(resolve, 50));
@@ -211,7 +211,7 @@ test('should fail with exit 2 when the link goes silent (keepalives), not hang',
 	if (!existsSync(src)) {
 		makeImage(src, 256 * MiB, {zeroEvery: 0, holeEvery: 0});
 	}
-	const running = runCli([src, `pve:${dst}`, '--truncate', '-q', '-w', '1'], {...sshd.env, RBLOCKSYNC_SSH_KEEPALIVE_MS: '500'}, {timeoutMs: 30_000});
+	const running = runCli([src, `pve:${dst}`, '--truncate', '-q', '-w', '1', '--retries', '0'], {...sshd.env, RBLOCKSYNC_SSH_KEEPALIVE_MS: '500'}, {timeoutMs: 30_000});
 	for (let waited = 0; waited < 20_000 && !(existsSync(dst) && execFileSync('du', ['-k', dst], {encoding: 'utf8'}).split('\t')[0] !== '0'); waited += 50) {
 		await new Promise(resolve => setTimeout(resolve, 50));
 	}
