@@ -140,7 +140,7 @@ export class SourceRole {
 		if (this.compression?.codec === 'zstd' && !this.zstd) {
 			throw new Error('zstd compression was asked for, but this agent cannot load libzstd.so.1');
 		}
-		this.auto = this.compression?.auto ? new AutoCompress(performance.now()) : undefined;
+		this.auto = this.compression?.auto ? new AutoCompress(performance.now(), this.compression.level) : undefined;
 		this.rules = new SourceRules({...job, srcSize: job.end, geometry});
 		this.send = message => {
 			this.rules.sent(message);
@@ -487,7 +487,7 @@ export class SourceRole {
 			if (this.zstdOut.length < most) {
 				this.zstdOut = Buffer.allocUnsafe(Math.max(most, this.geometry.chunkSize));
 			}
-			const written = this.zstd.compress(data, data.length, this.zstdOut.subarray(0, most), spec.level);
+			const written = this.zstd.compress(data, data.length, this.zstdOut.subarray(0, most), this.auto?.level ?? spec.level);
 			return written > 0 ? {frame: {type: 'datazs', offset, length: data.length, compressed: Buffer.from(this.zstdOut.subarray(0, written))}, bytes: written} : undefined;
 		}
 		const deflated = deflateRawSync(data, {level: Math.min(9, spec.level)});

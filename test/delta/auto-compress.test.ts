@@ -1,7 +1,7 @@
 // --compress=auto's decision (pure, over a given clock) and the driver's choice of codec from both HELLOs.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {AutoCompress, compressionPays, MIN_BACKLOG, SAMPLE_EVERY} from '../../source/delta/auto-compress.js';
+import {AutoCompress, compressionPays, MAX_AUTO_LEVEL, MIN_BACKLOG, SAMPLE_EVERY} from '../../source/delta/auto-compress.js';
 import {Capability, compressByte, compressSpec} from '../../source/protocol/messages.js';
 import {compressFor} from '../../source/remote/remote-backend.js';
 
@@ -90,6 +90,54 @@ auto('should stay on while compressing holds SOURCE back if the link was measure
 		b.acked(bAcked, t);
 	}
 	assert.not.ok(b.on, JSON.stringify(b.last));
+});
+
+auto('should raise the level to MAX_AUTO_LEVEL while the link holds SOURCE back and compressing is cheap, and lower it before turning off', () => {
+	const a = new AutoCompress(0);
+	assert.is(a.level, 1);
+	a.wants();
+	a.compressed(MiB, 0.3 * MiB, 1);
+	a.acked(0, 0);
+	let acked = 0;
+	let now = 0;
+	const window = (wait: boolean, compressMs: number): void => {
+		for (let step = 0; step < 10; step++) {
+			a.compressed(MiB / 8, 0.3 * MiB / 8, compressMs);
+			if (wait) {
+				a.waiting(now);
+			}
+			now += 30;
+			acked += 4e6 * 0.03;
+			a.acked(acked, now);
+		}
+	};
+	const levels: number[] = [];
+	for (let w = 0; w < 6; w++) {
+		window(true, 0.5);
+		levels.push(a.level);
+	}
+	assert.ok(a.on);
+	assert.is(a.level, MAX_AUTO_LEVEL, levels.join(' '));
+	assert.ok(levels.every((level, i) => i === 0 || level >= levels[i - 1]!), levels.join(' '));
+	// SOURCE then CPU-bound, compressing most of the window, the link measured at 4 MB/s: back down a level, still on.
+	window(false, 25);
+	window(false, 25);
+	assert.ok(a.on);
+	assert.ok(a.level < MAX_AUTO_LEVEL, String(a.level));
+	// Incompressible data: off, and the level back at OPEN's.
+	for (let w = 0; w < 8; w++) {
+		for (let step = 0; step < 10; step++) {
+			a.compressed(MiB, MiB, 1);
+			a.waiting(now);
+			now += 30;
+			acked += 4e6 * 0.03;
+			a.acked(acked, now);
+		}
+	}
+	assert.not.ok(a.on);
+	assert.is(a.level, 1);
+	// OPEN's level above MAX_AUTO_LEVEL is never lowered below it.
+	assert.is(new AutoCompress(0, 6).level, 6);
 });
 
 auto('should sample one run in SAMPLE_EVERY while off', () => {
