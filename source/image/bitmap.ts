@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {UsageError} from '../errors.js';
-import {missingQemuTool} from './qemu-server.js';
+import {missingQemuTool, qemuImgHelp} from './qemu-server.js';
 
 /** The bitmaps of one image: what the rotation needs of whoever owns it (qemu-img for a file no VM runs, QMP for a VM). */
 export type BitmapStore = {
@@ -94,18 +94,26 @@ function run(tool: string, args: readonly string[], what: string): string {
 
 /** Whether this host's qemu-img has the bitmap subcommand (QEMU 5.0 and newer). */
 export function qemuImgHasBitmap(): boolean {
-	return /^\s*bitmap \(/m.test(run('qemu-img', ['--help'], 'qemu-img --help'));
+	return /^\s*bitmap \(/m.test(qemuImgHelp());
 }
 
-/** The bitmaps of an image file no VM runs, through qemu-img (which takes the image's write lock for each change). */
+/**
+ * The bitmaps of an image file no VM runs, through qemu-img (which takes the image's write lock for each change).
+ * list() is read once until the next change made through this store (checkBitmap then beginPass: one qemu-img info).
+ */
 export function qemuImgBitmaps(file: string, format: string): BitmapStore {
+	let listed: Array<{readonly name: string; readonly enabled: boolean}> | undefined;
 	const change = (args: string[], what: string): void => {
+		listed = undefined;
 		run('qemu-img', ['bitmap', '-f', format, ...args], `SRC ${file}: ${what}`);
 	};
 	return {
 		list() {
-			const info = JSON.parse(run('qemu-img', ['info', '-U', '--output=json', '-f', format, file], `SRC ${file}`)) as {'format-specific'?: {data?: {bitmaps?: Array<{name: string; flags: string[]}>}}};
-			return (info['format-specific']?.data?.bitmaps ?? []).map(bitmap => ({name: bitmap.name, enabled: bitmap.flags.includes('auto')}));
+			if (!listed) {
+				const info = JSON.parse(run('qemu-img', ['info', '-U', '--output=json', '-f', format, file], `SRC ${file}`)) as {'format-specific'?: {data?: {bitmaps?: Array<{name: string; flags: string[]}>}}};
+				listed = (info['format-specific']?.data?.bitmaps ?? []).map(bitmap => ({name: bitmap.name, enabled: bitmap.flags.includes('auto')}));
+			}
+			return listed;
 		},
 		add: name => change(['--add', file, name], `cannot add the bitmap ${name}`),
 		clear: name => change(['--clear', file, name], `cannot clear the bitmap ${name}`),

@@ -209,11 +209,10 @@ export class NbdImage implements WritableImage {
 		}
 		const slot = this.nextBuffer;
 		this.nextBuffer = (slot + 1) % AHEAD_BUFFERS;
-		const target = this.buffers[slot] ??= Buffer.allocUnsafe(READ_AHEAD);
+		// Shared with the thread, which reads into it: no copy out of the data area.
+		const target = this.buffers[slot] ??= Buffer.from(new SharedArrayBuffer(READ_AHEAD));
 		this.segments = this.segments.filter(segment => segment.buffer !== target);
-		const view = this.reserve(total);
-		this.call({op: 'read', position, length: total, pieces, data: this.handOver()}, 'read', position);
-		view.copy(target, 0, 0, total);
+		this.call({op: 'read', position, length: total, pieces, into: target.buffer as SharedArrayBuffer}, 'read', position);
 		for (let piece = 0, at = 0; piece < pieces.length; piece += 2) {
 			this.segments.push({start: pieces[piece]!, end: pieces[piece]! + pieces[piece + 1]!, buffer: target, at});
 			at += pieces[piece + 1]!;

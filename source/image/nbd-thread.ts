@@ -10,9 +10,10 @@ export type Operation =
 	| {op: 'open'; socket: string; exportName: string; metaContexts: readonly string[]; timeoutMs: number; readRequestBytes?: number}
 	/**
 	 * `data`: a new, larger shared data area, kept by the thread from now on. `pieces`: [position, length, ...] read
-	 * one after another into the area instead (`length` their sum), all in flight together.
+	 * one after another (`length` their sum), all in flight together, into `into` (a buffer of the image's read-ahead).
 	 */
-	| {op: 'read'; position: number; length: number; pieces?: number[]; data?: SharedArrayBuffer}
+	| {op: 'read'; position: number; length: number; data?: SharedArrayBuffer}
+	| {op: 'read'; position: number; length: number; pieces: number[]; into: SharedArrayBuffer}
 	| {op: 'write'; position: number; length: number; data?: SharedArrayBuffer}
 	| {op: 'zero'; position: number; length: number; noHole: boolean}
 	| {op: 'trim'; position: number; length: number}

@@ -44,14 +44,14 @@ async function serve(operation: Operation): Promise<Answer> {
 	switch (operation.op) {
 		case 'read':
 		case 'write':
+			if (operation.op === 'read' && 'pieces' in operation) {
+				await readPieces(nbd, operation.pieces, Buffer.from(operation.into) as unknown as Buffer);
+				return {ok: true};
+			}
 			if (operation.data) {
 				data = Buffer.from(operation.data) as unknown as Buffer;
 			}
-			if (operation.op === 'read' && operation.pieces) {
-				await readPieces(nbd, operation.pieces, data);
-			} else {
-				await (operation.op === 'read' ? readAligned(nbd, operation.position, data.subarray(0, operation.length)) : writeAligned(nbd, operation.position, data.subarray(0, operation.length)));
-			}
+			await (operation.op === 'read' ? readAligned(nbd, operation.position, data.subarray(0, operation.length)) : writeAligned(nbd, operation.position, data.subarray(0, operation.length)));
 			return {ok: true};
 		case 'zero':
 			await zeroAligned(nbd, operation.position, operation.length, operation.noHole);
