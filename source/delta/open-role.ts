@@ -1,7 +1,7 @@
 // Opens the image an OPEN message names, with the local engine's precondition checks, on whichever host runs the role.
 import fs from 'node:fs';
 import {describeSystemError, RblocksyncError, TransferError, UsageError} from '../errors.js';
-import {emptyImage, openDestination, type OpenedSource, openSource, planDestination, refuseFormatHeader, type SourceIdentity, sourceInUseWarning} from '../image/preflight.js';
+import {emptyImage, openDestination, type OpenedSource, openSource, planDestination, refuseFormatHeader, type SourceIdentity, sourceInUseWarning, syncCreatedEntry} from '../image/preflight.js';
 import {openQmpSource, openServedSource, openServedWorker, prepareServedDestination, servedFormat, type ServedImage, type SourceBitmap} from '../image/formatted-image.js';
 import {checkBitmapSource, dstStamp} from '../image/bitmap.js';
 import {sourceChange, sourceChangedMessage} from '../image/source-version.js';
@@ -76,6 +76,16 @@ export function openRole(open: OpenMessage, host: RoleHost): OpenedRole | undefi
 		// ends. A writing one names itself in OPENED (lock-holder.ts): each worker then writes through its
 		// open file description, which keeps the lock for as long as any of them lives.
 		const opened = openDestination(plan, options, prepare, warn);
+		if (prepare && !options.dryRun && !plan.exists) {
+			// A DST this run created: its directory entry made durable now (the workers' fdatasync covers its data and
+			// size, not the entry), so a crash after "in sync" cannot lose it.
+			try {
+				syncCreatedEntry(plan);
+			} catch (error) {
+				opened.image.close();
+				throw new TransferError(`DST ${open.path}: flushing its directory entry failed: ${describeSystemError(error)}; DST may be lost on a crash`, {cause: error});
+			}
+		}
 		const holder = prepare && !options.dryRun && opened.image instanceof LocalImage && nativeOps() ? holderToken(bootId, opened.image.fd) : '';
 		return {image: opened.image, writable: undefined, reply: {...reply, identity: holder, ...(stamp ? {pass: stamp} : {})}, created: !plan.exists};
 	}

@@ -4,53 +4,77 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {MiB, randomLayout, withTempDir, writeImage} from '../helpers/images.js';
 import {skip} from '../helpers/skip.js';
-import {type Call, callsOn, opensOf, traceCli} from '../helpers/strace.js';
+import {type Call, callsOn, callsOnFile, opensOf, traceCli} from '../helpers/strace.js';
+import {type Sshd, startSshd} from '../helpers/sshd.js';
 
 const durability = suite('durability (strace)');
 const CHANGES = ['pwrite64', 'pwritev', 'fallocate', 'ftruncate', 'ioctl'];
 
 /** Index of the stderr write that says the sync succeeded. */
 function successIndex(calls: readonly Call[]): number {
-	return calls.findIndex(call => call.name === 'write' && call.args.startsWith('2, ') && call.args.includes(': in sync'));
+	// fd 2, also as strace -y shows it (2</dev/pts/0>).
+	return calls.findIndex(call => call.name === 'write' && /^2(<[^>]*>)?, /.test(call.args) && call.args.includes(': in sync'));
 }
 
-durability('should fdatasync DST after its last change and before reporting success', async context => {
-	await withTempDir(dir => {
-		const src = path.join(dir, 'src.img');
-		const dst = path.join(dir, 'dst.img');
-		writeImage(src, randomLayout(8 * MiB, 4096, {zero: 0.3, hole: 0.3}, 101));
-		writeImage(dst, randomLayout(8 * MiB, 4096, {zero: 0.3, hole: 0.3}, 102));
-		const traced = traceCli(['--workers', '2', src, dst], dir);
-		if ('skip' in traced) {
-			return skip(context, traced.skip);
-		}
-		assert.is(traced.code, 0);
-		const [open] = opensOf(traced.calls, dst).filter(o => o.flags.includes('O_RDWR'));
-		assert.ok(open, 'DST was never opened for writing');
-		const changes = callsOn(traced.calls, CHANGES, open.fd, open.index);
-		const flushes = callsOn(traced.calls, ['fdatasync', 'fsync'], open.fd, open.index);
-		const success = successIndex(traced.calls);
-		assert.ok(changes.length > 0, 'nothing was written to DST');
-		assert.ok(success > 0, 'no success line');
-		assert.ok(flushes.some(f => f > Math.max(...changes) && f < success), `no fdatasync of DST between its last change (${Math.max(...changes)}) and success (${success}); flushes at ${flushes.join(', ')}`);
-	});
+let sshd: Sshd;
+durability.before(async () => {
+	sshd = await startSshd();
+});
+durability.after(async () => {
+	await sshd.stop();
 });
 
-durability('should make a created DST durable: fsync its directory before reporting success', async context => {
-	await withTempDir(dir => {
-		const src = path.join(dir, 'src.img');
-		const dst = path.join(dir, 'new.img');
-		writeImage(src, randomLayout(4 * MiB, 4096, {zero: 0.3, hole: 0.3}, 103));
-		const traced = traceCli(['--truncate', src, dst], dir);
-		if ('skip' in traced) {
-			return skip(context, traced.skip);
-		}
-		assert.is(traced.code, 0);
-		const success = successIndex(traced.calls);
-		const dirFlushes = opensOf(traced.calls, dir).flatMap(open => callsOn(traced.calls, ['fsync', 'fdatasync'], open.fd, open.index));
-		assert.ok(dirFlushes.some(f => f < success), 'the new directory entry of DST was never flushed: a crash after "in sync" can lose DST');
+// Both backends: the local byte comparison, and the digest path of a pull, whose DEST runs in this process (a
+// preparing DEST creating and locking DST, each worker writing through its own fd of it, in a worker thread).
+const backends: Record<string, (dir: string, src: string) => string[]> = {
+	'byte comparison': (_dir, src) => [src],
+	'digest path, pull': (dir, src) => ['--cache-dir', path.join(dir, 'cache'), `pve:${src}`],
+};
+
+for (const [backend, flags] of Object.entries(backends)) {
+	durability(`should fdatasync DST after its last change and before reporting success (${backend})`, async context => {
+		await withTempDir(dir => {
+			const src = path.join(dir, 'src.img');
+			const dst = path.join(dir, 'dst.img');
+			writeImage(src, randomLayout(8 * MiB, 4096, {zero: 0.3, hole: 0.3}, 101));
+			writeImage(dst, randomLayout(8 * MiB, 4096, {zero: 0.3, hole: 0.3}, 102));
+			const traced = traceCli(['--workers', '2', ...flags(dir, src), dst], dir, {fdPaths: true, env: sshd.env});
+			if ('skip' in traced) {
+				return skip(context, traced.skip);
+			}
+			assert.is(traced.code, 0);
+			// Every fd that names DST (a worker's may be the preparing one's, shared by pidfd_getfd, not opened): a flush
+			// of each after its last change.
+			const changes = callsOnFile(traced.calls, CHANGES, dst);
+			const flushes = callsOnFile(traced.calls, ['fdatasync', 'fsync'], dst);
+			const success = successIndex(traced.calls);
+			assert.ok(success > 0, 'no success line');
+			const written = changes.length;
+			for (const fd of new Set(changes.map(change => change.fd))) {
+				const last = Math.max(...changes.filter(change => change.fd === fd).map(change => change.index));
+				const flushed = flushes.filter(flush => flush.fd === fd).map(flush => flush.index);
+				assert.ok(flushed.some(f => f > last && f < success), `no fdatasync of DST (fd ${fd}) between its last change (${last}) and success (${success}); flushes at ${flushed.join(', ')}`);
+			}
+			assert.ok(written > 0, 'nothing was written to DST');
+		});
 	});
-});
+
+	durability(`should make a created DST durable: fsync its directory before reporting success (${backend})`, async context => {
+		await withTempDir(dir => {
+			const src = path.join(dir, 'src.img');
+			const dst = path.join(dir, 'new.img');
+			writeImage(src, randomLayout(4 * MiB, 4096, {zero: 0.3, hole: 0.3}, 103));
+			const traced = traceCli(['--truncate', ...flags(dir, src), dst], dir, {env: sshd.env});
+			if ('skip' in traced) {
+				return skip(context, traced.skip);
+			}
+			assert.is(traced.code, 0);
+			const success = successIndex(traced.calls);
+			const dirFlushes = opensOf(traced.calls, dir).flatMap(open => callsOn(traced.calls, ['fsync', 'fdatasync'], open.fd, open.index));
+			assert.ok(dirFlushes.some(f => f < success), 'the new directory entry of DST was never flushed: a crash after "in sync" can lose DST');
+		});
+	});
+}
 
 durability('should never open DST for writing in a dry run', async context => {
 	await withTempDir(dir => {

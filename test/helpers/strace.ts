@@ -9,12 +9,16 @@ export type Call = {pid: string; name: string; args: string; result: string};
 
 const TRACED = 'openat,close,pwrite64,pwritev,write,fallocate,ftruncate,ioctl,fdatasync,fsync,sync_file_range';
 
-/** The calls made by `node dist/cli.js args`, or a reason why strace cannot run here. */
-export function traceCli(args: readonly string[], dir: string): {calls: Call[]; code: number | null} | {skip: string} {
+/**
+ * The calls made by `node dist/cli.js args`, or a reason why strace cannot run here. `fdPaths`: strace -y, each fd
+ * argument followed by the file it names (`25</tmp/x/dst.img>`: found by callsOnFile, also for an fd no openat made,
+ * one taken from another process with pidfd_getfd); opensOf and callsOn then find nothing.
+ */
+export function traceCli(args: readonly string[], dir: string, {fdPaths = false, env = {}}: {fdPaths?: boolean; env?: NodeJS.ProcessEnv} = {}): {calls: Call[]; code: number | null} | {skip: string} {
 	const log = path.join(dir, 'strace.log');
-	const result = spawnSync('strace', straceArgs(args, log), {
+	const result = spawnSync('strace', [...(fdPaths ? ['-y'] : []), ...straceArgs(args, log)], {
 		encoding: 'utf8',
-		env: {...process.env, FORCE_COLOR: '0'},
+		env: {...process.env, ...env, FORCE_COLOR: '0'},
 	});
 	if (result.error || !fs.existsSync(log)) {
 		return {skip: `strace cannot run here: ${result.error?.message ?? result.stderr.trim()}`};
@@ -89,6 +93,15 @@ export function parseTrace(text: string): Call[] {
 		}
 	}
 	return calls;
+}
+
+/** With traceCli's fdPaths: the calls named `name` on an fd naming `file` (by its real path), with that fd (as text). */
+export function callsOnFile(calls: readonly Call[], names: readonly string[], file: string): Array<{index: number; fd: string}> {
+	const named = `<${fs.realpathSync(file)}>`;
+	return calls.flatMap((call, index) => {
+		const first = call.args.split(',')[0]!;
+		return names.includes(call.name) && first.endsWith(named) ? [{index, fd: first.slice(0, -named.length)}] : [];
+	});
 }
 
 /** The file descriptor numbers (as text) that `path` was opened as, with the index of each open. */
