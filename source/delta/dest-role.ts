@@ -60,6 +60,8 @@ export class DestRole {
 	private readonly send: (message: Message) => void;
 	/** The digest cache: read instead of DST where it knows a chunk, and told what DST holds after each chunk (not in a dry run). */
 	private readonly cache: RangeCache | undefined;
+	/** zeroRecord's records, by chunk length. */
+	private readonly zeroRecords = new Map<number, CachedChunk>();
 	/** --copy and EMPTY, with a cache: the full block digests of the chunks being written, for their records. */
 	private readonly building = new Map<number, Buffer>();
 	private readonly digestScratch: Buffer;
@@ -365,7 +367,7 @@ export class DestRole {
 			this.counters.bytesScanned += length;
 			for (let at = offset; this.cache && at < end; at += chunkSize) {
 				const chunkLength = Math.min(chunkSize, end - at);
-				this.recordFrom(at, chunkLength, this.zeroDigests(chunkLength));
+				this.cache.record(at, chunkLength, this.zeroRecord(chunkLength));
 			}
 		} else {
 			// Blocks of a chunk in progress that SOURCE says are zero: so will our digests be.
@@ -517,6 +519,19 @@ export class DestRole {
 			this.keyedZeros.set(length, digest);
 		}
 		return digest;
+	}
+
+	/**
+	 * The record of a chunk of `length` zero bytes, made once per length (record() copies it into the cache): a sparse
+	 * image's holes are most of its chunks, and keying 256 block digests for each cost ~0.1 s of CPU per GiB of holes.
+	 */
+	private zeroRecord(length: number): CachedChunk {
+		let record = this.zeroRecords.get(length);
+		if (!record) {
+			record = chunkFromDigests(this.keyed!, this.hasher, this.geometry, length, this.zeroDigests(length));
+			this.zeroRecords.set(length, record);
+		}
+		return record;
 	}
 
 	/** The full digests of a chunk of `length` zero bytes, one per block. */
