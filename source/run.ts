@@ -29,7 +29,7 @@ export async function run(options: Options, reporter: Reporter, signal: AbortSig
 
 async function usableCache(dstPath: string, options: Options): Promise<boolean> {
 	const {usableCacheFor} = await import('./delta/dest-cache.js');
-	return usableCacheFor(dstPath, options.hash, options.blockSize);
+	return usableCacheFor(dstPath, options.hash, options.blockSize, options.cacheDir);
 }
 
 /** Where the images live, as the summary says it. */

@@ -1,7 +1,7 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {execFileSync, spawn, spawnSync} from 'node:child_process';
-import {copyFileSync, mkdtempSync, renameSync, rmSync, statSync, truncateSync} from 'node:fs';
+import {copyFileSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, truncateSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -11,16 +11,20 @@ import {changeBlocks, makeImage, runCli} from '../helpers/remote-images.js';
 
 // A local run whose DST has a usable digest cache on this host takes the digest path (worker threads): SRC is read,
 // DST is not. Any change behind the cache's back (or another hash or block size) sends the run back to the byte
-// comparison, which reads both. The cache here is built by a pull (DST on this host), then used locally.
+// comparison, which reads both. The cache here is built by a pull (DST on this host), then used locally. Every run
+// names the suite's own --cache-dir (a shared default directory could hold a deleted file's cache whose inode a file
+// here reuses), so a local run that looked in the default directory instead would find none.
 const test = suite('digest cache on local runs');
 const MiB = 1024 * 1024;
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 let sshd: Sshd;
 let dir: string;
+let cacheDir: string;
 
 test.before(async () => {
 	sshd = await startSshd();
 	dir = mkdtempSync(join(tmpdir(), 'rbs-cache-local-'));
+	cacheDir = join(dir, 'cache');
 });
 
 test.after(async () => {
@@ -28,8 +32,8 @@ test.after(async () => {
 	rmSync(dir, {recursive: true, force: true});
 });
 
-async function sync(args: string[]): Promise<Record<string, unknown>> {
-	const result = await runCli([...args, '--json'], sshd.env);
+async function sync(args: string[], cache = ['--cache-dir', cacheDir]): Promise<Record<string, unknown>> {
+	const result = await runCli([...args, ...cache, '--json'], sshd.env);
 	assert.is(result.status, 0, result.stderr);
 	return result.json ?? {};
 }
@@ -91,6 +95,30 @@ test('should use the cache locally, and fall back to reading both images wheneve
 	cmp(src, dst, 'DST replaced');
 });
 
+test('should use a cache in --cache-dir on a local run given that --cache-dir, and not one in another directory', async () => {
+	const src = join(dir, 'dir-src.img');
+	const dst = join(dir, 'dir-dst.img');
+	const own = join(dir, 'own-cache');
+	makeImage(src, 5 * MiB + 777);
+	assert.is((await sync([`pve:${src}`, dst, '--truncate'], ['--cache-dir', own]))['cache'], 'built');
+	assert.is(readdirSync(own).filter(name => name.endsWith('.digests')).length, 1, "the pull's cache is in --cache-dir on this host");
+	cmp(src, dst, 'pull');
+	// Another directory holds no cache of DST: the byte comparison, which leaves the cache in `own` stale.
+	changeBlocks(src, 0.02);
+	const elsewhere = await sync([src, dst], ['--cache-dir', join(dir, 'empty-cache')]);
+	assert.is(elsewhere['cache'], undefined);
+	assert.ok(Number(elsewhere['dstBytesRead']) > 0, 'DST read');
+	cmp(src, dst, 'local run with another --cache-dir');
+	assert.is((await sync([`pve:${src}`, dst], ['--cache-dir', own]))['cache'], 'stale: DST changed since the cache was made (another file, or written by someone else)');
+	// The local run with the pull's --cache-dir reads SRC only.
+	const changed = changeBlocks(src, 0.03);
+	const local = await sync([src, dst], ['--cache-dir', own]);
+	assert.is(local['cache'], 'used', 'the cache in --cache-dir was found');
+	assert.is(local['dstBytesRead'], 0, 'DST not read');
+	assert.is(local['blocksChanged'], changed);
+	cmp(src, dst, 'local run through the cache in --cache-dir');
+});
+
 for (const victim of ['driver', 'agent'] as const) {
 	test(`should leave no usable cache when the ${victim} is killed mid-write, and the next run makes DST SRC`, async () => {
 		const src = join(dir, `kill-${victim}-src.img`);
@@ -106,7 +134,7 @@ for (const victim of ['driver', 'agent'] as const) {
 		}
 		changeBlocks(src, 0.5);
 		const before = statSync(dst, {bigint: true}).mtimeNs;
-		const child = spawn(process.execPath, [cli, '--json', '-q', from, to], {env: {...process.env, ...sshd.env}, stdio: 'ignore'});
+		const child = spawn(process.execPath, [cli, '--json', '-q', '--cache-dir', cacheDir, from, to], {env: {...process.env, ...sshd.env}, stdio: 'ignore'});
 		const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>(resolve => child.on('exit', (code, signal) => resolve({code, signal})));
 		// Killed as soon as DST's first write lands (its mtime moves).
 		for (let waited = 0; waited < 20_000 && statSync(dst, {bigint: true}).mtimeNs === before && child.exitCode === null; waited += 10) {
