@@ -2,7 +2,7 @@
 import {createHasher} from '../delta/hash.js';
 import {nativeOps} from '../native/native.js';
 import type {Frame} from '../protocol/frame.js';
-import {baseCounters, Capability, decode, encode, EntryKindCode, ErrorKind, FsOp, type Message, openFlags, PROTOCOL_VERSION, Role} from '../protocol/messages.js';
+import {baseCounters, Capability, decode, encode, EntryKindCode, ErrorKind, FsOp, type Message, openFlags, PROTOCOL_VERSION, Role, WIDE_SESSION} from '../protocol/messages.js';
 import {listTree, makeDirectories, removeFile, setAttributes} from '../image/tree-fs.js';
 import {describeSystemError} from '../errors.js';
 import {ProtocolError} from '../protocol/frame.js';
@@ -22,7 +22,7 @@ export const HASHES = 'blake3,sha256';
 
 /** What this program says in HELLO. */
 export function helloMessage(): Message {
-	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed | Capability.readCounters | Capability.quickCheck | Capability.compressAuto | Capability.checkpoints | (nativeOps()?.zstd ? Capability.zstd : 0), program: VERSION, hashes: HASHES};
+	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed | Capability.readCounters | Capability.quickCheck | Capability.compressAuto | Capability.checkpoints | (nativeOps()?.zstd ? Capability.zstd : 0) | Capability.wideSession, program: VERSION, hashes: HASHES};
 }
 
 /** The one-line refusal when two protocol versions differ (both sides use the same words). */
@@ -244,7 +244,7 @@ export class AgentCore {
 			this.image = opened.image;
 			dropCacheFor(open, opened);
 			const geometry = geometryFor(open.blockSize);
-			const job = {start: open.start, end: open.end, srcSize: open.srcSize, dryRun: flags.dryRun, copy: flags.copy};
+			const job = {start: open.start, end: open.end, srcSize: open.srcSize, dryRun: flags.dryRun, copy: flags.copy, wide: open.session === WIDE_SESSION};
 			if (open.role === Role.source) {
 				const role = new SourceRole(opened.image, geometry, hasher, {...job, compress: open.compress, bitmap: open.bitmap !== undefined, reportReads: this.driverCountsReads}, m => this.send(m));
 				role.onError = error => this.fail(error);

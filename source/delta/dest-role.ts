@@ -5,7 +5,7 @@ import {firstRangeEndingAfter, unionAligned} from '../blocks/blocks.js';
 import {type Counters, emptyCounters} from '../blocks/counters.js';
 import type {Image, Range, WritableImage} from '../image/image.js';
 import {CountedImage} from '../image/counted-image.js';
-import {countersTuple, CREDIT_WINDOW, type Message} from '../protocol/messages.js';
+import {countersTuple, CREDIT_WINDOW, DATA_BUDGET, type Message, WIDE_CREDIT_WINDOW} from '../protocol/messages.js';
 import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
 import {type CachedChunk, chunkFromDigests, type RangeCache} from './digest-cache.js';
 import {KeyedDigests} from './keyed.js';
@@ -25,6 +25,8 @@ export type DestJob = {
 	readonly checkpoints?: boolean;
 	/** How often (default CHECKPOINT_INTERVAL_MS and CHECKPOINT_MIN_BYTES; tests check every chunk). */
 	readonly checkpointEvery?: {readonly ms: number; readonly bytes: number};
+	/** A wide session (the driver's HELLO had Capability.wideSession): CHUNK_SUBS, BLOCKS unasked, WIDE_CREDIT_WINDOW. */
+	readonly wide?: boolean;
 };
 
 /** A CHECKPOINT at most this often, and only when its prefix grew by CHECKPOINT_MIN_BYTES since the last one. */
@@ -37,7 +39,7 @@ const STATS_INTERVAL_MS = 100;
  * fromZero: DEST's chunk was all zero, so FULL was asked at once and every DATA block is a change (no re-check needed).
  * cached: DST was not read; the digest cache's record stands for it (`snapshot` is then unused).
  */
-type Pending = {digest: Buffer; snapshot: ChunkSnapshot; full: boolean; fromZero: boolean; length: number; cached?: CachedChunk};
+type Pending = {digest: Buffer; snapshot: ChunkSnapshot; full: boolean; fromZero: boolean; length: number; cached?: CachedChunk; bound?: number};
 
 /** A DEST chunk still in the work (differing): what SOURCE said and our block digests. */
 export class DestRole {
@@ -48,6 +50,11 @@ export class DestRole {
 	private readonly pending = new Map<number, Pending>();
 	private completed = 0;
 	private lastCredit = 0;
+	/** A wide session: the most image bytes SOURCE may still send for the chunks in progress (each chunk's bound: its length, or its mask's sub-chunks). */
+	private pendingData = 0;
+	/** A wide session: CHUNK_SUBS received while pendingData was at DATA_BUDGET, answered in order as chunks complete. */
+	private readonly deferred: Array<{offset: number; length: number; digest: Buffer; subs: Buffer}> = [];
+	private draining = false;
 	private sourceEnded = false;
 	private finished = false;
 	private lastStats = 0;
@@ -106,13 +113,14 @@ export class DestRole {
 		this.lastCheckpoint = job.start;
 	}
 
-	/** Where every chunk before is complete (written, not yet synced): the lowest chunk begun and not complete, else the frontier. */
+	/** Where every chunk before is complete (written, not yet synced): the lowest chunk begun (or deferred) and not complete, else the frontier. */
 	donePrefix(): number {
 		let low = Math.min(this.frontier, this.copyChunk ?? Number.POSITIVE_INFINITY);
 		for (const offset of this.pending.keys()) {
 			low = Math.min(low, offset);
 		}
-		return low;
+		// A wide session's CHUNK_SUBS kept for the data budget are not complete either (whole-chunk ZERO after them moves the frontier).
+		return Math.min(low, this.deferred[0]?.offset ?? Number.POSITIVE_INFINITY);
 	}
 
 	/**
@@ -146,7 +154,7 @@ export class DestRole {
 			this.sessionKeyed = true;
 			this.send({type: 'key', key: this.keyed.key});
 		}
-		this.send({type: 'credit', granted: CREDIT_WINDOW});
+		this.send({type: 'credit', granted: this.window()});
 		this.maybeFinish();
 	}
 
@@ -156,6 +164,14 @@ export class DestRole {
 		switch (message.type) {
 			case 'chunk':
 				this.onChunk(message.offset, message.length, message.digest);
+				break;
+			case 'chunkSubs':
+				if (this.deferred.length > 0 || this.pendingData >= DATA_BUDGET) {
+					// The data asked for stays bounded: answered once earlier chunks complete (their copies: the frame's buffer is reused).
+					this.deferred.push({offset: message.offset, length: message.length, digest: Buffer.from(message.digest), subs: Buffer.from(message.subs)});
+				} else {
+					this.onChunk(message.offset, message.length, message.digest, message.subs);
+				}
 				break;
 			case 'zero':
 				this.makeZero(message.offset, message.length, this.isZeroChunks(message.offset, message.length));
@@ -207,7 +223,8 @@ export class DestRole {
 		}
 	}
 
-	private onChunk(offset: number, length: number, digest: Buffer): void {
+	/** `subs`: SOURCE's sub-chunk digests (CHUNK_SUBS, a wide session): a differing chunk is answered BLOCKS (or FULL), not SUBS. */
+	private onChunk(offset: number, length: number, digest: Buffer, subs?: Buffer): void {
 		this.frontier = Math.max(this.frontier, offset + length);
 		const known = this.cache?.known(offset, length);
 		if (known?.chunkDigest?.equals(digest)) {
@@ -218,8 +235,13 @@ export class DestRole {
 		}
 		if (known && this.sessionKeyed) {
 			// Compared below the chunk with the cache's keyed digests, SOURCE keying its own the same way.
-			this.pending.set(offset, {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: false, fromZero: false, length, cached: known});
-			this.send({type: 'subs', offset, digests: known.subs});
+			const pending: Pending = {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: false, fromZero: false, length, cached: known};
+			this.track(offset, pending);
+			if (subs) {
+				this.answerSubs(offset, pending, subs, known.subs, mask => this.cachedBlockDigests(known, mask, length));
+			} else {
+				this.send({type: 'subs', offset, digests: known.subs});
+			}
 			return;
 		}
 		this.chunk.load(this.image, this.data, offset, length);
@@ -230,13 +252,40 @@ export class DestRole {
 		}
 		if (this.chunk.allZero() && !this.job.dryRun) {
 			// Nothing here yet (a new file, a hole): every non-zero SRC block is a change; skip the digest rounds.
-			this.pending.set(offset, {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: true, fromZero: true, length});
+			this.track(offset, {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: true, fromZero: true, length});
 			this.send({type: 'full', offset});
 			return;
 		}
 		// Keep our block digests for WANT (a copy: this.chunk is reused for the next chunk).
-		this.pending.set(offset, {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: false, fromZero: false, length});
-		this.send({type: 'subs', offset, digests: this.sessionKeyed ? this.keyed!.chunk(this.chunk.digests, this.chunk.blocks).subs : this.chunk.subDigests()});
+		const pending: Pending = {digest: Buffer.from(digest), snapshot: this.chunk.snapshot(), full: false, fromZero: false, length};
+		this.track(offset, pending);
+		const ours = this.sessionKeyed ? this.keyed!.chunk(this.chunk.digests, this.chunk.blocks).subs : this.chunk.subDigests();
+		if (subs) {
+			this.answerSubs(offset, pending, subs, ours, mask => this.sessionKeyed ? this.keyedBlockDigests(pending, mask) : this.chunk.blockDigests(mask));
+		} else {
+			this.send({type: 'subs', offset, digests: ours});
+		}
+	}
+
+	/**
+	 * A differing CHUNK_SUBS: BLOCKS for the sub-chunks whose digests differ, as SOURCE's WANT would have asked (steps 2
+	 * and 3 of doc/protocol.md in one); when none does (the chunk digests differ, the truncated ones do not) FULL.
+	 */
+	private answerSubs(offset: number, pending: Pending, theirs: Buffer, ours: Buffer, blocks: (mask: number) => Buffer): void {
+		let mask = 0;
+		for (let sub = 0; sub * SHORT_DIGEST < ours.length; sub++) {
+			const at = sub * SHORT_DIGEST;
+			if (ours.compare(theirs, at, at + SHORT_DIGEST, at, at + SHORT_DIGEST) !== 0) {
+				mask |= 1 << sub;
+			}
+		}
+		if (mask === 0) {
+			pending.full = true;
+			this.send({type: 'full', offset});
+			return;
+		}
+		this.bound(pending, Math.min(pending.length, popcount(mask) * this.geometry.subSize));
+		this.send({type: 'blocks', offset, mask, digests: blocks(mask)});
 	}
 
 	private onChunkEnd(offset: number): void {
@@ -279,6 +328,7 @@ export class DestRole {
 			this.complete(offset, pending.length);
 		} else if (!pending.full) {
 			pending.full = true;
+			this.bound(pending, pending.length);
 			this.send({type: 'full', offset});
 		} else {
 			throw new Error(`the chunk at offset ${offset} still differs from SRC after rewriting it (is SRC changing during the sync?)`);
@@ -553,21 +603,57 @@ export class DestRole {
 		this.counters.bytesPunched += length;
 	}
 
+	/** A chunk in progress (replacing its entry: FULL after CHUNK_END), counted against DATA_BUDGET at its length. */
+	private track(offset: number, pending: Pending): void {
+		this.pendingData -= this.pending.get(offset)?.bound ?? 0;
+		this.pending.set(offset, pending);
+		this.bound(pending, pending.length);
+	}
+
+	/** Sets what SOURCE may still send for this chunk. */
+	private bound(pending: Pending, bytes: number): void {
+		this.pendingData += bytes - (pending.bound ?? 0);
+		pending.bound = bytes;
+	}
+
+	/** WIDE_CREDIT_WINDOW in a wide session with digests; CREDIT_WINDOW without digests (--copy, EMPTY: every chunk in flight may be a whole chunk of data) and in a narrow one. */
+	private window(): number {
+		return this.job.wide === true && !this.job.copy ? WIDE_CREDIT_WINDOW : CREDIT_WINDOW;
+	}
+
 	private complete(offset: number, length: number): void {
+		this.pendingData -= this.pending.get(offset)?.bound ?? 0;
 		this.pending.delete(offset);
 		this.completed += 1;
 		this.counters.bytesScanned += length;
 		// Credit per chunk (a 9-byte frame per MiB): SOURCE's --compress=auto measures the link by it, and holds back on it.
 		if (this.completed - this.lastCredit >= 1) {
 			this.lastCredit = this.completed;
-			this.send({type: 'credit', granted: CREDIT_WINDOW + this.completed});
+			this.send({type: 'credit', granted: this.window() + this.completed});
 		}
+		this.drain();
 		this.maybeFinish();
 		this.maybeCheckpoint();
 	}
 
+	/** Answers the deferred CHUNK_SUBS, in order, while the data asked for is under DATA_BUDGET. */
+	private drain(): void {
+		if (this.draining) {
+			return;
+		}
+		this.draining = true;
+		try {
+			while (this.deferred.length > 0 && this.pendingData < DATA_BUDGET) {
+				const chunk = this.deferred.shift()!;
+				this.onChunk(chunk.offset, chunk.length, chunk.digest, chunk.subs);
+			}
+		} finally {
+			this.draining = false;
+		}
+	}
+
 	private maybeFinish(): void {
-		if (this.sourceEnded && this.pending.size === 0 && !this.finished) {
+		if (this.sourceEnded && this.pending.size === 0 && this.deferred.length === 0 && !this.finished) {
 			this.finished = true;
 			this.writable?.sync();
 			this.counters.dstBytesRead = this.image.bytesRead;
@@ -600,4 +686,12 @@ export class DestRole {
 		const {chunkSize} = this.geometry;
 		return this.job.start + Math.floor((offset - this.job.start) / chunkSize) * chunkSize;
 	}
+}
+
+function popcount(mask: number): number {
+	let bits = 0;
+	for (let m = mask >>> 0; m !== 0; m &= m - 1) {
+		bits += 1;
+	}
+	return bits;
 }

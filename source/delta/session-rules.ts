@@ -3,7 +3,7 @@
 import {inflateRawSync} from 'node:zlib';
 import {nativeOps} from '../native/native.js';
 import {ProtocolError} from '../protocol/frame.js';
-import {CREDIT_WINDOW, FRAME_NAME, type Message, SHORT_DIGEST} from '../protocol/messages.js';
+import {CREDIT_WINDOW, FRAME_NAME, type Message, SHORT_DIGEST, WIDE_CREDIT_WINDOW} from '../protocol/messages.js';
 import type {Geometry} from './chunks.js';
 
 /** A frame the peer may not send at this point: the session ends and nothing of that frame was applied. */
@@ -22,6 +22,11 @@ export type SessionShape = {
 	readonly geometry: Geometry;
 	readonly dryRun: boolean;
 	readonly copy: boolean;
+	/**
+	 * A wide session (the driver's HELLO had Capability.wideSession): SOURCE sends CHUNK_SUBS (never CHUNK), DEST answers
+	 * a differing one with BLOCKS unasked (never SUBS), and grants up to WIDE_CREDIT_WINDOW (CREDIT_WINDOW without digests).
+	 */
+	readonly wide?: boolean;
 };
 
 /** Chunk boundaries, lengths and sub-chunks of [start, min(end, srcSize)): what both checkers share. */
@@ -37,6 +42,7 @@ abstract class Rules {
 	protected readonly state: Uint8Array;
 	protected copy: boolean;
 	protected readonly dryRun: boolean;
+	protected readonly wide: boolean;
 
 	constructor(shape: SessionShape) {
 		this.start = shape.start;
@@ -48,6 +54,19 @@ abstract class Rules {
 		this.state = new Uint8Array(this.chunks);
 		this.copy = shape.copy;
 		this.dryRun = shape.dryRun;
+		this.wide = shape.wide === true;
+	}
+
+	/** The credit window: WIDE_CREDIT_WINDOW in a wide session with digests; CREDIT_WINDOW otherwise (every chunk in flight may be a whole chunk of data). */
+	protected window(): number {
+		return this.wide && !this.copy ? WIDE_CREDIT_WINDOW : CREDIT_WINDOW;
+	}
+
+	/** One frame in a wide session, the other in a narrow one. */
+	protected inMode(name: string, offset: number, wide: boolean): void {
+		if (this.wide !== wide) {
+			throw new ProtocolViolation(`${name} at offset ${offset} in a ${this.wide ? 'wide' : 'narrow'} session (${this.wide ? 'CHUNK_SUBS and unasked BLOCKS' : 'CHUNK, SUBS and WANT'})`);
+		}
 	}
 
 	protected range(): string {
@@ -121,7 +140,19 @@ export class DestRules extends Rules {
 	/** Throws ProtocolViolation when SOURCE may not send this frame now. */
 	received(message: Message): void {
 		switch (message.type) {
-			case 'chunk': return this.onChunk(message.offset, message.length);
+			case 'chunk':
+				this.inMode('CHUNK', message.offset, false);
+				return this.onChunk('CHUNK', message.offset, message.length);
+			case 'chunkSubs': {
+				// Checked before onChunk takes the chunk: nothing of a refused frame is applied.
+				this.inMode('CHUNK_SUBS', message.offset, true);
+				const index = this.chunkAt('CHUNK_SUBS', message.offset);
+				const count = message.subs.length / SHORT_DIGEST;
+				if (count !== this.subsOf(index)) {
+					throw new ProtocolViolation(`CHUNK_SUBS at offset ${message.offset} has ${count} sub-chunk digests; that chunk has ${this.subsOf(index)} sub-chunks`);
+				}
+				return this.onChunk('CHUNK_SUBS', message.offset, message.length);
+			}
 			case 'zero': return this.onZero(message.offset, message.length);
 			case 'skip': return this.onSkip(message.offset, message.length);
 			case 'want': return this.onWant(message.offset, message.mask);
@@ -142,6 +173,13 @@ export class DestRules extends Rules {
 			case 'empty': this.copy = true; break;
 			case 'subs': this.state[(message.offset - this.start) / this.chunkSize] = SUBS; break;
 			case 'full': this.state[(message.offset - this.start) / this.chunkSize] = FULL; break;
+			case 'blocks':
+				// Unasked, for a CHUNK_SUBS that differs: SOURCE may send the sub-chunks of its mask, as after a WANT.
+				if (this.wide) {
+					this.state[(message.offset - this.start) / this.chunkSize] = BLOCKS;
+					this.masks.set((message.offset - this.start) / this.chunkSize, message.mask);
+				}
+				break;
 			default: break;
 		}
 	}
@@ -175,16 +213,16 @@ export class DestRules extends Rules {
 		return data;
 	}
 
-	private onChunk(offset: number, length: number): void {
+	private onChunk(name: 'CHUNK' | 'CHUNK_SUBS', offset: number, length: number): void {
 		if (this.copy) {
-			throw new ProtocolViolation(`CHUNK at offset ${offset} in a session without digests (--copy or EMPTY)`);
+			throw new ProtocolViolation(`${name} at offset ${offset} in a session without digests (--copy or EMPTY)`);
 		}
-		const index = this.chunkAt('CHUNK', offset);
-		this.inOrder(`CHUNK at offset ${offset}`, index);
+		const index = this.chunkAt(name, offset);
+		this.inOrder(`${name} at offset ${offset}`, index);
 		if (length !== this.chunkLength(index)) {
-			throw new ProtocolViolation(`CHUNK at offset ${offset} has length ${length}; that chunk of this worker's range ${this.range()} is ${this.chunkLength(index)} bytes`);
+			throw new ProtocolViolation(`${name} at offset ${offset} has length ${length}; that chunk of this worker's range ${this.range()} is ${this.chunkLength(index)} bytes`);
 		}
-		this.takeCredit(`CHUNK at offset ${offset}`);
+		this.takeCredit(`${name} at offset ${offset}`);
 		this.state[index] = CLOSED;
 		this.next = index + 1;
 	}
@@ -398,13 +436,14 @@ export class SourceRules extends Rules {
 				if (message.granted < this.granted) {
 					throw new ProtocolViolation(`CREDIT of ${message.granted} chunks after one of ${this.granted}`);
 				}
-				if (message.granted > CREDIT_WINDOW + this.announced) {
-					throw new ProtocolViolation(`CREDIT of ${message.granted} chunks, more than the window of ${CREDIT_WINDOW} past the ${this.announced} chunks sent`);
+				if (message.granted > this.window() + this.announced) {
+					throw new ProtocolViolation(`CREDIT of ${message.granted} chunks, more than the window of ${this.window()} past the ${this.announced} chunks sent`);
 				}
 				this.credited = true;
 				this.granted = message.granted;
 				return;
 			case 'subs': {
+				this.inMode('SUBS', message.offset, false);
 				const index = this.answerable('SUBS', message.offset, SENT);
 				const count = message.digests.length / SHORT_DIGEST;
 				if (count !== this.subsOf(index)) {
@@ -414,8 +453,12 @@ export class SourceRules extends Rules {
 				return;
 			}
 			case 'blocks': {
-				const index = this.answerable('BLOCKS', message.offset, WANTED);
-				const mask = this.masks.get(index)!;
+				// Narrow: the answer to SOURCE's WANT, with its mask. Wide: unasked, for a CHUNK_SUBS not yet answered.
+				const index = this.answerable('BLOCKS', message.offset, this.wide ? SENT : WANTED);
+				const mask = this.wide ? message.mask : this.masks.get(index)!;
+				if (this.wide && (mask === 0 || mask >= 2 ** this.subsOf(index))) {
+					throw new ProtocolViolation(`BLOCKS at offset ${message.offset} has mask 0x${mask.toString(16)}; that chunk has ${this.subsOf(index)} sub-chunks`);
+				}
 				if (message.mask !== mask) {
 					throw new ProtocolViolation(`BLOCKS at offset ${message.offset} has mask 0x${message.mask.toString(16)}; SOURCE asked for 0x${mask.toString(16)}`);
 				}
@@ -449,6 +492,7 @@ export class SourceRules extends Rules {
 	sent(message: Message): void {
 		switch (message.type) {
 			case 'chunk':
+			case 'chunkSubs':
 				this.state[(message.offset - this.start) / this.chunkSize] = SENT;
 				this.announced += 1;
 				break;

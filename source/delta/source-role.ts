@@ -9,7 +9,7 @@ import type {Image, Range} from '../image/image.js';
 import {CountedImage} from '../image/counted-image.js';
 import {emptyCounters} from '../blocks/counters.js';
 import type {Message} from '../protocol/messages.js';
-import {compressSpec, type CompressSpec, countersTuple, CREDIT_WINDOW, SHORT_DIGEST} from '../protocol/messages.js';
+import {compressSpec, type CompressSpec, countersTuple, CREDIT_WINDOW, SHORT_DIGEST, WIDE_CREDIT_WINDOW} from '../protocol/messages.js';
 import {type ChunkSnapshot, ChunkState, type Geometry} from './chunks.js';
 import {SourceRules} from './session-rules.js';
 import {KeyedDigests} from './keyed.js';
@@ -29,6 +29,8 @@ export type SourceJob = {
 	readonly bitmap?: boolean;
 	/** Send STATS with srcBytesRead to the driver (its HELLO had Capability.readCounters). */
 	readonly reportReads?: boolean;
+	/** A wide session (the driver's HELLO had Capability.wideSession): CHUNK_SUBS instead of CHUNK, DEST's BLOCKS unasked. */
+	readonly wide?: boolean;
 };
 
 /** The ranges rounded out to whole chunks of [start, end) (chunks from `start`), merged. Pure. */
@@ -92,7 +94,7 @@ export class SourceRole {
 	private scheduled = false;
 	private ended = false;
 	private stopped = false;
-	/** Digests of the chunks sent most recently, so DEST's questions rarely need a re-read (bounded: 2 windows). */
+	/** Digests of the chunks sent most recently, so DEST's questions rarely need a re-read (bounded: the window and 32 more). */
 	private readonly recent = new Map<number, ChunkSnapshot>();
 	private readonly job: SourceJob;
 	/** DEST said EMPTY: its range holds no data, so zero runs need not be sent. */
@@ -299,11 +301,14 @@ export class SourceRole {
 				this.sendBlocks(() => true);
 				this.send({type: 'chunkEnd', offset});
 			} else {
-				this.send({type: 'chunk', offset, length, digest: this.chunk.chunkDigest()});
+				// A wide session: the sub-chunk digests go along, and DEST answers BLOCKS at once (one round trip, not two).
+				this.send(this.job.wide === true
+					? {type: 'chunkSubs', offset, length, digest: this.chunk.chunkDigest(), subs: this.keyed ? this.keyedOf(offset).subs : this.chunk.subDigests()}
+					: {type: 'chunk', offset, length, digest: this.chunk.chunkDigest()});
 				this.remember();
 			}
 			if (this.auto) {
-				this.wireSent(this.job.copy ? 13 : 49);
+				this.wireSent(this.job.copy ? 13 : this.job.wide === true ? 49 + this.chunk.subs() * SHORT_DIGEST : 49);
 				this.marks.push(this.wire);
 			}
 			if (performance.now() - began > SLICE_MS) {
@@ -321,7 +326,7 @@ export class SourceRole {
 
 	private remember(): void {
 		this.recent.set(this.chunk.offset, this.chunk.snapshot());
-		if (this.recent.size > 2 * CREDIT_WINDOW) {
+		if (this.recent.size > (this.job.wide === true ? WIDE_CREDIT_WINDOW : CREDIT_WINDOW) + CREDIT_WINDOW) {
 			this.recent.delete(this.recent.keys().next().value as number);
 		}
 	}

@@ -17,9 +17,11 @@ export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16,
  * a side sends them only when the other's HELLO has the bit (doc/protocol.md, STATS);
  * quickCheck: DEST's preparing agent takes SRC's stamp in a CACHE frame before its OPEN (SRC's quick check);
  * compressAuto: OPEN's compress byte may carry the codec and auto bits (CompressBits); zstd: the agent compresses
- * and decompresses zstd (DATAZS), libzstd being loaded.
+ * and decompresses zstd (DATAZS), libzstd being loaded; wideSession: the agent runs a worker session wide
+ * (WIDE_CREDIT_WINDOW, credit per chunk, CHUNK_SUBS) when its OPEN says WIDE_SESSION, which the driver sends only
+ * where both preparing agents offered the bit.
  */
-export const Capability = {holes: 1, keyed: 2, readCounters: 4, quickCheck: 8, compressAuto: 16, zstd: 32, checkpoints: 64} as const;
+export const Capability = {holes: 1, keyed: 2, readCounters: 4, quickCheck: 8, compressAuto: 16, zstd: 32, checkpoints: 64, wideSession: 128} as const;
 
 /** DEST's CACHE status when SRC's stamp and DST match the cache: the run reads and writes nothing. */
 export const CACHE_UNCHANGED = 'used: SRC and DST unchanged since the last run (quick check)';
@@ -88,7 +90,8 @@ export type Message =
 	// pass: a commit OPEN's record of the pass to keep with the bitmap (doc/protocol.md, Dirty bitmaps).
 	// qmp: SOURCE's --qmp SOCKET, the monitor of the running VM whose disk SRC is (its QEMU exports it);
 	// locking: "off" for --force-share (a formatted SRC read past the lock of the QEMU that holds it).
-	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string; srcIdentity: string; holder?: string; format?: string; bitmap?: string; pass?: string; qmp?: string; locking?: string; cacheDir?: string; trustCache?: string}
+	// session: a worker's "wide" (WIDE_SESSION): both preparing agents' HELLO offered Capability.wideSession (doc/protocol.md).
+	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string; srcIdentity: string; holder?: string; format?: string; bitmap?: string; pass?: string; qmp?: string; locking?: string; cacheDir?: string; trustCache?: string; session?: string}
 	// server: the NBD socket a preparing agent serves a formatted image on, for the run's workers; absent on the wire when unset.
 	// pass: SOURCE's prepare: the pass recorded with its bitmap; DEST's prepare and commit: DST's stamp (doc/protocol.md, Dirty bitmaps).
 	| {type: 'opened'; size: number; kind: number; dstExtraBytes: number; identity: string; server?: string; pass?: string}
@@ -109,6 +112,8 @@ export type Message =
 	| {type: 'reset'}
 	| {type: 'credit'; granted: number}
 	| {type: 'chunk'; offset: number; length: number; digest: Buffer}
+	// A wide session's CHUNK: with SOURCE's sub-chunk digests (keyed after KEY); DEST answers BLOCKS for those that differ, unasked.
+	| {type: 'chunkSubs'; offset: number; length: number; digest: Buffer; subs: Buffer}
 	| {type: 'zero'; offset: number; length: number}
 	| {type: 'skip'; offset: number; length: number}
 	| {type: 'subs'; offset: number; digests: Buffer}
@@ -137,7 +142,7 @@ export const TYPE_CODE: Record<MessageType, number> = {
 	hello: 0x01, open: 0x02, opened: 0x03, error: 0x04, warn: 0x05, cache: 0x06,
 	list: 0x07, entry: 0x08, listed: 0x09, fsop: 0x0a, ack: 0x0b, reset: 0x0c,
 	credit: 0x10, chunk: 0x11, zero: 0x12, subs: 0x13, want: 0x14, blocks: 0x15, data: 0x16,
-	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e, key: 0x1f, skip: 0x20, datazs: 0x21, checkpoint: 0x22,
+	dataz: 0x17, diff: 0x18, chunkEnd: 0x19, full: 0x1a, sourceEnd: 0x1b, stats: 0x1c, done: 0x1d, empty: 0x1e, key: 0x1f, skip: 0x20, datazs: 0x21, checkpoint: 0x22, chunkSubs: 0x23,
 };
 const TYPE_NAME = new Map<number, MessageType>(Object.entries(TYPE_CODE).map(([name, code]) => [code, name as MessageType]));
 
@@ -146,7 +151,7 @@ export const FRAME_NAME: Record<MessageType, string> = {
 	hello: 'HELLO', open: 'OPEN', opened: 'OPENED', error: 'ERROR', warn: 'WARN', cache: 'CACHE',
 	list: 'LIST', entry: 'ENTRY', listed: 'LISTED', fsop: 'FSOP', ack: 'ACK', reset: 'RESET',
 	credit: 'CREDIT', chunk: 'CHUNK', zero: 'ZERO', subs: 'SUBS', want: 'WANT', blocks: 'BLOCKS', data: 'DATA',
-	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY', key: 'KEY', skip: 'SKIP', datazs: 'DATAZS', checkpoint: 'CHECKPOINT',
+	dataz: 'DATAZ', diff: 'DIFF', chunkEnd: 'CHUNK_END', full: 'FULL', sourceEnd: 'SOURCE_END', stats: 'STATS', done: 'DONE', empty: 'EMPTY', key: 'KEY', skip: 'SKIP', datazs: 'DATAZS', checkpoint: 'CHECKPOINT', chunkSubs: 'CHUNK_SUBS',
 };
 
 /** The name of a frame type byte (FRAME_NAME's); undefined for a byte no frame has. */
@@ -157,7 +162,7 @@ export function frameName(type: number): string | undefined {
 
 /** The session frames each role may send once OPENED (the table's direction column; ERROR and WARN go to the driver). */
 export const SESSION_FRAMES: Record<'source' | 'dest', ReadonlySet<MessageType>> = {
-	source: new Set<MessageType>(['chunk', 'zero', 'skip', 'want', 'data', 'dataz', 'datazs', 'diff', 'chunkEnd', 'sourceEnd', 'stats', 'error', 'warn']),
+	source: new Set<MessageType>(['chunk', 'chunkSubs', 'zero', 'skip', 'want', 'data', 'dataz', 'datazs', 'diff', 'chunkEnd', 'sourceEnd', 'stats', 'error', 'warn']),
 	dest: new Set<MessageType>(['credit', 'subs', 'blocks', 'full', 'empty', 'key', 'stats', 'done', 'checkpoint', 'error', 'warn']),
 };
 
@@ -174,6 +179,18 @@ export const FsOp = {mkdir: 1, remove: 2, attrs: 3} as const;
 
 /** CHUNK frames SOURCE may have in flight: bounds memory on both sides (32 MiB of image per worker); 16 was latency-bound. */
 export const CREDIT_WINDOW = 32;
+
+/**
+ * The window of a wide session (Capability.wideSession): an unchanged chunk in flight costs its CHUNK_SUBS (177 bytes),
+ * so 512 of them (512 MiB of image) cover a long RTT; the data DEST asks for stays bounded by DATA_BUDGET instead.
+ */
+export const WIDE_CREDIT_WINDOW = 512;
+
+/** A wide session: the most image bytes DEST may have asked for (BLOCKS, FULL) and not yet received, per worker. */
+export const DATA_BUDGET = 32 * 1024 * 1024;
+
+/** OPEN's session string of a worker whose session runs wide (sent only where both preparing agents offered Capability.wideSession). */
+export const WIDE_SESSION = 'wide';
 
 /** Bytes of a truncated sub-chunk or block digest. */
 export const SHORT_DIGEST = 8;
@@ -302,7 +319,7 @@ export function encode(message: Message): Buffer {
 		case 'hello': w.u16(message.protocol).u32(message.caps).string(message.program).string(message.hashes); break;
 		case 'open': w.u8(message.role).u8(message.flags).u32(message.blockSize).u8(message.compress).u64(message.srcSize)
 			.u64(message.start).u64(message.end).string(message.hash).string(message.path).string(message.srcIdentity);
-			trailingStrings(w, [message.holder, message.format, message.bitmap, message.pass, message.qmp, message.locking, message.cacheDir, message.trustCache]);
+			trailingStrings(w, [message.holder, message.format, message.bitmap, message.pass, message.qmp, message.locking, message.cacheDir, message.trustCache, message.session]);
 			break;
 		case 'opened': w.u64(message.size).u8(message.kind).u64(message.dstExtraBytes).string(message.identity);
 			trailingStrings(w, [message.server, message.pass]);
@@ -322,6 +339,7 @@ export function encode(message: Message): Buffer {
 		case 'ack': w.string(message.error).string(message.stamp); break;
 		case 'credit': w.u32(message.granted); break;
 		case 'chunk': w.u64(message.offset).u32(message.length).bytes(message.digest); break;
+		case 'chunkSubs': w.u64(message.offset).u32(message.length).bytes(message.digest).bytes(message.subs); break;
 		case 'zero': case 'skip': case 'diff': w.u64(message.offset).u64(message.length); break;
 		case 'subs': w.u64(message.offset).bytes(message.digests); break;
 		case 'want': w.u64(message.offset).u32(message.mask); break;
@@ -349,7 +367,7 @@ export function decode(frame: Frame): Message {
 	switch (type) {
 		case 'hello': message = {type, protocol: r.u16(), caps: r.u32(), program: r.string(), hashes: r.string()}; break;
 		case 'open': message = {type, role: r.u8() as Role, flags: r.u8(), blockSize: r.u32(), compress: r.u8(), srcSize: r.u64(),
-			start: r.u64(), end: r.u64(), hash: r.string(), path: r.string(), srcIdentity: r.string(), ...optionalStrings(r, 'holder', 'format', 'bitmap', 'pass', 'qmp', 'locking', 'cacheDir', 'trustCache')}; break;
+			start: r.u64(), end: r.u64(), hash: r.string(), path: r.string(), srcIdentity: r.string(), ...optionalStrings(r, 'holder', 'format', 'bitmap', 'pass', 'qmp', 'locking', 'cacheDir', 'trustCache', 'session')}; break;
 		case 'opened': message = {type, size: r.u64(), kind: r.u8(), dstExtraBytes: r.u64(), identity: r.string(), ...optionalStrings(r, 'server', 'pass')}; break;
 		case 'error': message = {type, kind: r.u8(), message: r.string()}; break;
 		case 'warn': message = {type, message: r.string()}; break;
@@ -362,6 +380,7 @@ export function decode(frame: Frame): Message {
 		case 'ack': message = {type, error: r.string(), stamp: r.string()}; break;
 		case 'credit': message = {type, granted: r.u32()}; break;
 		case 'chunk': message = {type, offset: r.u64(), length: r.u32(), digest: r.bytes(32)}; break;
+		case 'chunkSubs': message = {type, offset: r.u64(), length: r.u32(), digest: r.bytes(32), subs: digestList(r, type)}; break;
 		case 'zero': case 'skip': case 'diff': message = {type, offset: r.u64(), length: r.u64()}; break;
 		case 'subs': message = {type, offset: r.u64(), digests: digestList(r, type)}; break;
 		case 'want': message = {type, offset: r.u64(), mask: r.u32()}; break;

@@ -13,7 +13,7 @@ import type {Counters} from '../engine/progress.js';
 import {checkpointProblem} from '../delta/session-rules.js';
 import {geometryFor} from '../delta/chunks.js';
 import {sourceChangedMessage} from '../image/source-version.js';
-import {CACHE_UNCHANGED, Capability, compressByte, type CompressSpec, ImageKindCode, type Message, OpenFlag, openFlagBits, RECORD_ONLY, Role} from '../protocol/messages.js';
+import {CACHE_UNCHANGED, Capability, compressByte, type CompressSpec, ImageKindCode, type Message, OpenFlag, openFlagBits, RECORD_ONLY, Role, WIDE_SESSION} from '../protocol/messages.js';
 import {type Bounds, DEFAULT_BOUNDS, unlessAborted} from './bounds.js';
 import type {RemoteAgent} from './deploy.js';
 import {RemoteHosts} from './hosts.js';
@@ -144,6 +144,8 @@ export class RemoteBackend implements SyncBackend {
 	private srcIdentity = '';
 	/** SRC's agent's HELLO capabilities: with `keyed`, DEST's workers key their digests with the cache's key (KEY). */
 	private srcCaps = 0;
+	/** DST's preparing agent's HELLO capabilities. */
+	private dstCaps = 0;
 	/** SRC's quick-check stamp from its preparing agent's CACHE ('' when none: a device, a recent write, an older agent). */
 	private srcStamp = '';
 	/** DEST's cache vouches for SRC and DST both unchanged since its run (SRC's quick check): the sync phase reads nothing. */
@@ -257,6 +259,7 @@ export class RemoteBackend implements SyncBackend {
 			: {type: 'cache', status: options.copy || options.verify === true ? `${RECORD_ONLY}${this.srcStamp}` : this.srcStamp};
 		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs, stamp);
 		this.dstHolderToken = dest.opened.identity;
+		this.dstCaps = dest.caps;
 		const compression = compressFor(options.compress, this.srcCaps, dest.caps, options.src.kind === 'remote' || options.dst.kind === 'remote');
 		this.compression = compression.spec;
 		if (compression.fallback && options.compress?.mode === 'on') {
@@ -670,6 +673,8 @@ export class RemoteBackend implements SyncBackend {
 		const cached = role === Role.dest && this.wantsCache() && (prepare || phase === 'sync');
 		const cacheDir = cached ? options.cacheDir : undefined;
 		const trustCache = cached && options.trustCache !== undefined ? String(options.trustCache) : undefined;
+		// A worker's session runs wide when both preparing agents offered it (the workers run the same agents).
+		const session = !prepare && (this.srcCaps & this.dstCaps & Capability.wideSession) !== 0 ? WIDE_SESSION : undefined;
 		return {
 			type: 'open', role, flags, blockSize: options.blockSize, compress: compressByte(role === Role.source && phase === 'sync' && !prepare ? this.compression : undefined),
 			srcSize: this.size, start: range.start, end: range.end, hash: options.hash, path: endpoint.path,
@@ -681,6 +686,7 @@ export class RemoteBackend implements SyncBackend {
 			...(locking === undefined ? {} : {locking}),
 			...(cacheDir === undefined ? {} : {cacheDir}),
 			...(trustCache === undefined ? {} : {trustCache}),
+			...(session === undefined ? {} : {session}),
 		};
 	}
 

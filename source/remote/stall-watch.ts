@@ -56,6 +56,7 @@ export class StallWatch {
 				this.destOwes.add(offset);
 				break;
 			case TYPE_CODE.chunk:
+			case TYPE_CODE.chunkSubs:
 				this.sent += 1;
 				break;
 			case TYPE_CODE.chunkEnd:

@@ -55,7 +55,7 @@ class RecordingImage implements WritableImage {
 	close(): void {}
 }
 
-type Trial = {seed: number; blockSize: number; srcSize: number; start: number; end: number; copy: boolean; dryRun: boolean; emptyDst: boolean};
+type Trial = {seed: number; blockSize: number; srcSize: number; start: number; end: number; copy: boolean; dryRun: boolean; emptyDst: boolean; wide: boolean};
 
 /** A mostly honest SOURCE (it follows DEST's replies); one frame in eight bent: offsets, lengths, masks, types. */
 function hostileFrames(trial: Trial, pick: (n: number) => number, replies: Message[]): () => Message {
@@ -117,7 +117,10 @@ function hostileFrames(trial: Trial, pick: (n: number) => number, replies: Messa
 			todo.push(...runs(offset, next).slice(1), {type: 'chunkEnd', offset});
 			return runs(offset, next)[0] ?? {type: 'chunkEnd', offset};
 		}
-		return {type: 'chunk', offset, length: next - offset, digest: randomBytes(32)};
+		// A wide session: CHUNK_SUBS (DEST answers BLOCKS unasked), now and then with a wrong count of sub-chunk digests.
+		return trial.wide
+			? {type: 'chunkSubs', offset, length: next - offset, digest: randomBytes(32), subs: randomBytes(8 * (Math.ceil((next - offset) / subSize) + (pick(16) === 0 ? 1 : 0)))}
+			: {type: 'chunk', offset, length: next - offset, digest: randomBytes(32)};
 	};
 	const bend = (value: number): number => [value + 1, value - blockSize, value + blockSize, value + chunkSize, trial.srcSize, 2 ** 40, trial.start - blockSize][pick(7)]!;
 	return () => {
@@ -135,7 +138,11 @@ function hostileFrames(trial: Trial, pick: (n: number) => number, replies: Messa
 				{type: 'subs', offset: trial.start, digests: Buffer.alloc(8)},
 				{type: 'sourceEnd', blocksZero: 0},
 				{type: 'dataz', offset: next, length: blockSize, deflated: randomBytes(20)},
-			][pick(5)] as Message;
+				// The other session's frames: CHUNK in a wide one, CHUNK_SUBS in a narrow one, WANT unasked.
+				trial.wide ? {type: 'chunk', offset: next, length: chunkLength(next), digest: randomBytes(32)}
+					: {type: 'chunkSubs', offset: next, length: chunkLength(next), digest: randomBytes(32), subs: randomBytes(8 * Math.ceil(chunkLength(next) / subSize))},
+				{type: 'want', offset: next - chunkSize, mask: 1},
+			][pick(7)] as Message;
 		}
 	};
 }
@@ -150,14 +157,14 @@ test('should never write outside [start, end) ∩ [0, srcSize), nor anything of 
 		const srcSize = 3 * MiB + pick(3 * MiB);
 		const start = pick(2) ? 0 : 2 * MiB;
 		const end = pick(3) ? srcSize : start + MiB + pick(MiB);
-		const trial: Trial = {seed, blockSize, srcSize, start, end, copy: pick(4) === 0, dryRun: pick(8) === 0, emptyDst: pick(4) === 0};
+		const trial: Trial = {seed, blockSize, srcSize, start, end, copy: pick(4) === 0, dryRun: pick(8) === 0, emptyDst: pick(4) === 0, wide: pick(2) === 0};
 		// DST is larger than SRC, like a block device: bytes past srcSize must stay as they are.
 		const inner = trial.emptyDst ? new MemoryImage('dst', srcSize + 2 * MiB) : MemoryImage.from('dst', randomBytes(srcSize + 2 * MiB));
 		const tail = Buffer.from(inner.content.subarray(srcSize));
 		const dst = new RecordingImage(inner);
 		const replies: Message[] = [];
 		const dest = new DestRole(dst, trial.dryRun ? undefined : dst, geometryFor(blockSize), blake3,
-			{start, end, srcSize, dryRun: trial.dryRun, copy: trial.copy}, message => replies.push(message));
+			{start, end, srcSize, dryRun: trial.dryRun, copy: trial.copy, wide: trial.wide}, message => replies.push(message));
 		dest.begin();
 		const next = hostileFrames(trial, pick, replies);
 		for (let frame = 0; frame < 80; frame++) {

@@ -2,7 +2,7 @@ import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {geometryFor} from '../../source/delta/chunks.js';
 import {DestRules, ProtocolViolation, type SessionShape, SourceRules} from '../../source/delta/session-rules.js';
-import type {Message} from '../../source/protocol/messages.js';
+import {type Message, WIDE_CREDIT_WINDOW} from '../../source/protocol/messages.js';
 
 const MiB = 1024 * 1024;
 const digest = Buffer.alloc(32);
@@ -82,6 +82,42 @@ dest('should refuse DATA outside a chunk in progress, unaligned, or outside the 
 	refuses(rules, {type: 'data', offset: 4 * MiB, data: Buffer.alloc(MiB + 4096)}, 'DATA at offset 4194304 length 1052672 is longer than a chunk (1048576 bytes)');
 });
 
+dest('should take CHUNK_SUBS only in a wide session, and DATA then only inside the sub-chunks of DEST\'s unasked BLOCKS', () => {
+	const subs = Buffer.alloc(128);
+	refuses(destWith(), {type: 'chunkSubs', offset: 4 * MiB, length: MiB, digest, subs},
+		'CHUNK_SUBS at offset 4194304 in a narrow session (CHUNK, SUBS and WANT)');
+	const rules = destWith({wide: true});
+	refuses(rules, {type: 'chunk', offset: 4 * MiB, length: MiB, digest}, 'CHUNK at offset 4194304 in a wide session (CHUNK_SUBS and unasked BLOCKS)');
+	refuses(rules, {type: 'chunkSubs', offset: 4 * MiB, length: MiB, digest, subs: Buffer.alloc(120)},
+		'CHUNK_SUBS at offset 4194304 has 15 sub-chunk digests; that chunk has 16 sub-chunks');
+	refuses(rules, {type: 'chunkSubs', offset: 4 * MiB + 4096, length: MiB, digest, subs},
+		'CHUNK_SUBS at offset 4198400 is not a chunk of this worker\'s range [4194304, 10486760)');
+	refuses(rules, {type: 'chunkSubs', offset: 5 * MiB, length: MiB, digest, subs}, 'CHUNK_SUBS at offset 5242880 out of order: the next chunk is at offset 4194304');
+	refuses(rules, {type: 'chunkSubs', offset: 4 * MiB, length: MiB - 4096, digest, subs},
+		'CHUNK_SUBS at offset 4194304 has length 1044480; that chunk of this worker\'s range [4194304, 10486760) is 1048576 bytes');
+	const fresh = destWith({wide: true});
+	fresh.received({type: 'chunkSubs', offset: 4 * MiB, length: MiB, digest, subs});
+	refuses(fresh, {type: 'data', offset: 4 * MiB, data: Buffer.alloc(4096)}, 'DATA at offset 4194304 length 4096 is not inside a chunk in progress');
+	refuses(fresh, {type: 'want', offset: 4 * MiB, mask: 1}, 'WANT at offset 4194304 for a chunk that awaits no WANT (DEST sent it no SUBS, or it was answered)');
+	fresh.sent({type: 'blocks', offset: 4 * MiB, mask: 0b100, digests: Buffer.alloc(16 * 8)});
+	fresh.received({type: 'data', offset: 4 * MiB + 2 * 65_536, data: Buffer.alloc(65_536)});
+	refuses(fresh, {type: 'data', offset: 4 * MiB, data: Buffer.alloc(4096)},
+		'DATA at offset 4194304 length 4096 is outside the sub-chunks asked for (WANT mask 0x4) of the chunk at offset 4194304');
+	refuses(fresh, {type: 'want', offset: 4 * MiB, mask: 4}, 'WANT at offset 4194304 for a chunk that awaits no WANT (DEST sent it no SUBS, or it was answered)');
+	fresh.received({type: 'chunkEnd', offset: 4 * MiB});
+	refuses(fresh, {type: 'data', offset: 4 * MiB + 2 * 65_536, data: Buffer.alloc(4096)}, 'DATA at offset 4325376 length 4096 is not inside a chunk in progress');
+	// The last chunk of the range: 1000 bytes, one sub-chunk.
+	fresh.received({type: 'zero', offset: 5 * MiB, length: 5 * MiB});
+	refuses(fresh, {type: 'chunkSubs', offset: 10 * MiB, length: 1000, digest, subs},
+		'CHUNK_SUBS at offset 10485760 has 16 sub-chunk digests; that chunk has 1 sub-chunks');
+	fresh.received({type: 'chunkSubs', offset: 10 * MiB, length: 1000, digest, subs: Buffer.alloc(8)});
+	// Credit bounds CHUNK_SUBS as it does CHUNK.
+	const tight = new DestRules({...shape, wide: true});
+	tight.sent({type: 'credit', granted: 1});
+	tight.received({type: 'chunkSubs', offset: 4 * MiB, length: MiB, digest, subs});
+	refuses(tight, {type: 'chunkSubs', offset: 5 * MiB, length: MiB, digest, subs}, 'CHUNK_SUBS at offset 5242880 exceeds DEST\'s credit of 1 chunks');
+});
+
 dest('should take chunks in order, each once, of the right length, under credit', () => {
 	const rules = destWith();
 	refuses(rules, {type: 'chunk', offset: 5 * MiB, length: MiB, digest}, 'CHUNK at offset 5242880 out of order: the next chunk is at offset 4194304');
@@ -157,6 +193,43 @@ source('should take answers only for chunks that await them, with digest counts 
 	refuses(rules, {type: 'full', offset: 4 * MiB}, 'FULL at offset 4194304 for a chunk that is not awaiting an answer (not sent, in progress, or already sent in full)');
 	refuses(rules, {type: 'full', offset: 11 * MiB}, 'FULL at offset 11534336 is not a chunk of this worker\'s range [4194304, 10486760)');
 	refuses(rules, {type: 'chunk', offset: 4 * MiB, length: MiB, digest}, 'CHUNK frame: DEST never sends one here');
+});
+
+source('should take BLOCKS unasked for a CHUNK_SUBS in a wide session, and no SUBS', () => {
+	const rules = new SourceRules({...shape, wide: true});
+	rules.received({type: 'credit', granted: 4});
+	refuses(rules, {type: 'blocks', offset: 4 * MiB, mask: 1, digests: Buffer.alloc(128)}, 'BLOCKS at offset 4194304 for a chunk that awaits no BLOCKS');
+	rules.sent({type: 'chunkSubs', offset: 4 * MiB, length: MiB, digest, subs: Buffer.alloc(128)});
+	refuses(rules, {type: 'subs', offset: 4 * MiB, digests: Buffer.alloc(128)}, 'SUBS at offset 4194304 in a wide session (CHUNK_SUBS and unasked BLOCKS)');
+	refuses(rules, {type: 'blocks', offset: 4 * MiB, mask: 0, digests: Buffer.alloc(0)}, 'BLOCKS at offset 4194304 has mask 0x0; that chunk has 16 sub-chunks');
+	refuses(rules, {type: 'blocks', offset: 4 * MiB, mask: 0x10000, digests: Buffer.alloc(128)}, 'BLOCKS at offset 4194304 has mask 0x10000; that chunk has 16 sub-chunks');
+	refuses(rules, {type: 'blocks', offset: 4 * MiB, mask: 1, digests: Buffer.alloc(64)}, 'BLOCKS at offset 4194304 has 8 block digests; mask 0x1 covers 16 blocks');
+	rules.received({type: 'blocks', offset: 4 * MiB, mask: 1, digests: Buffer.alloc(128)});
+	refuses(rules, {type: 'blocks', offset: 4 * MiB, mask: 1, digests: Buffer.alloc(128)}, 'BLOCKS at offset 4194304 for a chunk that awaits no BLOCKS');
+	refuses(rules, {type: 'full', offset: 4 * MiB}, 'FULL at offset 4194304 for a chunk that is not awaiting an answer (not sent, in progress, or already sent in full)');
+	// A CHUNK_SUBS answered FULL (its sub-chunk digests all equal, the chunk digests not).
+	rules.sent({type: 'chunkSubs', offset: 5 * MiB, length: MiB, digest, subs: Buffer.alloc(128)});
+	rules.received({type: 'full', offset: 5 * MiB});
+	// The narrow session takes no BLOCKS without its WANT.
+	const narrow = new SourceRules(shape);
+	narrow.received({type: 'credit', granted: 4});
+	narrow.sent({type: 'chunk', offset: 4 * MiB, length: MiB, digest});
+	refuses(narrow, {type: 'blocks', offset: 4 * MiB, mask: 1, digests: Buffer.alloc(128)}, 'BLOCKS at offset 4194304 for a chunk that awaits no BLOCKS');
+});
+
+source('should bound CREDIT by the wide window in a wide session, and by the narrow one without digests', () => {
+	const rules = new SourceRules({...shape, wide: true});
+	refuses(rules, {type: 'credit', granted: WIDE_CREDIT_WINDOW + 1}, `CREDIT of ${WIDE_CREDIT_WINDOW + 1} chunks, more than the window of ${WIDE_CREDIT_WINDOW} past the 0 chunks sent`);
+	rules.received({type: 'credit', granted: WIDE_CREDIT_WINDOW});
+	rules.sent({type: 'chunkSubs', offset: 4 * MiB, length: MiB, digest, subs: Buffer.alloc(128)});
+	rules.received({type: 'credit', granted: WIDE_CREDIT_WINDOW + 1});
+	refuses(rules, {type: 'credit', granted: WIDE_CREDIT_WINDOW + 2}, `CREDIT of ${WIDE_CREDIT_WINDOW + 2} chunks, more than the window of ${WIDE_CREDIT_WINDOW} past the 1 chunks sent`);
+	// After EMPTY every chunk in flight may be a whole chunk of data: the narrow window.
+	const empty = new SourceRules({...shape, wide: true});
+	empty.received({type: 'empty'});
+	refuses(empty, {type: 'credit', granted: 33}, 'CREDIT of 33 chunks, more than the window of 32 past the 0 chunks sent');
+	const copy = new SourceRules({...shape, wide: true, copy: true});
+	refuses(copy, {type: 'credit', granted: 33}, 'CREDIT of 33 chunks, more than the window of 32 past the 0 chunks sent');
 });
 
 source('should bound CREDIT by the chunks sent and take EMPTY only first', () => {

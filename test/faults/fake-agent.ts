@@ -1,10 +1,11 @@
 // A hostile agent for the fault tests: the real AgentCore and codec on stdin/stdout, whose own frames are bent
 // on cue. RBLOCKSYNC_FAKE names the misbehaviour (MODES below); test/faults/fake-host.ts installs it as the
-// `rblocksync` of a test sshd host. HELLO, OPEN and OPENED are the real ones unless the mode says otherwise.
+// `rblocksync` of a test sshd host. HELLO, OPEN and OPENED are the real ones unless the mode says otherwise;
+// `narrow:MODE` is an agent without the wide session (its HELLO lacks Capability.wideSession, as an older rblocksync's).
 import {randomBytes} from 'node:crypto';
 import {AgentCore} from '../../source/agent/agent-core.js';
 import {encodeFrame, FrameDecoder} from '../../source/protocol/frame.js';
-import {decode, encode, type Message, openFlags, PROTOCOL_VERSION, Role} from '../../source/protocol/messages.js';
+import {Capability, decode, encode, type Message, openFlags, PROTOCOL_VERSION, Role} from '../../source/protocol/messages.js';
 
 /** The worker this agent serves, from the OPEN it was sent. */
 type Session = {role: 'source' | 'dest'; start: number; end: number; srcSize: number; prepare: boolean};
@@ -26,7 +27,9 @@ export const MODES: Record<string, Mode> = {
 	'zero-past-end': (m, s, first) => (first && s.role === 'source' ? {bytes: [encode({type: 'zero', offset: 2 ** 40, length: 1024 * 1024}), same(m)]} : undefined),
 	'data-unannounced': (m, s, first) => (first && s.role === 'source' ? {bytes: [encode({type: 'data', offset: s.start, data: filler}), same(m)]} : undefined),
 	// SOURCE: chunk order, CHUNK_END and masks.
-	'chunk-twice': (m, s) => (s.role === 'source' && m.type === 'chunk' && m.offset === s.start ? {bytes: [same(m), same(m)]} : undefined),
+	'chunk-twice': (m, s) => (s.role === 'source' && (m.type === 'chunk' || m.type === 'chunkSubs') && m.offset === s.start ? {bytes: [same(m), same(m)]} : undefined),
+	// SOURCE in a wide session: a CHUNK_SUBS with one sub-chunk digest too few.
+	'chunk-subs-count': m => (m.type === 'chunkSubs' ? {bytes: [encode({...m, subs: m.subs.subarray(8)})]} : undefined),
 	'chunk-end-twice': m => (m.type === 'chunkEnd' ? {bytes: [same(m), same(m)]} : undefined),
 	'no-chunk-end': m => (m.type === 'chunkEnd' ? {bytes: []} : undefined),
 	'want-mask': m => (m.type === 'want' ? {bytes: [encode({...m, mask: 0xffffffff})]} : undefined),
@@ -41,12 +44,16 @@ export const MODES: Record<string, Mode> = {
 	// DEST: digest counts, chunks it was not sent, credit and DONE out of turn.
 	'subs-count': m => (m.type === 'subs' ? {bytes: [encode({...m, digests: m.digests.subarray(0, 24)})]} : undefined),
 	'blocks-count': m => (m.type === 'blocks' ? {bytes: [encode({...m, digests: m.digests.subarray(8)})]} : undefined),
-	'full-outside': (m, s) => (m.type === 'subs' || m.type === 'full' ? {bytes: [encode({type: 'full', offset: s.end})]} : undefined),
+	// DEST in a wide session: unasked BLOCKS with a mask past the chunk's sub-chunks.
+	'blocks-mask': m => (m.type === 'blocks' ? {bytes: [encode({...m, mask: 0x10000 | m.mask})]} : undefined),
+	'full-outside': (m, s) => (m.type === 'subs' || m.type === 'full' || m.type === 'blocks' ? {bytes: [encode({type: 'full', offset: s.end})]} : undefined),
 	'credit-flood': m => (m.type === 'credit' ? {bytes: [encode({type: 'credit', granted: 0xffffffff})]} : undefined),
 	'done-early': (m, s, first) => (first && s.role === 'dest' ? {bytes: [encode({type: 'done', counters: [0, 0, 0, 0, 0, 0, 0, 0]}), same(m)]} : undefined),
 };
 
-const mode = MODES[process.env['RBLOCKSYNC_FAKE'] ?? ''];
+const spec = process.env['RBLOCKSYNC_FAKE'] ?? '';
+const narrow = spec.startsWith('narrow:');
+const mode = MODES[spec.replace(/^narrow:/, '')];
 if (process.argv.includes('--agent-protocol')) {
 	process.stdout.write(`${PROTOCOL_VERSION}\n`);
 } else if (!mode) {
@@ -75,6 +82,9 @@ function serve(bend: Mode): void {
 			inSession = !session.prepare;
 		} else if (first) {
 			inSession = false;
+		}
+		if (narrow && message.type === 'hello') {
+			bytes = encode({...message, caps: message.caps & ~Capability.wideSession});
 		}
 		const bent = bend(message, session, first) ?? {bytes: [bytes]};
 		bent.bytes.forEach(write);

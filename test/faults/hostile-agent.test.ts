@@ -127,8 +127,10 @@ test('should refuse ZERO far past the end of a file DST', async () => {
 
 test('should refuse DATA for a chunk not in progress, and a CHUNK twice, writing nothing', async () => {
 	for (const [mode, what] of [['data-unannounced', 'DATA at offset 0 length 4096 is not inside a chunk in progress'],
-		['chunk-twice', `CHUNK at offset 0 out of order: the next chunk is at offset ${MiB}`]] as const) {
-		const path = dst(`${mode}.img`);
+		['chunk-twice', `CHUNK_SUBS at offset 0 out of order: the next chunk is at offset ${MiB}`],
+		['narrow:chunk-twice', `CHUNK at offset 0 out of order: the next chunk is at offset ${MiB}`],
+		['chunk-subs-count', 'CHUNK_SUBS at offset 0 has 15 sub-chunk digests; that chunk has 16 sub-chunks']] as const) {
+		const path = dst(`${mode.replace(':', '-')}.img`);
 		const before = readFileSync(path);
 		await run(mode, [`pvefake:${src}`, path, '-w', '1'], 2, `ssh pvefake: protocol error: ${what}; DST may be partially updated`);
 		assert.ok(readFileSync(path).equals(before), mode);
@@ -139,10 +141,10 @@ test('should refuse a second CHUNK_END, a missing one, and a WANT mask past the 
 	const cases = [
 		['chunk-end-twice', 'new', /^rblocksync: ssh pvefake: protocol error: CHUNK_END at offset 0 for a chunk that is not in progress \(never announced, or already ended\); DST may be partially updated\n$/],
 		['no-chunk-end', 'new', /^rblocksync: ssh pvefake: protocol error: (DATA|ZERO) at offset \d+ length \d+ comes before the CHUNK_END of the chunk at offset 0; DST may be partially updated\n$/],
-		['want-mask', 'changed', /^rblocksync: ssh pvefake: protocol error: WANT at offset 0 has mask 0xffffffff; that chunk has 16 sub-chunks; DST may be partially updated\n$/],
+		['narrow:want-mask', 'changed', /^rblocksync: ssh pvefake: protocol error: WANT at offset 0 has mask 0xffffffff; that chunk has 16 sub-chunks; DST may be partially updated\n$/],
 	] as const;
 	for (const [mode, kind, line] of cases) {
-		const path = kind === 'new' ? join(dir, `${mode}.img`) : dst(`${mode}.img`, kind);
+		const path = kind === 'new' ? join(dir, `${mode}.img`) : dst(`${mode.replace(':', '-')}.img`, kind);
 		const before = kind === 'new' ? Buffer.alloc(SIZE) : readFileSync(path);
 		await run(mode, [`pvefake:${src}`, path, '-w', '1', '--truncate'], 2, line);
 		onlyBeforeOrSrc(path, before);
@@ -178,14 +180,17 @@ test('should refuse an agent of another protocol with exit 1, creating nothing',
 
 test('should refuse a DEST with wrong digest counts, a FULL outside its range, a credit flood, an early DONE', async () => {
 	const cases = [
-		['subs-count', 'random', 'SUBS at offset 0 has 3 sub-chunk digests; that chunk has 16 sub-chunks'],
+		['narrow:subs-count', 'random', 'SUBS at offset 0 has 3 sub-chunk digests; that chunk has 16 sub-chunks'],
 		['blocks-count', 'changed', /BLOCKS at offset 0 has \d+ block digests; mask 0x[0-9a-f]+ covers \d+ blocks; DST may be partially updated\n$/],
+		['narrow:blocks-count', 'changed', /BLOCKS at offset 0 has \d+ block digests; mask 0x[0-9a-f]+ covers \d+ blocks; DST may be partially updated\n$/],
+		['blocks-mask', 'changed', /BLOCKS at offset 0 has mask 0x1[0-9a-f]{4}; that chunk has 16 sub-chunks; DST may be partially updated\n$/],
 		['full-outside', 'random', `FULL at offset ${SIZE} is not a chunk of this worker's range [0, ${SIZE})`],
-		['credit-flood', 'random', 'CREDIT of 4294967295 chunks, more than the window of 32 past the 0 chunks sent'],
+		['credit-flood', 'random', 'CREDIT of 4294967295 chunks, more than the window of 512 past the 0 chunks sent'],
+		['narrow:credit-flood', 'random', 'CREDIT of 4294967295 chunks, more than the window of 32 past the 0 chunks sent'],
 		['done-early', 'random', 'DONE before SOURCE_END'],
 	] as const;
 	for (const [mode, kind, what] of cases) {
-		const path = dst(`push-${mode}.img`, kind);
+		const path = dst(`push-${mode.replace(':', '-')}.img`, kind);
 		await run(mode, [src, `pvefake:${path}`, '-w', '1'], 2,
 			typeof what === 'string' ? `ssh pvefake: protocol error: ${what}; DST may be partially updated` : new RegExp(`^rblocksync: ssh pvefake: protocol error: ${what.source}`));
 	}
@@ -201,8 +206,11 @@ test('should name the fake host when a real agent refuses its frames in a relay'
 	await run('wrong-direction', [`pvefake:${src}`, `pve:${path}`, '-w', '1'], 2,
 		'ssh pvefake: protocol error: unexpected CREDIT frame from SOURCE; DST may be partially updated');
 	const fakeDst = dst('relay-fake-dst.img');
-	await run('subs-count', [`pve:${src}`, `pvefake:${fakeDst}`, '-w', '1'], 2,
+	await run('narrow:subs-count', [`pve:${src}`, `pvefake:${fakeDst}`, '-w', '1'], 2,
 		'ssh pvefake: protocol error: SUBS at offset 0 has 3 sub-chunk digests; that chunk has 16 sub-chunks; DST may be partially updated');
+	// A wide relay: the real SOURCE on pve refuses the fake DEST's unasked BLOCKS.
+	await run('blocks-mask', [`pve:${src}`, `pvefake:${dst('relay-fake-dst2.img', 'changed')}`, '-w', '1'], 2,
+		/^rblocksync: ssh pvefake: protocol error: BLOCKS at offset 0 has mask 0x1[0-9a-f]{4}; that chunk has 16 sub-chunks; DST may be partially updated\n$/);
 });
 
 test.run();

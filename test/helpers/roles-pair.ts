@@ -25,6 +25,10 @@ export type PairOptions = {
 	cache?: RangeCache;
 	/** SOURCE takes KEY (default true): DEST keys SUBS and BLOCKS with the cache's key. */
 	keyed?: boolean;
+	/** A wide session (OPEN's session "wide"): CHUNK_SUBS, BLOCKS unasked, WIDE_CREDIT_WINDOW. */
+	wide?: boolean;
+	/** Sees every frame as it is sent, by its sender. */
+	observe?: (from: 'source' | 'dest', message: Message) => void;
 	/** Replaces SOURCE's hasher (e.g. to count its calls). */
 	sourceHasher?: (hasher: Hasher) => Hasher;
 	/** DEST sends CHECKPOINT (every chunk boundary its done prefix passes): handed here, not to SOURCE. */
@@ -35,7 +39,7 @@ export type PairOptions = {
 export async function syncPair(src: Image, dst: Image, writable: WritableImage | undefined, options: PairOptions = {}): Promise<{counters: Counters; toDest: number; toSource: number}> {
 	const geometry = geometryFor(options.blockSize ?? 4096);
 	const hasher = await createHasher(options.hash ?? 'blake3');
-	const job = {start: options.start ?? 0, end: options.end ?? src.size, srcSize: src.size, dryRun: options.dryRun ?? false, copy: options.copy ?? false};
+	const job = {start: options.start ?? 0, end: options.end ?? src.size, srcSize: src.size, dryRun: options.dryRun ?? false, copy: options.copy ?? false, wide: options.wide ?? false};
 	let toDest = 0;
 	let toSource = 0;
 	return new Promise((resolve, reject) => {
@@ -54,12 +58,14 @@ export async function syncPair(src: Image, dst: Image, writable: WritableImage |
 		};
 		let done = false;
 		const source: SourceRole = new SourceRole(src, geometry, options.sourceHasher?.(hasher) ?? hasher, {...job, compress: options.compress ?? 0, bitmap: options.bitmap ?? false}, message => {
+			options.observe?.('source', message);
 			const bytes = encode(message);
 			toDest += bytes.length;
 			deliver(bytes, toDestDecoder, m => dest.handle(m));
 		});
 		source.onError = reject;
 		const dest: DestRole = new DestRole(dst, writable, geometry, hasher, {...job, keyed: options.keyed ?? true, ...(options.checkpoint ? {checkpoints: true, checkpointEvery: {ms: 0, bytes: 1}} : {})}, message => {
+			options.observe?.('dest', message);
 			const bytes = encode(message);
 			if (message.type === 'checkpoint') {
 				options.checkpoint?.(message.offset);

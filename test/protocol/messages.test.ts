@@ -40,6 +40,9 @@ const samples: Message[] = [
 	{type: 'stats', counters: [1, 2, 3, 4, 5, 6, 7, 8, 2 ** 41, 2 ** 40]},
 	{type: 'done', counters: [8, 7, 6, 5, 4, 3, 2, 1, 9, 10]},
 	{type: 'empty'},
+	{type: 'chunkSubs', offset: 3 << 20, length: 1 << 20, digest: Buffer.alloc(32, 7), subs: Buffer.alloc(128, 5)},
+	// A wide session's worker OPEN: the session string after every other trailing one (written empty).
+	{type: 'open', role: Role.source, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: '/dev/loop3', srcIdentity: '', session: 'wide'},
 	{type: 'key', key: Buffer.alloc(32, 7)},
 	{type: 'checkpoint', offset: 2 ** 40 + (1 << 20)},
 ];
@@ -63,12 +66,14 @@ test('should round-trip a stream of all messages split at every offset', () => {
 test('should refuse truncated payloads, trailing bytes and unknown types with a ProtocolError', () => {
 	for (const message of samples) {
 		const [frame] = new FrameDecoder().push(encode(message));
-		if (frame!.payload.length > 0 && !['data', 'dataz', 'subs', 'blocks'].includes(message.type)) {
+		if (frame!.payload.length > 0 && !['data', 'dataz', 'subs', 'blocks', 'chunkSubs'].includes(message.type) && !(message.type === 'open' && message.session !== undefined)) {
 			assert.throws(() => decode({type: frame!.type, payload: frame!.payload.subarray(0, -1)}), (e: unknown) => e instanceof ProtocolError, message.type);
 			assert.throws(() => decode({type: frame!.type, payload: Buffer.concat([frame!.payload, Buffer.from([0])])}), (e: unknown) => e instanceof ProtocolError, message.type);
 		}
 	}
 	assert.throws(() => decode({type: 0x7f, payload: Buffer.alloc(0)}), /unknown frame type 0x7f/);
+	assert.throws(() => decode({type: 0x23, payload: Buffer.alloc(8 + 4 + 32 + 12)}), /chunkSubs: digest list of 12 bytes is not a multiple of 8/);
+	assert.throws(() => decode({type: 0x23, payload: Buffer.alloc(8 + 4 + 31)}), (e: unknown) => e instanceof ProtocolError);
 	assert.throws(() => decode({type: 0x13, payload: Buffer.alloc(8 + 5)}), /not a multiple of 8/);
 	assert.throws(() => decode({type: 0x02, payload: encode(samples[1]!).subarray(5).fill(9, 0, 1)}), /unknown role 9/);
 });
