@@ -304,6 +304,10 @@ export function resolveOptions(input: readonly string[], flags: RawFlags, cpus?:
 	if (bitmap !== undefined && (bitmap === '' || bitmap.length > 1000 || /[\0\n]/.test(bitmap))) {
 		throw new UsageError(`--bitmap must name a dirty bitmap of SRC (qemu-img info lists them); got ${JSON.stringify(bitmap)}`);
 	}
+	if (bitmap !== undefined && intoDirectory) {
+		// A qcow2 SRC's bitmap needs --src-format, which runs over many files do not take.
+		throw new UsageError('--bitmap takes one SRC (a qcow2 image, --src-format qcow2) and one DST, not several files or a tree');
+	}
 
 	const cacheDir = flags.cacheDir;
 	if (cacheDir !== undefined && (cacheDir === '' || /[\0\n]/.test(cacheDir))) {

@@ -145,6 +145,11 @@ resolve('should take --qmp for SRC\'s running VM and --force-share for a formatt
 	assert.is(message(['a', 'b'], {qmp: '/q', srcFormat: 'qcow2'}), '--qmp and --src-format/--format cannot be combined: the VM exports its disk as the guest sees it, whatever its format');
 	assert.is(message(['a', 'b'], {qmp: '/q', format: 'qcow2'}), '--qmp and --src-format/--format cannot be combined: the VM exports its disk as the guest sees it, whatever its format');
 	assert.is(message(['a', 'b'], {qmp: '/q', forceShare: true}), '--qmp and --force-share cannot be combined: with --qmp the VM exports its disk itself, no lock is passed');
+	assert.is(message(['a', 'b'], {qmp: '/q', recursive: true}), '--qmp takes one SRC, a disk of that VM');
+	assert.is(message(['a', 'b', 'c/'], {qmp: '/q'}), '--qmp takes one SRC, a disk of that VM');
+	assert.is(message(['a', 'b'], {bitmap: 'b0', recursive: true}), '--bitmap takes one SRC (a qcow2 image, --src-format qcow2) and one DST, not several files or a tree');
+	assert.is(message(['a', 'b', 'c/'], {bitmap: 'b0'}), '--bitmap takes one SRC (a qcow2 image, --src-format qcow2) and one DST, not several files or a tree');
+	assert.is(message(['a', 'c/'], {bitmap: 'b0'}), '--bitmap takes one SRC (a qcow2 image, --src-format qcow2) and one DST, not several files or a tree');
 	assert.is(message(['a', 'b'], {forceShare: true}), '--force-share applies to a SRC read through qemu-nbd (--src-format qcow2, ...); a raw SRC is read without QEMU\'s locks');
 	assert.is(message(['a', 'b'], {forceShare: true, srcFormat: 'raw'}), '--force-share applies to a SRC read through qemu-nbd (--src-format qcow2, ...); a raw SRC is read without QEMU\'s locks');
 });
