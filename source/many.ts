@@ -29,11 +29,19 @@ export type FileJob = {
 	readonly dstStamp?: string;
 };
 
-type Plan = {jobs: FileJob[]; refused: FileResult[]; dirs: string[]; deletions: string[]};
+/** `dstDirs`: the directories DST's listing holds (undefined: DSTDIR is not there), which need no mkdir. */
+type Plan = {jobs: FileJob[]; refused: FileResult[]; dirs: string[]; deletions: string[]; dstDirs: ReadonlySet<string> | undefined};
 
 /** Runs every file; resolves the exit status (the worst file's) after the summary went to the reporter. */
 export async function runMany(options: Options, reporter: ManyReporter, signal: AbortSignal, only?: ReadonlySet<string>): Promise<{summary: ManySummary; exitCode: number}> {
 	const started = performance.now();
+	// RBLOCKSYNC_TRACE=1: the run's steps, in seconds since this process started (its start-up included).
+	const trace = (what: string): void => {
+		if (options.trace) {
+			process.stderr.write(`rblocksync: trace ${(performance.now() / 1000).toFixed(3)} ${what}\n`);
+		}
+	};
+	trace('many: start');
 	const hosts = new RemoteHosts(options);
 	hosts.warn = message => reporter.warn(message);
 	const trees = new Map<string, Promise<TreeHost>>();
@@ -44,6 +52,7 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 			host = endpoint.kind === 'local' ? Promise.resolve(new LocalTreeHost()) : (async () => {
 				const remote = new RemoteTreeHost(await hosts.link(endpoint, message => reporter.warn(message)), message => reporter.warn(message));
 				await remote.greet();
+				trace(`many: ${endpoint.host}'s tree agent greeted`);
 				return remote;
 			})();
 			host.catch(() => {});
@@ -54,7 +63,43 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 	const results: FileResult[] = [];
 	const deleted: string[] = [];
 	try {
-		const plan = await planRun(options, treeHost, only === undefined ? reporter : {...reporter, warn: () => {}});
+		// The tree's quick check (not with --no-cache, --copy or --verify, which mean to read or write every file).
+		const useRecord = options.recursive && options.cache && !options.copy && !options.verify;
+		const record = useRecord ? loadRecord(recordPath(options)) : EMPTY_RECORD;
+		// The agents (and threads) the files SRC's listing shows changed since the record will take start while DST is
+		// still being listed; those DST's listing adds start after it.
+		const prestarted = {src: 0, dst: 0};
+		const prestart = (files: readonly FileJob[]): void => {
+			const first = files[0];
+			if (first === undefined || (first.src.kind === 'local' && first.dst.kind === 'local')) {
+				// Both local: the byte comparison in the engine's own threads (or threads of the digest path, made as needed).
+				return;
+			}
+			const links = firstWaveLinks(files, options.workers);
+			for (const [side, endpoint] of [['src', first.src], ['dst', first.dst]] as const) {
+				// A local role in-process takes no thread: a local DST not there yet, or with RBLOCKSYNC_LOCAL_THREADS=0.
+				const threads = options.localThreads && (side === 'src' || first.dstStamp !== undefined);
+				if (links > prestarted[side] && (endpoint.kind === 'remote' || threads)) {
+					hosts.prestart(endpoint.kind === 'local' ? 'local' : endpoint, links - prestarted[side]);
+					prestarted[side] = links;
+				}
+			}
+		};
+		const listed: Listed = (source, listing, prefix, filter) => {
+			if (only !== undefined || options.dryRun) {
+				return;
+			}
+			const changed: FileJob[] = [];
+			for (const entry of listing.entries) {
+				const path = prefix === '' ? entry.path : `${prefix}/${entry.path}`;
+				if (entry.kind === 'file' && filter.includesWithParents(entry.path, false) && (Object.hasOwn(record.files, path) ? record.files[path]!.src : '') !== entry.stamp) {
+					changed.push({path, src: source, dst: {...options.dst, path: joinPath(options.dst.path, path)}, size: entry.size, attrs: undefined, dstStamp: 'listed'});
+				}
+			}
+			prestart(changed);
+		};
+		const plan = await planRun(options, treeHost, only === undefined ? reporter : {...reporter, warn: () => {}}, listed);
+		trace(`many: listed and planned (${plan.jobs.length} files, ${plan.dirs.length} directories)`);
 		if (only !== undefined) {
 			// A --watch pass: only the files that changed (and, with --delete, those gone from SRC).
 			plan.jobs = plan.jobs.filter(job => only.has(job.path));
@@ -69,14 +114,17 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 		const dstTree = await treeHost(options.dst);
 		const dstRoot = options.dst.path;
 		if (!options.dryRun && (options.recursive || options.truncate)) {
-			await dstTree.mkdir(dstRoot, '');
+			// Only what DST's listing lacks: a tree synced before costs no round trip per directory.
+			if (plan.dstDirs === undefined) {
+				await dstTree.mkdir(dstRoot, '');
+			}
 			for (const dir of plan.dirs) {
-				await dstTree.mkdir(dstRoot, dir);
+				if (!plan.dstDirs?.has(dir)) {
+					await dstTree.mkdir(dstRoot, dir);
+				}
 			}
 		}
-		// The tree's quick check (not with --no-cache, --copy or --verify, which mean to read or write every file).
-		const useRecord = options.recursive && options.cache && !options.copy && !options.verify;
-		const record = useRecord ? loadRecord(recordPath(options)) : EMPTY_RECORD;
+		trace('many: directories made');
 		const toSync: FileJob[] = [];
 		for (const job of plan.jobs) {
 			if (options.dryRun && options.recursive && job.dstStamp === undefined) {
@@ -97,11 +145,17 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 				toSync.push(job);
 			}
 		}
+		trace(`many: ${toSync.length} files to sync`);
+		// Every agent (and thread) the first files take starts now, side by side; the files after them reuse those.
+		if (!options.dryRun) {
+			prestart(toSync);
+		}
 		await runFiles(toSync, options, signal, async job => {
 			const result = await syncFile(job, options, signal, hosts, dstTree, reporter);
 			results.push(result);
 			reporter.fileDone(result);
 		});
+		trace('many: files synced');
 		if (useRecord && !options.dryRun) {
 			// A --watch pass keeps what the record says of the files it did not look at.
 			const kept = only === undefined ? [] : Object.entries(record.files).filter(([path]) => !only.has(path)).map(([path, stamps]) => ({path, stamps}));
@@ -122,6 +176,7 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 		}
 		const summary = manySummary(results, deleted, options.dryRun, (performance.now() - started) / 1000, hosts.uploadedBytes);
 		await reporter.finish(summary);
+		trace('many: done');
 		const codes = results.map(result => result.exitCode);
 		if (options.check && summary.blocksChanged > 0) {
 			codes.push(ExitCode.differs);
@@ -141,17 +196,37 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 	}
 }
 
+/** A local SRC tree's listing, as soon as it is there: its root's place under DSTDIR (`prefix`) and the run's rules. */
+type Listed = (source: Endpoint, listing: Listing, prefix: string, filter: PathFilter) => void;
+
 /** What each SRC gives: a tree's planned files (-r), or the file itself named by its basename. */
-async function planRun(options: Options, treeHost: (endpoint: Endpoint) => Promise<TreeHost>, reporter: ManyReporter): Promise<Plan> {
+async function planRun(options: Options, treeHost: (endpoint: Endpoint) => Promise<TreeHost>, reporter: ManyReporter, listed?: Listed): Promise<Plan> {
 	const filter = new PathFilter(options.filters);
 	const jobs: FileJob[] = [];
 	const refused: FileResult[] = [];
 	const dirs: string[] = [];
 	let deletions: string[] = [];
 	const dstRoot = options.dst.path;
-	const dstTree = await treeHost(options.dst);
-	const dstEntries = options.recursive ? (await dstTree.list(dstRoot))?.entries : undefined;
+	// Every tree is listed at once: a local SRC's while DST's host connects and starts its agent (`listed` may then
+	// start the agents its changed files will take).
+	const dstListing = options.recursive ? treeHost(options.dst).then(tree => tree.list(dstRoot)) : treeHost(options.dst).then(() => undefined);
+	const srcListings = options.sources.map(source => treeHost(source).then(tree => options.recursive ? listOrFile(tree, source.path) : 'file' as const));
+	for (const listing of [dstListing, ...srcListings]) {
+		listing.catch(() => {});
+	}
+	if (listed) {
+		await Promise.all(options.sources.map(async (source, index) => {
+			if (source.kind === 'local') {
+				const listing = await srcListings[index]!.catch(() => undefined);
+				if (typeof listing === 'object') {
+					listed(source, listing, source.path.endsWith('/') ? '' : baseName(source.path), filter);
+				}
+			}
+		}));
+	}
+	const dstEntries = (await dstListing)?.entries;
 	const dstStamps = new Map((dstEntries ?? []).filter(entry => entry.kind === 'file').map(entry => [entry.path, entry.stamp]));
+	const dstDirs = dstEntries === undefined ? undefined : new Set(dstEntries.filter(entry => entry.kind === 'dir').map(entry => entry.path));
 	const taken = new Map<string, string>();
 	const addJob = (job: FileJob): void => {
 		const before = taken.get(job.path);
@@ -163,9 +238,8 @@ async function planRun(options: Options, treeHost: (endpoint: Endpoint) => Promi
 		taken.set(job.path, formatEndpoint(job.src));
 		jobs.push(job);
 	};
-	for (const source of options.sources) {
-		const srcTree = await treeHost(source);
-		const listing = options.recursive ? await listOrFile(srcTree, source.path) : 'file';
+	for (const [index, source] of options.sources.entries()) {
+		const listing = await srcListings[index]!;
 		const entries = listing === 'file' || listing === undefined ? listing : listing.entries;
 		if (entries === 'file') {
 			const name = baseName(source.path);
@@ -200,7 +274,7 @@ async function planRun(options: Options, treeHost: (endpoint: Endpoint) => Promi
 			});
 		}
 	}
-	return {jobs, refused, dirs, deletions};
+	return {jobs, refused, dirs, deletions, dstDirs};
 }
 
 /** SRC's listing; 'file' when SRC is no directory (synced as the one file it is), undefined when it does not exist. */
@@ -281,6 +355,22 @@ export async function runFiles(jobs: readonly FileJob[], options: Pick<Options, 
 		running.add(task);
 	}
 	await Promise.all(running);
+}
+
+/** The links per side the first files runFiles starts at once take: each file's preparing one and one per worker. */
+export function firstWaveLinks(jobs: readonly FileJob[], workers: number): number {
+	const sizes = jobs.map(job => job.size ?? Number.MAX_SAFE_INTEGER).sort((a, b) => b - a);
+	let free = workers;
+	let links = 0;
+	for (const size of sizes) {
+		const need = workersFor(size, workers);
+		if (need > free) {
+			break;
+		}
+		free -= need;
+		links += need + 1;
+	}
+	return links;
 }
 
 /** One file's run: the orchestrator with this file's options; its failure becomes its result, never the run's. */

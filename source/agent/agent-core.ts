@@ -22,7 +22,7 @@ export const HASHES = 'blake3,sha256';
 
 /** What this program says in HELLO. */
 export function helloMessage(): Message {
-	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed | Capability.readCounters | Capability.quickCheck | Capability.compressAuto | Capability.checkpoints | (nativeOps()?.zstd ? Capability.zstd : 0) | Capability.wideSession, program: VERSION, hashes: HASHES};
+	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed | Capability.readCounters | Capability.quickCheck | Capability.compressAuto | Capability.checkpoints | Capability.tree | (nativeOps()?.zstd ? Capability.zstd : 0) | Capability.wideSession, program: VERSION, hashes: HASHES};
 }
 
 /** The one-line refusal when two protocol versions differ (both sides use the same words). */

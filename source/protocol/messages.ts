@@ -19,9 +19,10 @@ export const OpenFlag = {truncate: 1, dryRun: 2, copy: 4, force: 8, prepare: 16,
  * compressAuto: OPEN's compress byte may carry the codec and auto bits (CompressBits); zstd: the agent compresses
  * and decompresses zstd (DATAZS), libzstd being loaded; wideSession: the agent runs a worker session wide
  * (WIDE_CREDIT_WINDOW, credit per chunk, CHUNK_SUBS) when its OPEN says WIDE_SESSION, which the driver sends only
- * where both preparing agents offered the bit.
+ * where both preparing agents offered the bit; tree: the agent answers LIST and FSOP and takes RESET (runs over many
+ * files: a driver refuses, in one line, an agent without it).
  */
-export const Capability = {holes: 1, keyed: 2, readCounters: 4, quickCheck: 8, compressAuto: 16, zstd: 32, checkpoints: 64, wideSession: 128} as const;
+export const Capability = {holes: 1, keyed: 2, readCounters: 4, quickCheck: 8, compressAuto: 16, zstd: 32, checkpoints: 64, wideSession: 128, tree: 256} as const;
 
 /** DEST's CACHE status when SRC's stamp and DST match the cache: the run reads and writes nothing. */
 export const CACHE_UNCHANGED = 'used: SRC and DST unchanged since the last run (quick check)';

@@ -1,13 +1,14 @@
 // The SSH side of the driver: one connection pool and one agent plan per host, and agents started as links on them.
 // One RemoteHosts serves a whole run, across every file of a run over many files (one handshake per host).
-import {InterruptedError, TransferError} from '../errors.js';
+import {InterruptedError, TransferError, UsageError} from '../errors.js';
 import {connect, type Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {ConnectionPool} from '../ssh/pool.js';
 import {type Bounds, DEFAULT_BOUNDS} from './bounds.js';
 import {type AgentPlan, agentFromProbe, localStartCommand, prepareAgent, type RemoteAgent} from './deploy.js';
 import {type Link, StreamLink, ThreadLink} from './link.js';
-import {decode, encode, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
+import {Capability, decode, encode, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
+import {tooOldForTrees} from './tree-host.js';
 import {helloMessage} from '../agent/agent-core.js';
 import {Pacer} from './pacer.js';
 
@@ -42,6 +43,9 @@ export class RemoteHosts {
 	private readonly hosts = new Map<string, Promise<Host>>();
 	/** Agents (and local worker threads) whose session is over, RESET and waiting for the next file's OPEN, per host. */
 	private readonly idle = new Map<string, Link[]>();
+	/** Links being given back (their RESET in flight), per host, and the next files' requests waiting for them. */
+	private readonly returning = new Map<string, number>();
+	private readonly waiting = new Map<string, Array<(link: Link | undefined) => void>>();
 	/** Which host each link was made for, to give it back there. */
 	private readonly homes = new WeakMap<Link, string>();
 	private readonly teardown = new AbortController();
@@ -81,15 +85,74 @@ export class RemoteHosts {
 		return undefined;
 	}
 
+	/**
+	 * An idle link of that host's, or the next one given back when one is on its way (its RESET takes a round trip, a
+	 * new agent a process start): undefined when none is, or the one awaited was closed instead.
+	 */
+	private async reusable(key: string): Promise<Link | undefined> {
+		const idle = this.takeIdle(key);
+		const queue = this.waiting.get(key) ?? [];
+		if (idle || (this.returning.get(key) ?? 0) <= queue.length) {
+			return idle;
+		}
+		this.waiting.set(key, queue);
+		return new Promise<Link | undefined>(resolve => queue.push(resolve));
+	}
+
+	/** A link given back (or undefined: closed instead) goes to the first request waiting, else among the idle. */
+	private returned(key: string, link: Link | undefined): void {
+		this.returning.set(key, (this.returning.get(key) ?? 1) - 1);
+		const waiter = this.waiting.get(key)?.shift();
+		if (waiter) {
+			waiter(link);
+			return;
+		}
+		if (link) {
+			let links = this.idle.get(key);
+			if (!links) {
+				links = [];
+				this.idle.set(key, links);
+			}
+			links.push(link);
+		}
+	}
+
+	/**
+	 * Starts `count` agents on the host (`local`: worker threads here) for the files about to be synced, each kept idle
+	 * once it took RESET: the files' links then find them up rather than start them one file at a time. One that fails
+	 * to start is not retried here (the file that wanted it starts its own and reports why).
+	 */
+	prestart(endpoint: HostEndpoint | 'local', count: number): void {
+		const key = endpoint === 'local' ? 'local' : this.keyOf(endpoint);
+		for (let index = 0; index < count && !this.closing; index++) {
+			this.returning.set(key, (this.returning.get(key) ?? 0) + 1);
+			const made = endpoint === 'local' ? this.newLocalLink() : this.newLink(endpoint, message => this.warn(message), true);
+			made.then(link => {
+				link.onFrame = () => {};
+				link.onClose = () => {};
+				if (this.closing) {
+					link.close();
+					this.returned(key, undefined);
+					return;
+				}
+				this.returned(key, link);
+			}, () => this.returned(key, undefined));
+		}
+	}
+
 	/** A worker thread for a local role: an idle one of the run's, else a new one (`inProcess`: never pooled). */
 	async localLink(inProcess: boolean): Promise<Link> {
 		if (inProcess) {
 			return ThreadLink.create(true);
 		}
-		const idle = this.takeIdle('local');
+		const idle = await this.reusable('local');
 		if (idle) {
 			return idle;
 		}
+		return this.newLocalLink();
+	}
+
+	private async newLocalLink(): Promise<Link> {
 		const link = ThreadLink.create(false);
 		await this.makeReusable(link);
 		this.homes.set(link, 'local');
@@ -98,19 +161,25 @@ export class RemoteHosts {
 
 	/** HELLO, then RESET: the agent will outlive its sessions (doc/protocol.md). Throws if it does not answer both. */
 	private async makeReusable(link: Link): Promise<void> {
+		let program: string | undefined;
 		const ok = await this.exchange(link, [encode(helloMessage()), encode({type: 'reset'})], message => {
 			if (message.type === 'hello') {
 				if (message.protocol !== PROTOCOL_VERSION) {
 					return false;
 				}
 				link.greeted = message.caps;
+				program = message.program;
 				return undefined;
 			}
 			return message.type === 'ack' && message.error === '' && link.greeted !== undefined;
 		});
 		if (!ok) {
 			link.close();
-			throw new TransferError(`${link.remote ? `ssh ${link.label}: ` : ''}the agent did not take RESET (an older rblocksync?)`);
+			const prefix = link.remote ? `ssh ${link.label}: ` : '';
+			if (program !== undefined && ((link.greeted ?? 0) & Capability.tree) === 0) {
+				throw new UsageError(`${prefix}${tooOldForTrees(program)}`);
+			}
+			throw new TransferError(`${prefix}the agent did not take RESET (an older rblocksync?)`);
 		}
 	}
 
@@ -151,21 +220,18 @@ export class RemoteHosts {
 			link.close();
 			return;
 		}
+		this.returning.set(key, (this.returning.get(key) ?? 0) + 1);
 		if (used) {
 			const acked = await this.exchange(link, [encode({type: 'reset'})], message => message.type === 'ack' && message.error === '');
 			if (!acked || this.closing) {
 				link.close();
+				this.returned(key, undefined);
 				return;
 			}
 		}
 		link.onFrame = () => {};
 		link.onClose = () => {};
-		let links = this.idle.get(key);
-		if (!links) {
-			links = [];
-			this.idle.set(key, links);
-		}
-		links.push(link);
+		this.returned(key, link);
 	}
 
 	/** The host's connections and agent plan, made once (the first call connects and probes or deploys). */
@@ -207,10 +273,14 @@ export class RemoteHosts {
 
 	/** A new agent on the host, as a link (its stderr lines to `warn`). */
 	async link(endpoint: HostEndpoint, warn: (message: string) => void, reuse = false): Promise<Link> {
-		const idle = reuse ? this.takeIdle(this.keyOf(endpoint)) : undefined;
+		const idle = reuse ? await this.reusable(this.keyOf(endpoint)) : undefined;
 		if (idle) {
 			return idle;
 		}
+		return this.newLink(endpoint, warn, reuse);
+	}
+
+	private async newLink(endpoint: HostEndpoint, warn: (message: string) => void, reuse: boolean): Promise<Link> {
 		const host = await this.hostFor(endpoint);
 		// Decided before the channel opens: another link's probe may settle the plan meanwhile.
 		const viaStart = host.plan === undefined;
@@ -262,6 +332,9 @@ export class RemoteHosts {
 		this.teardown.abort();
 		for (const links of this.idle.values()) {
 			links.splice(0).forEach(link => link.close());
+		}
+		for (const queue of this.waiting.values()) {
+			queue.splice(0).forEach(waiter => waiter(undefined));
 		}
 		for (const host of this.hosts.values()) {
 			host.then(h => h.pool.closeAll(), () => {});

@@ -2,7 +2,7 @@
 // syncs (directories, --delete, attributes), here through image/tree-fs.ts, over SSH through an agent's LIST and FSOP.
 import {TransferError, UsageError} from '../errors.js';
 import {listTree, makeDirectories, removeFile, setAttributes} from '../image/tree-fs.js';
-import {decode, encode, EntryKindCode, FsOp, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
+import {Capability, decode, encode, EntryKindCode, FsOp, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
 import {helloMessage, versionMismatch} from '../agent/agent-core.js';
 import {badRelativePath, type EntryKind, type FileAttrs, type Listing, type TreeEntry} from '../tree/plan.js';
 import type {Link} from './link.js';
@@ -42,6 +42,11 @@ export class LocalTreeHost implements TreeHost {
 }
 
 const KIND_BY_CODE = new Map<number, EntryKind>(Object.entries(EntryKindCode).map(([kind, code]) => [code, kind as EntryKind]));
+
+/** The refusal of an agent whose HELLO lacks the tree capability (an rblocksync from before runs over many files). */
+export function tooOldForTrees(program: string): string {
+	return `the rblocksync there (${program}) is too old for runs over many files (no LIST, FSOP or RESET): upgrade it, or sync one file per run`;
+}
 
 /** An entry from a remote agent's ENTRY frame, or the reason it cannot be one (the agent is not trusted with paths). */
 export function entryFromMessage(message: Extract<Message, {type: 'entry'}>): TreeEntry | string {
@@ -130,6 +135,9 @@ export class RemoteTreeHost implements TreeHost {
 			}
 			if (message.protocol !== PROTOCOL_VERSION) {
 				throw new UsageError(`${prefixOf(this.link)}${versionMismatch(message)}`);
+			}
+			if ((message.caps & Capability.tree) === 0) {
+				throw new UsageError(`${prefixOf(this.link)}${tooOldForTrees(message.program)}`);
 			}
 			this.link.greeted = message.caps;
 			return true;

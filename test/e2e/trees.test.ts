@@ -213,6 +213,41 @@ test('should take a file that vanished between the listing and its turn as skipp
 	assert.not.ok(existsSync(join(dst, 'small.img')));
 });
 
+test('should refuse, in one line and before any change, an agent from before runs over many files (no LIST, FSOP or RESET)', async () => {
+	// An installed rblocksync of this protocol whose HELLO lacks the tree capability (bit 8) and which, as such agents
+	// did, ends with ERROR at any frame but OPEN: pveextra finds it first on PATH.
+	const frames = join(dir, 'old-agent-frames');
+	const script = [
+		'const s = b => Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), Buffer.from(b)]);',
+		'const frame = (type, payload) => { const head = Buffer.alloc(5); head.writeUInt32BE(payload.length + 1); head[4] = type; return Buffer.concat([head, payload]); };',
+		'let input = Buffer.alloc(0); let greeted = false;',
+		'process.stdin.on("data", chunk => { input = Buffer.concat([input, chunk]);',
+		'  while (input.length >= 5 && input.length >= 4 + input.readUInt32BE(0)) { const type = input[4]; input = input.subarray(4 + input.readUInt32BE(0));',
+		'    if (!greeted && type === 1) { greeted = true; process.stdout.write(frame(1, Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 31]), s("0.0.9"), s("blake3,sha256")]))); }',
+		`    else if (type !== 2) { require("fs").appendFileSync(${JSON.stringify(frames)}, type + "\\n"); process.stdout.write(frame(4, Buffer.concat([Buffer.from([3]), s("expected OPEN, got frame " + type)])), () => process.exit(1)); } } });`,
+	].join(' ');
+	const agent = join(sshd.extraBin, 'rblocksync');
+	writeFileSync(agent, `#!/bin/sh\nif [ "$1" = --agent-protocol ]; then echo 1; exit 0; fi\nexec node -e '${script}'\n`);
+	chmodSync(agent, 0o755);
+	rmSync(frames, {force: true});
+	const dst = join(dir, 'old-agent-dst');
+	const line = 'rblocksync: ssh pveextra: the rblocksync there (0.0.9) is too old for runs over many files (no LIST, FSOP or RESET): upgrade it, or sync one file per run';
+	try {
+		for (const args of [['-r', `${join(dir, 'src')}/`, `pveextra:${dst}/`], [join(dir, 'src', 'disk-0.img'), join(dir, 'src', 'empty.img'), `pveextra:${dst}/`, '--truncate']]) {
+			const result = await runCli([...args, '--json'], sshd.env, {timeoutMs: 60_000});
+			assert.is(result.status, 1, result.stderr);
+			assert.ok(result.stderr.split('\n').includes(line), result.stderr);
+			assert.is(result.json?.['ok'], false);
+			assert.not.ok(existsSync(dst), 'DST made');
+		}
+		// Refused from its HELLO: no LIST (7) or FSOP (10) was sent to it (a RESET, 12, goes with HELLO to an agent started for a file).
+		const sent = existsSync(frames) ? readFileSync(frames, 'utf8').split('\n').filter(Boolean) : [];
+		assert.equal(sent.filter(type => type !== '12'), [], sent.join(' '));
+	} finally {
+		rmSync(agent, {force: true});
+	}
+});
+
 test('should --watch a local tree: a write is synced once quiet for the debounce, Ctrl-C ends with 130', async () => {
 	const src = join(dir, 'watch-src');
 	const dst = join(dir, 'watch-dst');
