@@ -198,6 +198,19 @@ try {
 }
 
 const rateName = (rate: number): string => (rate ? `${rate} Mbit/s` : 'unlimited');
+/** The setup of a run: until its first worker's session began (a "first data" trace line when there is one). */
+function firstData(trace: TraceLine[]): TraceLine | undefined {
+	return trace.find(t => /first data|data frame/i.test(t.what)) ?? trace.find(t => /^worker \d+ opened/.test(t.what));
+}
+/** The wire rate from the first worker session to the exit (rblocksync's rows), and its share of a limited line. */
+function afterSetup(r: Result): string {
+	const first = firstData(r.trace);
+	if (!first || r.seconds <= first.wall) {
+		return '-';
+	}
+	const mbit = r.wire * 8 / (r.seconds - first.wall) / 1e6;
+	return `${mbit.toFixed(1)}${r.rate ? ` (${Math.round(mbit / r.rate * 100)}%)` : ''}`;
+}
 const sameRow = (a: Result, b: Result): boolean => a.label === b.label && a.rtt === b.rtt && a.rate === b.rate && a.tool === b.tool;
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
 /** One row per case, link and tool: the run of median time. */
@@ -206,19 +219,16 @@ const medians = results.filter((r, i) => results.findIndex(x => sameRow(x, r)) =
 	return {...runs[Math.floor((runs.length - 1) / 2)]!, spread: runs.length > 1 ? `${runs[0]!.seconds.toFixed(2)}-${runs.at(-1)!.seconds.toFixed(2)}` : ''};
 });
 console.log(`\nimage ${sizeMiB} MiB through a delay proxy to an sshd on 127.0.0.1, warm page cache, ${os.cpus().length} CPUs`);
-console.log('case         RTT  rate       tool                  seconds  vs rsync    wire bytes  wire/image  wire Mbit/s');
+console.log('case         RTT  rate       tool                  seconds  vs rsync    wire bytes  wire/image  wire Mbit/s  after setup');
 for (const r of medians) {
 	const peerName = Object.values(cases).find(c => c.label === r.label)?.tools.find(t => t.name === r.tool)?.rsyncPeer;
 	const peer = medians.find(x => x.label === r.label && x.rtt === r.rtt && x.rate === r.rate && x.tool === peerName);
 	const ratio = peer ? `${(peer.seconds / r.seconds).toFixed(2)}x` : '-';
-	console.log(`${r.label.padEnd(12)} ${String(r.rtt).padStart(3)}  ${rateName(r.rate).padEnd(10)} ${r.tool.padEnd(20)} ${r.seconds.toFixed(2).padStart(8)}  ${ratio.padStart(8)}  ${String(r.wire).padStart(12)}  ${((r.wire / size) * 100).toFixed(2).padStart(9)}%  ${(r.wire * 8 / r.seconds / 1e6).toFixed(1).padStart(11)}${r.spread ? `  (${r.spread})` : ''}`);
+	console.log(`${r.label.padEnd(12)} ${String(r.rtt).padStart(3)}  ${rateName(r.rate).padEnd(10)} ${r.tool.padEnd(20)} ${r.seconds.toFixed(2).padStart(8)}  ${ratio.padStart(8)}  ${String(r.wire).padStart(12)}  ${((r.wire / size) * 100).toFixed(2).padStart(9)}%  ${(r.wire * 8 / r.seconds / 1e6).toFixed(1).padStart(11)}${afterSetup(r).padStart(13)}${r.spread ? `  (${r.spread})` : ''}`);
 }
+console.log('(after setup: rblocksync\'s wire Mbit/s from its first worker session to its exit, against the line rate of the row)');
 console.log('(vs rsync: rsync\'s time over this one, in the same case, link and direction (a first copy: rsync push; text and random copies: rsync -z push); >1 is faster)');
 
-/** The setup of a run: until its first worker's session began (a "first data" trace line when there is one). */
-function firstData(trace: TraceLine[]): TraceLine | undefined {
-	return trace.find(t => /first data|data frame/i.test(t.what)) ?? trace.find(t => /^worker \d+ opened/.test(t.what));
-}
 
 console.log('\nrblocksync setup (RBLOCKSYNC_TRACE): seconds from spawn to the first worker session; trace clock in ()');
 console.log('ssh login (`ssh wan true`) beside it; round trips: the growth over RTT 0 divided by the RTT');
