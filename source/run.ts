@@ -17,6 +17,7 @@ export async function run(options: Options, reporter: Reporter, signal: AbortSig
 	// (or, with --qmp, to the export of the running VM's QEMU).
 	const served = [options.srcFormat, options.dstFormat].some(format => format !== undefined && format !== 'raw') || options.qmp !== undefined;
 	// A local run whose DST has a usable digest cache takes the digest path too (worker threads): SRC is read, DST not.
+	// So does one to a block device, which keeps its cache as over SSH (used with --trust-cache after a sample check).
 	const local = options.src.kind === 'local' && options.dst.kind === 'local' && !served && options.bitmap === undefined;
 	if (local && !(options.cache && !options.dryRun && await usableCache(options.dst.path, options))) {
 		const {LocalBackend} = await import('./engine/local-backend.js');
@@ -28,8 +29,8 @@ export async function run(options: Options, reporter: Reporter, signal: AbortSig
 }
 
 async function usableCache(dstPath: string, options: Options): Promise<boolean> {
-	const {usableCacheFor} = await import('./delta/dest-cache.js');
-	return usableCacheFor(dstPath, options.hash, options.blockSize, options.cacheDir);
+	const {deviceCacheable, usableCacheFor} = await import('./delta/dest-cache.js');
+	return usableCacheFor(dstPath, options.hash, options.blockSize, options.cacheDir) || deviceCacheable(dstPath, options.blockSize);
 }
 
 /** Where the images live, as the summary says it. */

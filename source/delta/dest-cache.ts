@@ -150,6 +150,18 @@ export function dropCache(held: HeldCache | undefined): void {
 }
 
 /**
+ * Whether `dstPath` is a block device a digest cache can be kept for at `blockSize` (blocks of 4 KiB or more): a local
+ * run to it then takes the digest path, which builds the cache (and uses it with --trust-cache, after its sample).
+ */
+export function deviceCacheable(dstPath: string, blockSize: number): boolean {
+	try {
+		return fs.statSync(dstPath).isBlockDevice() && typeof cacheLayout(0, blockSize) !== 'string';
+	} catch {
+		return false;
+	}
+}
+
+/**
  * Whether this host keeps a cache for the file at `dstPath` that the digest path can use (its header made with this hash
  * and block size, for DST as it is now): a local run then takes the digest path instead of comparing bytes.
  */

@@ -17,6 +17,11 @@ export function prefixOf(link: Link): string {
 	return link.remote ? `ssh ${link.label}: ` : '';
 }
 
+/** What a WARN frame's line starts with: its host for an agent over SSH, nothing on this host (as the local engine words it). */
+function warningOf(link: Link, message: string): string {
+	return link.remote ? `${link.label}: ${message}` : message;
+}
+
 /** The error for an ERROR frame: exit 1 for preconditions, exit 2 (DST may be partially updated) otherwise. */
 export function linkError(link: Link, message: Extract<Message, {type: 'error'}>, dstTouched: boolean): Error {
 	if (message.kind === ErrorKind.precondition) {
@@ -79,7 +84,7 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 				return;
 			}
 			if (message.type === 'warn') {
-				warn(`${link.label}: ${message.message}`);
+				warn(warningOf(link, message.message));
 			} else if (message.type === 'error') {
 				fail(linkError(link, message, false));
 			} else if (step === 'hello' && message.type === 'hello') {
@@ -227,7 +232,7 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 			}
 			const message = intercept(source, frame);
 			if (message?.type === 'warn') {
-				hooks.warn(`${source.label}: ${message.message}`);
+				hooks.warn(warningOf(source, message.message));
 			} else if (message?.type === 'error') {
 				settle(message.kind === ErrorKind.protocol ? protocolError(dest, message.message) : linkError(source, message, true));
 			} else if (message?.type === 'stats') {
@@ -253,7 +258,7 @@ export async function relaySession(source: Link, dest: Link, held: {source: Held
 			}
 			const message = intercept(dest, frame);
 			if (message?.type === 'warn') {
-				hooks.warn(`${dest.label}: ${message.message}`);
+				hooks.warn(warningOf(dest, message.message));
 			} else if (message?.type === 'error') {
 				settle(message.kind === ErrorKind.protocol ? protocolError(source, message.message) : linkError(dest, message, true));
 			} else if (message?.type === 'stats') {

@@ -7,6 +7,7 @@ import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {belowSshd, type Sshd, startSshd} from '../helpers/sshd.js';
+import {withLoop} from '../helpers/loop.js';
 import {changeBlocks, makeImage, runCli} from '../helpers/remote-images.js';
 
 // A local run whose DST has a usable digest cache on this host takes the digest path (worker threads): SRC is read,
@@ -117,6 +118,51 @@ test('should use a cache in --cache-dir on a local run given that --cache-dir, a
 	assert.is(local['dstBytesRead'], 0, 'DST not read');
 	assert.is(local['blocksChanged'], changed);
 	cmp(src, dst, 'local run through the cache in --cache-dir');
+});
+
+test("should keep a loop device DST's cache on local runs, use it only with --trust-cache after its sample check, and discard it when the device was written behind it", async context => {
+	const size = 64 * MiB;
+	const src = join(dir, 'device-src.img');
+	const backing = join(dir, 'device-backing.img');
+	const own = join(dir, 'device-cache');
+	makeImage(src, size);
+	makeImage(backing, size, {holeEvery: 0});
+	const notTrusted = 'built: DST is a block device, whose cache is used only with --trust-cache';
+	await withLoop(context, [backing], async ([device]) => {
+		const run = async (...more: string[]): Promise<Record<string, unknown>> => {
+			const result = await sync([src, device!, ...more], ['--cache-dir', own]);
+			assert.is(result['direction'], 'local');
+			const same = spawnSync('cmp', ['-n', String(size), src, device!], {encoding: 'utf8'});
+			assert.is(same.status, 0, `${more.join(' ') || 'a run'} to ${device!}: DST differs from SRC: ${same.stdout}${same.stderr}`);
+			return result;
+		};
+		assert.is((await run())['cache'], 'built');
+		assert.is(readdirSync(own).filter(name => name.endsWith('.digests')).length, 1, 'the device cache is in --cache-dir');
+		const untrusted = await run();
+		assert.is(untrusted['cache'], notTrusted);
+		assert.ok(Number(untrusted['dstBytesRead']) >= size - MiB, `not used: DST read in full (${String(untrusted['dstBytesRead'])})`);
+		const changed = changeBlocks(src, 0.0002);
+		const trusted = await run('--trust-cache');
+		assert.is(trusted['cache'], 'used');
+		assert.is(trusted['blocksChanged'], changed);
+		assert.ok(Number(trusted['dstBytesRead']) <= (8 + changed) * MiB, `only the sample (8 of 64 chunks) and what changed: ${String(trusted['dstBytesRead'])}`);
+		// Written behind the cache, every chunk: any sample finds it; DST read in full, the cache built again.
+		execFileSync('dd', ['if=/dev/urandom', `of=${device!}`, 'bs=1M', 'count=64', 'oflag=direct', 'status=none']);
+		const found = await run('--trust-cache');
+		assert.match(String(found['cache']), /^stale: the chunk at offset \d+ differs from the cache \(DST was written by someone else\)$/);
+		assert.ok(Number(found['dstBytesRead']) >= size - MiB, `full read: ${String(found['dstBytesRead'])}`);
+		assert.is((await run('--trust-cache'))['cache'], 'used', 'the full read built it again');
+		// Written behind it without --trust-cache: read in full, the write found.
+		execFileSync('dd', ['if=/dev/urandom', `of=${device!}`, 'bs=4096', 'seek=100', 'count=3', 'oflag=direct', 'status=none']);
+		const behind = await run();
+		assert.is(behind['cache'], notTrusted);
+		assert.is(behind['blocksChanged'], 3);
+		// Another block size: stale even when trusted.
+		assert.is((await run('--trust-cache', '-b', '8192'))['cache'], 'stale: made with block size 4096, this run uses 8192');
+		// Blocks under 4 KiB keep no cache: the byte comparison.
+		changeBlocks(src, 0.001);
+		assert.is((await run('-b', '512'))['cache'], undefined);
+	});
 });
 
 for (const victim of ['driver', 'agent'] as const) {
