@@ -4,7 +4,7 @@ import {nativeOps} from '../native/native.js';
 import type {Frame} from '../protocol/frame.js';
 import {baseCounters, Capability, decode, encode, EntryKindCode, ErrorKind, FsOp, type Message, openFlags, PROTOCOL_VERSION, Role, WIDE_SESSION} from '../protocol/messages.js';
 import {listTree, makeDirectories, removeFile, setAttributes} from '../image/tree-fs.js';
-import {describeSystemError} from '../errors.js';
+import {describeSystemError, TransferError} from '../errors.js';
 import {ProtocolError} from '../protocol/frame.js';
 import {VERSION} from '../version.js';
 import {geometryFor} from '../delta/chunks.js';
@@ -15,14 +15,14 @@ import {commitSourceBitmap} from '../image/formatted-image.js';
 import type {Image} from '../image/image.js';
 import {cacheDir, commitCache, dropCache, type HeldCache, prepareCache, workerCache} from '../delta/dest-cache.js';
 import type {FileRangeCache} from '../delta/digest-cache-file.js';
-import {quickStamp} from '../image/source-version.js';
+import {quickStamp, sourceChangedMessage, versionString} from '../image/source-version.js';
 
 /** Hash names this build can use, for HELLO. */
 export const HASHES = 'blake3,sha256';
 
-/** What this program says in HELLO. */
-export function helloMessage(): Message {
-	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed | Capability.readCounters | Capability.quickCheck | Capability.compressAuto | Capability.checkpoints | Capability.tree | (nativeOps()?.zstd ? Capability.zstd : 0) | Capability.wideSession, program: VERSION, hashes: HASHES};
+/** What this program says in HELLO; `checkpoints`: a driver that reads CHECKPOINT (--retries above 0). */
+export function helloMessage(checkpoints = true): Message {
+	return {type: 'hello', protocol: PROTOCOL_VERSION, caps: (nativeOps() ? Capability.holes : 0) | Capability.keyed | Capability.readCounters | Capability.quickCheck | Capability.compressAuto | (checkpoints ? Capability.checkpoints : 0) | Capability.tree | (nativeOps()?.zstd ? Capability.zstd : 0) | Capability.wideSession, program: VERSION, hashes: HASHES};
 }
 
 /** The one-line refusal when two protocol versions differ (both sides use the same words). */
@@ -231,7 +231,13 @@ export class AgentCore {
 				// SRC's quick-check stamp, for DEST's cache (empty for a device, or when SRC was written too recently).
 				this.send({type: 'cache', status: quickStamp(opened.source.version, this.host.bootId, BigInt(Date.now()) * 1_000_000n)});
 			}
-			this.send(opened.reply);
+			const version = flags.prepare && open.role === Role.source && opened.source ? versionString(opened.source.version) : undefined;
+			if (open.version !== undefined && version !== undefined && version !== open.version) {
+				// SRC's preparing agent after a reconnect: SRC must be what the run's first one saw.
+				throw new TransferError(sourceChangedMessage(opened.source!.image.name));
+			}
+			// SRC's version goes to a driver that may reconnect (it reads the trailing string).
+			this.send(version !== undefined && this.driverCheckpoints ? {...opened.reply, version} : opened.reply);
 			if (flags.prepare) {
 				// Holds the image's lock (DST's, and a device's O_EXCL; SRC's shared one) until this agent
 				// ends, after the last worker; SRC's also answers the driver's check (a second prepare OPEN).

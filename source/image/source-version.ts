@@ -73,3 +73,11 @@ export function quickStamp(version: SourceVersion, bootId: string | undefined, n
 	}
 	return `src:${bootId}:${version.dev}:${version.ino}:${version.size}:${version.mtimeNs}:${version.ctimeNs}`;
 }
+
+/**
+ * SRC's version as one string (`kind:dev:ino:size:mtimeNs:ctimeNs`), for a preparing agent's OPENED: after a reconnect the
+ * driver hands it to SRC's next preparing agent (OPEN's version), which refuses a SRC that is not that very one.
+ */
+export function versionString(version: SourceVersion): string {
+	return `${version.kind}:${version.dev}:${version.ino}:${version.size}:${version.mtimeNs ?? ''}:${version.ctimeNs ?? ''}`;
+}

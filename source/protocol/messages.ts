@@ -92,10 +92,10 @@ export type Message =
 	// qmp: SOURCE's --qmp SOCKET, the monitor of the running VM whose disk SRC is (its QEMU exports it);
 	// locking: "off" for --force-share (a formatted SRC read past the lock of the QEMU that holds it).
 	// session: a worker's "wide" (WIDE_SESSION): both preparing agents' HELLO offered Capability.wideSession (doc/protocol.md).
-	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string; srcIdentity: string; holder?: string; format?: string; bitmap?: string; pass?: string; qmp?: string; locking?: string; cacheDir?: string; trustCache?: string; session?: string}
+	| {type: 'open'; role: Role; flags: number; blockSize: number; compress: number; srcSize: number; start: number; end: number; hash: string; path: string; srcIdentity: string; holder?: string; format?: string; bitmap?: string; pass?: string; qmp?: string; locking?: string; cacheDir?: string; trustCache?: string; session?: string; version?: string}
 	// server: the NBD socket a preparing agent serves a formatted image on, for the run's workers; absent on the wire when unset.
 	// pass: SOURCE's prepare: the pass recorded with its bitmap; DEST's prepare and commit: DST's stamp (doc/protocol.md, Dirty bitmaps).
-	| {type: 'opened'; size: number; kind: number; dstExtraBytes: number; identity: string; server?: string; pass?: string}
+	| {type: 'opened'; size: number; kind: number; dstExtraBytes: number; identity: string; server?: string; pass?: string; version?: string}
 	| {type: 'error'; kind: number; message: string}
 	// DEST's preparing agent, asked for its digest cache (OPEN's cache flag), before OPENED: "used", "built", "stale: <reason>", "off: <reason>".
 	// SOURCE's preparing agent (cache flag): SRC's quick-check stamp, before OPENED. The driver to DEST's preparing agent: that stamp, before OPEN.
@@ -320,10 +320,10 @@ export function encode(message: Message): Buffer {
 		case 'hello': w.u16(message.protocol).u32(message.caps).string(message.program).string(message.hashes); break;
 		case 'open': w.u8(message.role).u8(message.flags).u32(message.blockSize).u8(message.compress).u64(message.srcSize)
 			.u64(message.start).u64(message.end).string(message.hash).string(message.path).string(message.srcIdentity);
-			trailingStrings(w, [message.holder, message.format, message.bitmap, message.pass, message.qmp, message.locking, message.cacheDir, message.trustCache, message.session]);
+			trailingStrings(w, [message.holder, message.format, message.bitmap, message.pass, message.qmp, message.locking, message.cacheDir, message.trustCache, message.session, message.version]);
 			break;
 		case 'opened': w.u64(message.size).u8(message.kind).u64(message.dstExtraBytes).string(message.identity);
-			trailingStrings(w, [message.server, message.pass]);
+			trailingStrings(w, [message.server, message.pass, message.version]);
 			break;
 		case 'error': w.u8(message.kind).string(message.message); break;
 		case 'warn': w.string(message.message); break;
@@ -368,8 +368,8 @@ export function decode(frame: Frame): Message {
 	switch (type) {
 		case 'hello': message = {type, protocol: r.u16(), caps: r.u32(), program: r.string(), hashes: r.string()}; break;
 		case 'open': message = {type, role: r.u8() as Role, flags: r.u8(), blockSize: r.u32(), compress: r.u8(), srcSize: r.u64(),
-			start: r.u64(), end: r.u64(), hash: r.string(), path: r.string(), srcIdentity: r.string(), ...optionalStrings(r, 'holder', 'format', 'bitmap', 'pass', 'qmp', 'locking', 'cacheDir', 'trustCache', 'session')}; break;
-		case 'opened': message = {type, size: r.u64(), kind: r.u8(), dstExtraBytes: r.u64(), identity: r.string(), ...optionalStrings(r, 'server', 'pass')}; break;
+			start: r.u64(), end: r.u64(), hash: r.string(), path: r.string(), srcIdentity: r.string(), ...optionalStrings(r, 'holder', 'format', 'bitmap', 'pass', 'qmp', 'locking', 'cacheDir', 'trustCache', 'session', 'version')}; break;
+		case 'opened': message = {type, size: r.u64(), kind: r.u8(), dstExtraBytes: r.u64(), identity: r.string(), ...optionalStrings(r, 'server', 'pass', 'version')}; break;
 		case 'error': message = {type, kind: r.u8(), message: r.string()}; break;
 		case 'warn': message = {type, message: r.string()}; break;
 		case 'cache': message = {type, status: r.string(), ...(r.remaining() > 0 ? {bytesRead: r.u64()} : {})}; break;

@@ -26,6 +26,8 @@ export type HostOptions = {
 	readonly trace: boolean;
 	/** --bwlimit in bytes per second (0 or absent: none): one budget for every file and worker of the run. */
 	readonly bwlimit?: number;
+	/** --retries: above 0, the agents' HELLO asks DEST for CHECKPOINT. */
+	readonly retries?: number;
 };
 
 /**
@@ -162,7 +164,7 @@ export class RemoteHosts {
 	/** HELLO, then RESET: the agent will outlive its sessions (doc/protocol.md). Throws if it does not answer both. */
 	private async makeReusable(link: Link): Promise<void> {
 		let program: string | undefined;
-		const ok = await this.exchange(link, [encode(helloMessage()), encode({type: 'reset'})], message => {
+		const ok = await this.exchange(link, [encode(helloMessage((this.options.retries ?? 0) > 0)), encode({type: 'reset'})], message => {
 			if (message.type === 'hello') {
 				if (message.protocol !== PROTOCOL_VERSION) {
 					return false;

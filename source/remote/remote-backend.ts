@@ -19,6 +19,7 @@ import type {RemoteAgent} from './deploy.js';
 import {RemoteHosts} from './hosts.js';
 import {type Link, ThreadLink} from './link.js';
 import {canPunch, type Held, openLink, prefixOf, relaySession} from './session.js';
+import {helloMessage} from '../agent/agent-core.js';
 
 /** Where one role runs: this host (a thread or in-process), or a remote host through SSH. */
 export type RoleEndpoint =
@@ -148,6 +149,8 @@ export class RemoteBackend implements SyncBackend {
 	private dstCaps = 0;
 	/** SRC's quick-check stamp from its preparing agent's CACHE ('' when none: a device, a recent write, an older agent). */
 	private srcStamp = '';
+	/** SRC as its first preparing agent saw it (OPENED's version): a later one, after a reconnect, must find the same. */
+	private srcVersion: string | undefined;
 	/** DEST's cache vouches for SRC and DST both unchanged since its run (SRC's quick check): the sync phase reads nothing. */
 	private unchanged = false;
 	/** The sessions' compression, decided from both preparing agents' HELLO (the workers run the same agents). */
@@ -186,6 +189,8 @@ export class RemoteBackend implements SyncBackend {
 	private warn: (message: string) => void = () => {};
 	private readonly started = performance.now();
 	private readonly localDestIsNew: boolean;
+	/** The driver's HELLO: DEST's CHECKPOINT asked for only when a drop may be survived (--retries above 0). */
+	private readonly hello: Message;
 
 	/** `localLink`: the link for a local endpoint (default: a worker thread, or in-process); tests pass memory images. */
 	/** `hosts`: connections shared with other backends of the run (kept open by close()); default: this backend's own. */
@@ -196,6 +201,7 @@ export class RemoteBackend implements SyncBackend {
 			this.remoteHosts.warn = message => this.warn(message);
 		}
 		this.retriesLeft = options.retries ?? 0;
+		this.hello = helloMessage(this.retriesLeft > 0);
 		// Decided before the prepare step creates it.
 		this.localDestIsNew = options.dst.kind === 'local' && !existsSync(options.dst.path);
 	}
@@ -231,12 +237,13 @@ export class RemoteBackend implements SyncBackend {
 		this.early = options.src.kind === 'remote' ? hooks.rangesFor(Number.MAX_SAFE_INTEGER).map(() => pair()) : [];
 		// Preparation: SRC's size, then DST checked (and created or resized) once, before any worker.
 		const [srcProbe, dstProbe] = await probes;
-		const source = await openLink(srcProbe, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
+		const source = await openLink(srcProbe, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs, undefined, this.hello);
 		this.size = source.opened.size;
 		this.srcIdentity = source.opened.identity;
 		this.srcCaps = source.caps;
 		this.srcStamp = this.wantsCache() ? source.cache ?? '' : '';
 		this.srcServer = source.opened.server ?? '';
+		this.srcVersion = source.opened.version;
 		this.srcHolder = {link: srcProbe, held: source.held};
 		this.trace('SRC opened');
 		throwIfStoppedBeforeDst(hooks.signal);
@@ -257,7 +264,7 @@ export class RemoteBackend implements SyncBackend {
 		// write everything) only to be recorded.
 		const stamp = (caps: number): Message | undefined => (caps & Capability.quickCheck) === 0 || this.srcStamp === '' ? undefined
 			: {type: 'cache', status: options.copy || options.verify === true ? `${RECORD_ONLY}${this.srcStamp}` : this.srcStamp};
-		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs, stamp);
+		const dest = await openLink(dstProbe, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs, stamp, this.hello);
 		this.dstHolderToken = dest.opened.identity;
 		this.dstCaps = dest.caps;
 		const compression = compressFor(options.compress, this.srcCaps, dest.caps, options.src.kind === 'remote' || options.dst.kind === 'remote');
@@ -337,8 +344,8 @@ export class RemoteBackend implements SyncBackend {
 				this.throwIfLockLost();
 				const part = {start: from, end: range.end};
 				const [opSrc, opDst] = await unlessAborted(Promise.all([
-					openLink(srcLink, this.openMessage(Role.source, phase, false, part), this.warn, this.bounds.replyMs),
-					openLink(dstLink, this.openMessage(Role.dest, phase, false, part), this.warn, this.bounds.replyMs),
+					openLink(srcLink, this.openMessage(Role.source, phase, false, part), this.warn, this.bounds.replyMs, undefined, this.hello),
+					openLink(dstLink, this.openMessage(Role.dest, phase, false, part), this.warn, this.bounds.replyMs, undefined, this.hello),
 				]), stop.signal, () => this.lockLost ?? new InterruptedError('interrupted'));
 				this.throwIfLockLost();
 				this.trace(`worker ${index} opened${from > range.start ? ` at ${from}` : ''}`);
@@ -458,7 +465,7 @@ export class RemoteBackend implements SyncBackend {
 		const {options} = this;
 		if (this.lockLost && options.dst.kind === 'remote') {
 			const link = await this.makeLink(options.dst);
-			const dest = await openLink(link, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
+			const dest = await openLink(link, this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs, undefined, this.hello);
 			this.dstHolderToken = dest.opened.identity;
 			this.dstServer = dest.opened.server ?? '';
 			this.dstPreparing = link;
@@ -470,7 +477,8 @@ export class RemoteBackend implements SyncBackend {
 		const holder = this.srcHolder;
 		if (holder && holder.held.closed && options.src.kind === 'remote') {
 			const link = await this.makeLink(options.src);
-			const source = await openLink(link, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs);
+			const message = this.openMessage(Role.source, 'sync', true, {start: 0, end: 0});
+			const source = await openLink(link, this.srcVersion === undefined ? message : {...message, version: this.srcVersion}, this.warn, this.bounds.replyMs, undefined, this.hello);
 			if (source.opened.size !== this.size || source.opened.identity !== this.srcIdentity) {
 				link.close();
 				throw new TransferError(`${prefixOf(link)}${sourceChangedMessage(options.src.path)}`);
@@ -513,7 +521,7 @@ export class RemoteBackend implements SyncBackend {
 		// mtime/ctime with what it saw then (an older agent just opens SRC again: its size is compared here).
 		let opened: Awaited<ReturnType<typeof openLink>>['opened'];
 		try {
-			opened = (await openLink(holder.link, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs)).opened;
+			opened = (await openLink(holder.link, this.openMessage(Role.source, 'sync', true, {start: 0, end: 0}), this.warn, this.bounds.replyMs, undefined, this.hello)).opened;
 		} catch (error) {
 			if (failed && !(error instanceof Error && error.message.includes(sourceChangedMessage(path)))) {
 				return;
@@ -543,7 +551,7 @@ export class RemoteBackend implements SyncBackend {
 		}
 		try {
 			const message = this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0});
-			const reply = await openLink(link, cacheOn ? message : {...message, flags: message.flags & ~OpenFlag.cache}, this.warn, this.bounds.replyMs);
+			const reply = await openLink(link, cacheOn ? message : {...message, flags: message.flags & ~OpenFlag.cache}, this.warn, this.bounds.replyMs, undefined, this.hello);
 			this.watchLockHolder(link, reply.held);
 			this.dstStampAfter = reply.opened.pass ?? '';
 			return cacheOn ? reply.cache ?? status : status;
@@ -582,7 +590,7 @@ export class RemoteBackend implements SyncBackend {
 		}
 		const message = this.openMessage(Role.source, 'sync', true, {start: 0, end: 0});
 		try {
-			await openLink(holder.link, {...message, pass: encodePassRecord({dst: this.dstKey(), stamp: this.dstStampAfter})}, this.warn, this.bounds.replyMs);
+			await openLink(holder.link, {...message, pass: encodePassRecord({dst: this.dstKey(), stamp: this.dstStampAfter})}, this.warn, this.bounds.replyMs, undefined, this.hello);
 			this.trace('bitmap started afresh');
 		} catch (error) {
 			keep(error instanceof Error ? error.message : String(error));

@@ -54,7 +54,8 @@ function hold(link: Link): Held {
  * An agent that answers neither within `replyMs` (a stopped process, a program that only reads) fails it, the link closed.
  */
 /** `before`: a frame to send ahead of OPEN, given the agent's HELLO capabilities (undefined: none). */
-export async function openLink(link: Link, open: Message, warn: (message: string) => void, replyMs = Number.POSITIVE_INFINITY, before?: (caps: number) => Message | undefined): Promise<{caps: number; opened: Opened; held: Held; cache?: string; cacheBytesRead?: number}> {
+/** `hello`: the driver's HELLO (without Capability.checkpoints under --retries 0). */
+export async function openLink(link: Link, open: Message, warn: (message: string) => void, replyMs = Number.POSITIVE_INFINITY, before?: (caps: number) => Message | undefined, hello: Message = helloMessage()): Promise<{caps: number; opened: Opened; held: Held; cache?: string; cacheBytesRead?: number}> {
 	return new Promise((resolve, reject) => {
 		let caps = link.greeted ?? 0;
 		/** DEST's CACHE frame before OPENED (only when OPEN asked for the cache). */
@@ -127,7 +128,7 @@ export async function openLink(link: Link, open: Message, warn: (message: string
 		}
 		wait();
 		if (step === 'hello') {
-			link.send(encode(helloMessage()));
+			link.send(encode(hello));
 			// OPEN goes at once unless a frame before it depends on the agent's HELLO (sent when it arrives).
 			if (!before) {
 				sendOpen();

@@ -45,6 +45,8 @@ const samples: Message[] = [
 	{type: 'open', role: Role.source, flags: 0, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 8192, hash: 'blake3', path: '/dev/loop3', srcIdentity: '', session: 'wide'},
 	{type: 'key', key: Buffer.alloc(32, 7)},
 	{type: 'checkpoint', offset: 2 ** 40 + (1 << 20)},
+	{type: 'open', role: Role.source, flags: 16, blockSize: 4096, compress: 0, srcSize: 8192, start: 0, end: 0, hash: 'blake3', path: 'vm.img', srcIdentity: '', version: 'file:2049:12:8192:1700000000000000001:1700000000000000002'},
+	{type: 'opened', size: 8192, kind: 1, dstExtraBytes: 0, identity: 'b:1:2:0:file', version: 'file:2049:12:8192:1:2'},
 ];
 
 test('should round-trip every message type', () => {
