@@ -29,6 +29,11 @@ export interface Image {
 	 * costs a round trip (an NBD export) may then fetch ahead, never outside these ranges. A new call replaces it.
 	 */
 	readAhead?(ranges: readonly Range[]): void;
+	/**
+	 * Bytes read from the storage behind the image so far, for one that serves some reads from memory (an NBD export
+	 * keeps what it fetched ahead): counted images (srcBytesRead, dstBytesRead) report these, not the bytes asked.
+	 */
+	readonly storageBytesRead?: number;
 	close(): void;
 }
 

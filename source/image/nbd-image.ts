@@ -109,6 +109,8 @@ export class NbdImage implements WritableImage {
 	private frontier = 0;
 	/** Operations handed to the thread (each a round trip): for tests and traces. */
 	handoffs = 0;
+	/** Bytes read from the export (reads served from the fetches kept are not). */
+	storageBytesRead = 0;
 
 	private constructor(options: NbdImageOptions) {
 		const exportName = options.exportName ?? '';
@@ -213,6 +215,7 @@ export class NbdImage implements WritableImage {
 		const target = this.buffers[slot] ??= Buffer.from(new SharedArrayBuffer(READ_AHEAD));
 		this.segments = this.segments.filter(segment => segment.buffer !== target);
 		this.call({op: 'read', position, length: total, pieces, into: target.buffer as SharedArrayBuffer}, 'read', position);
+		this.storageBytesRead += total;
 		for (let piece = 0, at = 0; piece < pieces.length; piece += 2) {
 			this.segments.push({start: pieces[piece]!, end: pieces[piece]! + pieces[piece + 1]!, buffer: target, at});
 			at += pieces[piece + 1]!;
@@ -223,6 +226,7 @@ export class NbdImage implements WritableImage {
 
 	private readDirect(buffer: Buffer, offset: number, length: number, position: number): void {
 		const available = Math.max(0, Math.min(length, this.size - position));
+		this.storageBytesRead += available;
 		for (let done = 0; done < available;) {
 			const piece = Math.min(MAX_AREA, available - done);
 			const view = this.reserve(piece);

@@ -104,6 +104,14 @@ test('should copy everything the first time, then read only the chunks the guest
 	assert.is(third.json?.bitmap, 'incremental');
 	assert.is(third.json?.blocksChanged, 0);
 	assert.is(srcBytesRead(third.json), 0, 'nothing written since: nothing read');
+
+	// Two whole chunks rewritten: each read once from SRC, though SOURCE reads them again to send them (read-ahead kept).
+	qemuIo(src, 'write -P 0x24 50M 2M');
+	const fourth = pass(src, at('vm.raw'));
+	assert.is(fourth.code, 0, fourth.stderr);
+	assert.is(compareImages(src, 'qcow2', at('vm.raw'), 'raw'), undefined);
+	assert.is(fourth.json?.blocksChanged, 512);
+	assert.is(srcBytesRead(fourth.json), 2 * MiB, 'the 2 MiB the guest wrote, read once');
 });
 
 test('should make a full pass when DST changed behind our back, or when the last pass went to another DST', context => {

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
+import {CountedImage} from '../../source/image/counted-image.js';
 import {NbdImage} from '../../source/image/nbd-image.js';
 import {dirtyBitmapContext} from '../../source/nbd/protocol.js';
 import {guestView, leftoverServers, qemuImgCreate, qemuImgInfo, qemuImgMap, qemuNbdProblem, type QemuNbd, type QemuNbdOptions, running, startQemuNbd} from '../helpers/qemu-nbd.js';
@@ -247,6 +248,7 @@ function nbdTests(): void {
 		const spec = `driver=blkdebug,align=4096,image.driver=file,image.filename=${file}`;
 		for (const [name, options] of [['raw', {format: 'raw', readOnly: true}], ['blkdebug align=4096', {format: 'raw', readOnly: true, imageOpts: true}]] as const) {
 			withImage(options.imageOpts ? spec : file, options, image => {
+				const counted = new CountedImage(image);
 				image.readAhead(ranges);
 				const before = image.handoffs;
 				for (const range of ranges) {
@@ -256,6 +258,9 @@ function nbdTests(): void {
 				}
 				// 8 MiB a fetch: about 8 ranges each, not one round trip per range.
 				assert.ok(image.handoffs - before <= 5, `${name}: ${image.handoffs - before} round trips for 32 ranges`);
+				// Fetched: the hinted bytes from the first range's start to the end of the last.
+				const hinted = ranges.reduce((sum, range) => sum + range.end - range.start, 0);
+				assert.is(counted.bytesRead, hinted, `${name}: the bytes read from the export`);
 				// SOURCE sending the blocks DEST asked for, behind its front: from memory.
 				const again = image.handoffs;
 				for (const range of [...ranges].reverse()) {
@@ -264,11 +269,13 @@ function nbdTests(): void {
 					assert.ok(got.equals(bytes.subarray(range.start + 100, range.end)), `${name}: the bytes of [${range.start + 100}, ${range.end}) again`);
 				}
 				assert.is(image.handoffs, again, `${name}: re-reads behind the front`);
+				assert.is(counted.bytesRead, hinted, `${name}: re-reads from memory are no reads of the export (srcBytesRead)`);
 				// Outside the hint, as asked: bytes right, one round trip.
 				const outside = Buffer.alloc(4096);
 				image.read(outside, 0, 4096, 70 * MiB + 10);
 				assert.ok(outside.equals(bytes.subarray(70 * MiB + 10, 70 * MiB + 4106)));
 				assert.is(image.handoffs, again + 1);
+				assert.is(counted.bytesRead, hinted + 4096);
 			}, false);
 		}
 	});
