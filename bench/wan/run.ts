@@ -6,7 +6,7 @@
 // It also times each rblocksync run's setup from its RBLOCKSYNC_TRACE=1 timeline (start to the first worker's
 // session) and, from the growth between RTTs, how many sequential round trips it costs.
 // Env: BENCH_SIZE_MIB (256), BENCH_RTTS (ms, "0,20,80"), BENCH_RATES (Mbit/s, 0 = unlimited, "0,100"),
-// BENCH_CASES ("changed,first"; also "text" and "random": first copies of a compressible image (lines of words, zstd -1
+// BENCH_CASES ("changed,first"; also "unchanged": DST already equal to SRC; also "text" and "random": first copies of a compressible image (lines of words, zstd -1
 // ~3.5x) and of random data, rblocksync with --compress=auto (the default) and off beside rsync, rsync -z and ssh cat),
 // BENCH_TOOLS (comma-separated substrings of tool names; default all),
 // BENCH_REPEAT (1: runs of each tool, alternated A B A B; the tables show the median run, the setup table the median
@@ -116,6 +116,15 @@ const cases: Record<string, Case> = {
 		{name: pull, run: async () => rsync(`wan:${src}`, dst), rsyncPeer: pull},
 		...(fs.existsSync(BDSYNC) ? [{name: 'bdsync push', run: bdsync, rsyncPeer: push}] : []),
 	]},
+	unchanged: {label: 'unchanged', reset: () => execFileSync('cp', ['--sparse=always', src, dst]), tools: [
+		{name: 'rblocksync push', run: async () => rblocksync([src, `wan:${dst}`]), rsyncPeer: push},
+		{name: 'rblocksync push -w 1', run: async () => rblocksync(['-w', '1', src, `wan:${dst}`]), rsyncPeer: push},
+		{name: 'rblocksync pull', run: async () => rblocksync([`wan:${src}`, dst]), rsyncPeer: pull},
+		{name: 'rblocksync pull -w 1', run: async () => rblocksync(['-w', '1', `wan:${src}`, dst]), rsyncPeer: pull},
+		{name: push, run: async () => rsync(src, `wan:${dst}`), rsyncPeer: push},
+		{name: pull, run: async () => rsync(`wan:${src}`, dst), rsyncPeer: pull},
+		...(fs.existsSync(BDSYNC) ? [{name: 'bdsync push', run: bdsync, rsyncPeer: push}] : []),
+	]},
 	first: {label: 'first copy', reset: () => fs.rmSync(dst, {force: true}), tools: [
 		{name: 'rblocksync push', run: async () => rblocksync([src, `wan:${dst}`, '--truncate']), rsyncPeer: push},
 		{name: 'rblocksync push -w 1', run: async () => rblocksync(['-w', '1', src, `wan:${dst}`, '--truncate']), rsyncPeer: push},
@@ -169,7 +178,7 @@ try {
 			for (const name of caseNames) {
 				const chosen = cases[name];
 				if (!chosen) {
-					throw new Error(`BENCH_CASES: unknown case ${name} (changed, first, text, random)`);
+					throw new Error(`BENCH_CASES: unknown case ${name} (changed, unchanged, first, text, random)`);
 				}
 				for (const tool of Array.from({length: repeat}, () => chosen.tools.filter(t => wanted(t.name))).flat()) {
 					chosen.reset();
