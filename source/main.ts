@@ -85,13 +85,14 @@ function isDirectory(path: string): boolean {
 /** Several SRCs into DSTDIR/, or -r trees (and --watch): each file reported, the worst file's exit status. */
 async function runManyCli(options: Options, signal: AbortSignal): Promise<number> {
 	const [{createManyReporter}, {runMany}, {watchTree}] = await Promise.all([import('./ui/many-reporter.js'), import('./many.js'), import('./watch.js')]);
-	// The TUI (ink loaded only now) for one pass over the files; --watch's passes stay plain lines.
-	const tui = options.progress === 'tui' && !options.watch;
+	// The TUI (ink loaded only now): one pass over the files, or --watch's passes one after another.
+	const tui = options.progress === 'tui';
 	if (tui && process.env['NO_COLOR'] && !('FORCE_COLOR' in process.env)) {
 		process.env['FORCE_COLOR'] = '0'; // As createReporter: chalk (under ink) reads FORCE_COLOR when loaded.
 	}
 	const reporter = tui
-		? (await import('./ui/many-tui-reporter.js')).createManyTuiReporter({stream: process.stderr, stdout: process.stdout, json: options.json, signal})
+		? (await import('./ui/many-tui-reporter.js')).createManyTuiReporter({stream: process.stderr, stdout: process.stdout, json: options.json, signal,
+			...(options.watch ? {watching: `waiting for changes under ${options.sources.map(source => source.path).join(', ')} (Ctrl-C ends)`} : {})})
 		: createManyReporter(options, {stdout: process.stdout, stderr: process.stderr});
 	try {
 		const {exitCode} = await runMany(options, reporter, signal);

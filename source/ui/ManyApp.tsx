@@ -17,6 +17,8 @@ export type ManyView = {
 	readonly stopping: boolean;
 	/** Over: no live rows left. */
 	readonly finished: boolean;
+	/** --watch between passes: this one row instead of the live rows. */
+	readonly idle?: string;
 };
 
 type Props = {readonly view: ManyView; readonly glyphs: Glyphs};
@@ -31,7 +33,13 @@ export function ManyApp({view, glyphs}: Props): React.JSX.Element {
 			<Static items={[...view.lines]}>
 				{line => <LineText key={line.key} line={line} glyphs={glyphs}/>}
 			</Static>
-			{!view.finished && (
+			{!view.finished && view.idle !== undefined && view.files.length === 0 && (
+				<Box flexDirection="column">
+					<Text wrap="truncate-end"><Text color="cyan"><Spinner type="line"/></Text>{` ${view.idle}`}</Text>
+					{view.stopping && <Text color="yellow" wrap="truncate-end">interrupted: stopping the files under way…</Text>}
+				</Box>
+			)}
+			{!view.finished && (view.idle === undefined || view.files.length > 0) && (
 				<Box flexDirection="column">
 					{shown.map(file => (
 						<Box key={file.path}>

@@ -21,6 +21,8 @@ export type ManyTuiOptions = {
 	clock?: Clock;
 	glyphs?: Glyphs;
 	intervalMs?: number;
+	/** --watch: one pass after another; each pass's closing line goes above, then this row until the next (close() ends it). */
+	watching?: string;
 };
 
 type Live = {path: string; size: number; bytesScanned: number; meter: RateMeter; rate: number};
@@ -34,7 +36,7 @@ export function createManyTuiReporter(options: ManyTuiOptions): ManyReporter {
 	const gate = new FrameGate(stream, interval, clock);
 	const lines: ManyLine[] = [];
 	const live = new Map<string, Live>();
-	const totalMeter = createRateMeter();
+	let totalMeter = createRateMeter();
 	let filesTotal = 0;
 	let bytesTotal = 0;
 	let filesDone = 0;
@@ -44,6 +46,8 @@ export function createManyTuiReporter(options: ManyTuiOptions): ManyReporter {
 	let stopping = signal?.aborted ?? false;
 	let finished = false;
 	let ended = false;
+	/** --watch: between passes (none under way). */
+	let idle = false;
 	const seconds = (): number => clock.now() / 1000;
 
 	const view = (): ManyView => {
@@ -51,6 +55,7 @@ export function createManyTuiReporter(options: ManyTuiOptions): ManyReporter {
 		const done = bytesDone + files.reduce((sum, file) => sum + file.bytesScanned, 0);
 		return {
 			lines: [...lines], files, columns: stream.columns || 80, rows: stream.rows || 24, stopping, finished,
+			...(options.watching !== undefined && idle ? {idle: options.watching} : {}),
 			total: {filesDone, filesTotal: Math.max(filesTotal, filesDone + live.size), bytesDone: done, bytesTotal: Math.max(bytesTotal, done), rate: totalRate,
 				eta: totalRate > 0 ? Math.max(0, bytesTotal - done) / totalRate : Number.NaN},
 		};
@@ -105,6 +110,7 @@ export function createManyTuiReporter(options: ManyTuiOptions): ManyReporter {
 
 	return {
 		planned(files, bytes) {
+			idle = false;
 			filesTotal += files;
 			bytesTotal += bytes;
 			throttle.request();
@@ -146,6 +152,18 @@ export function createManyTuiReporter(options: ManyTuiOptions): ManyReporter {
 		},
 		async finish(summary) {
 			live.clear();
+			if (options.watching !== undefined) {
+				// A pass is over: its closing line goes above, the counters start again for the next one.
+				push(totalLine(summary), summary.ok ? 'note' : 'failed');
+				filesTotal = bytesTotal = filesDone = bytesDone = totalRate = 0;
+				totalMeter = createRateMeter();
+				idle = true;
+				throttle.flush();
+				if (options.json) {
+					options.stdout.write(summaryJson(summary) + '\n');
+				}
+				return;
+			}
 			await unmount();
 			stream.write(withoutControls(totalLine(summary)) + '\n');
 			if (options.json) {

@@ -2,7 +2,7 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import {execFileSync} from 'node:child_process';
-import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -164,6 +164,50 @@ e2e('should show a row per file and the total over a -r tree, then each file onc
 	// The live rows are gone: no spinner row, no total row left on the screen.
 	assert.not.match(screen, /^ {2}total /m);
 	assert.not.match(screen, /^[-\\|/] \S+\.img /m);
+});
+
+e2e('should show --watch in the TUI: the first pass, a row waiting for changes, a changed file synced in a pass of its own, Ctrl-C 130', async context => {
+	if (problem) {
+		return skip(context, problem);
+	}
+	const tree = join(dir, 'watched');
+	const out = join(dir, 'watched-out');
+	mkdirSync(join(tree, 'sub'), {recursive: true});
+	writeImage(join(tree, 'a.img'), 8 * 1024 * 1024);
+	writeImage(join(tree, 'sub', 'b.img'), 4 * 1024 * 1024);
+	const script = [
+		`cd '${dir}'`,
+		`'${process.execPath}' '${cli}' --workers 2 -r --watch --debounce 0.5 '${tree}/' '${out}/'`,
+		`echo $? > '${out}.status'`,
+		'exec sleep 600',
+	].join('; ');
+	const p = startPane(script, 100, 30);
+	pane = p;
+	const waiting = new RegExp(`^[-\\\\|/] waiting for changes under ${tree}/ \\(Ctrl-C ends\\)$`, 'm');
+	const first = await waitFor('the first pass and the waiting row', 60_000, () => {
+		const screen = p.capture();
+		return /^2 files, [\d.]+ MiB: /m.test(screen) && waiting.test(screen) ? screen : undefined;
+	});
+	assert.match(first, /^✓ a\.img: /m);
+	assert.match(first, /^✓ sub\/b\.img: /m);
+	execFileSync('cmp', [join(tree, 'a.img'), join(out, 'a.img')]);
+	// A write to one file: once quiet for the debounce, a pass of its own (its line, its closing line), then waiting again.
+	const fd = openSync(join(tree, 'a.img'), 'r+');
+	writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 5 * 1024 * 1024);
+	closeSync(fd);
+	const second = await waitFor('the changed file\'s pass', 60_000, () => {
+		const screen = p.capture();
+		return screen.match(/^✓ a\.img: in sync, /gm)?.length === 2 && /^1 file, [\d.]+ MiB: 1 blocks? changed, /m.test(screen) && waiting.test(screen) ? screen : undefined;
+	});
+	assert.is(second.match(/^✓ sub\/b\.img: /gm)?.length, 1, second);
+	execFileSync('cmp', [join(tree, 'a.img'), join(out, 'a.img')]);
+	p.keys('C-c');
+	const status = await waitFor('the exit status', 30_000, () => readWhenWritten(`${out}.status`));
+	const screen = p.capture();
+	assert.is(status.trim(), '130', screen);
+	// The live rows are gone: no waiting row, no total row left on the screen.
+	assert.not.match(screen, waiting);
+	assert.not.match(screen, /^ {2}total /m);
 });
 
 e2e.run();
