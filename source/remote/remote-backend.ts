@@ -172,6 +172,8 @@ export class RemoteBackend implements SyncBackend {
 	private reconnectCount = 0;
 	private generation = 0;
 	private recovering: Promise<void> | undefined;
+	/** The generation whose recovery took DST's lock again (0: never): checkpoints made before it no longer count. */
+	private relockedAt = 0;
 	/** The wire bytes of each worker's links that were dropped (its sessions before a reconnect). */
 	private readonly droppedWire: Array<[number, number]> = [];
 	/** After a reconnect DEST's digest cache is no longer kept (its holder may be gone, a worker's records cut short). */
@@ -384,9 +386,12 @@ export class RemoteBackend implements SyncBackend {
 				// The link dropped: reconnect (once for every worker it took down) and go on from DEST's last CHECKPOINT.
 				await this.recover(generation, cause, hooks.signal);
 				// What the sessions so far did counts (their writes, reads); what is scanned again does not.
-				before = {...(seen ? merged(seen) : before ?? emptyCounters()), wireBytesSent: 0, wireBytesReceived: 0, bytesScanned: checkpoint - range.start};
-				this.trace(`worker ${index} resumes at ${checkpoint}`);
-				from = checkpoint;
+				// DST's lock went with the drop and was taken again: another run may have written DST in between, so no
+				// checkpoint vouches for it any more: the whole range is compared again (only what differs is sent).
+				const resume = this.relockedAt > generation ? range.start : checkpoint;
+				before = {...(seen ? merged(seen) : before ?? emptyCounters()), wireBytesSent: 0, wireBytesReceived: 0, bytesScanned: resume - range.start};
+				this.trace(`worker ${index} resumes at ${resume}`);
+				from = resume;
 				pending = this.makePair();
 			} finally {
 				for (const signal of watched) {
@@ -472,6 +477,7 @@ export class RemoteBackend implements SyncBackend {
 			this.lockLost = undefined;
 			this.lockWatch = new AbortController();
 			this.watchLockHolder(link, dest.held);
+			this.relockedAt = this.generation + 1;
 			this.trace('DST locked again');
 		}
 		const holder = this.srcHolder;

@@ -75,8 +75,11 @@ function resumedAt(stderr: string): number[] {
 
 const traced = (): NodeJS.ProcessEnv => ({...sshd.env, RBLOCKSYNC_TRACE: '1'});
 
-/** Exit 0, DST == SRC, its holes kept, one reconnect, every worker resumed past its range's start. */
-function survived(result: CliResult, dst: string, workers: number): void {
+/**
+ * Exit 0, DST == SRC, its holes kept, one reconnect, every worker resumed: at its last CHECKPOINT where DST's lock
+ * stayed held (`checkpoints`), else at its range's start (the lock went with the link: another run may have written DST).
+ */
+function survived(result: CliResult, dst: string, workers: number, checkpoints: boolean): void {
 	assert.is(result.status, 0, result.stderr);
 	assert.ok(sameContent(src, dst), 'DST differs from SRC');
 	assert.ok(allocated(dst) <= allocated(src) + MiB, `DST allocates ${allocated(dst)} bytes, SRC ${allocated(src)}`);
@@ -84,23 +87,26 @@ function survived(result: CliResult, dst: string, workers: number): void {
 	assert.match(result.stderr, /warning: .*; reconnecting in 0\.5 s \(1 of 3\)/);
 	const resumed = resumedAt(result.stderr);
 	assert.is(resumed.length, workers, result.stderr);
-	assert.ok(resumed.some(offset => offset > 0), `no worker resumed past the start: ${resumed.join(', ')}`);
+	if (checkpoints) {
+		assert.ok(resumed.some(offset => offset > 0), `no worker resumed past the start: ${resumed.join(', ')}`);
+	} else {
+		assert.match(result.stderr, /trace \S+ DST locked again/);
+		assert.ok(resumed.every(offset => offset === 0 || offset === SIZE / 2), `a worker resumed at a checkpoint after DST's lock was lost: ${resumed.join(', ')}`);
+	}
 }
 
-test('push: the proxy cuts every connection mid-run; only what DEST had not acknowledged is sent again', async () => {
+test('push: the proxy cuts every connection mid-run; DST\'s lock is taken again, and only what DST lacks is sent again', async () => {
 	const dst = join(dir, 'push.img');
 	const up0 = proxy.bytes.up;
 	const running = runCli([src, `wan:${dst}`, '--truncate', '-w', '2', '--json'], traced(), {timeoutMs: 120_000});
 	await cutAt(() => proxy.bytes.up - up0, 28 * MiB, running);
 	const result = await running;
-	survived(result, dst, 2);
+	survived(result, dst, 2, false);
 	const sent = Number(result.json?.['wireBytesSent']);
-	// A first copy sends SRC's data once; after the cut only what was in flight or not yet checkpointed goes again.
+	// A first copy sends SRC's data once; after the cut DST is compared again and only what it lacks goes again
+	// (what was in flight), not what it holds.
 	assert.ok(sent > srcData, `wire ${sent} < data ${srcData}`);
 	assert.ok(sent < srcData + 16 * MiB, `wire ${sent}: more than SRC's data ${srcData} + 16 MiB was sent`);
-	// The resumed sessions read DST from their checkpoints only, not what the first ones wrote before them.
-	const read = Number(result.json?.['dstBytesRead']);
-	assert.ok(read < 14 * MiB, `DST read ${read} bytes again`);
 	// DEST's digest cache is not kept after a reconnect (its holder went with the link).
 	assert.match(String(result.json?.['cache']), /^off: not kept after a reconnect/);
 });
@@ -113,9 +119,12 @@ test('pull: the proxy cuts SRC\'s connection mid-run', async () => {
 	const running = runCli([`wan:${remote}`, dst, '--truncate', '-w', '2', '--json'], traced(), {timeoutMs: 120_000});
 	await cutAt(() => proxy.bytes.down - down0, 28 * MiB, running);
 	const result = await running;
-	survived(result, dst, 2);
+	survived(result, dst, 2, true);
 	const received = Number(result.json?.['wireBytesReceived']);
 	assert.ok(received < srcData + 16 * MiB, `wire ${received}: more than SRC's data ${srcData} + 16 MiB was received`);
+	// DST here kept its lock: the resumed sessions read DST from their checkpoints only, not what the first ones wrote before.
+	const read = Number(result.json?.['dstBytesRead']);
+	assert.ok(read < 14 * MiB, `DST read ${read} bytes again`);
 });
 
 test('pull: SRC written while the link was down is refused after the reconnect (exit 2, SRC changed)', async () => {
@@ -135,14 +144,23 @@ test('pull: SRC written while the link was down is refused after the reconnect (
 	assert.is(result.json?.['ok'], false);
 });
 
-test('relay: both hosts\' connections are cut mid-run', async () => {
+test('relay: SRC\'s host\'s connection is cut mid-run, DST\'s stays: resumed at the checkpoints', async () => {
 	const dst = join(dir, 'relay.img');
+	const down0 = proxy.bytes.down;
+	const running = runCli([`wan:${src}`, `pve:${dst}`, '--truncate', '-w', '2', '--json'], traced(), {timeoutMs: 120_000});
+	await cutAt(() => proxy.bytes.down - down0, 28 * MiB, running);
+	const result = await running;
+	survived(result, dst, 2, true);
+	assert.ok(Number(result.json?.['dstBytesRead']) < 14 * MiB, String(result.json?.['dstBytesRead']));
+});
+
+test('relay: both hosts\' connections are cut mid-run', async () => {
+	const dst = join(dir, 'relay2.img');
 	const up0 = proxy.bytes.up;
 	const running = runCli([`wan:${src}`, `wan2:${dst}`, '--truncate', '-w', '2', '--json'], traced(), {timeoutMs: 120_000});
 	// The relay sends SRC's data up to DST's host: cut once a good part went up.
 	await cutAt(() => proxy.bytes.up - up0, 28 * MiB, running);
-	const result = await running;
-	survived(result, dst, 2);
+	survived(await running, dst, 2, false);
 });
 
 test('the sshd session is killed mid-run: reconnected, resumed, in sync', async () => {
@@ -167,7 +185,7 @@ test('the sshd session is killed mid-run: reconnected, resumed, in sync', async 
 			// Already gone.
 		}
 	}
-	survived(await running, dst, 1);
+	survived(await running, dst, 1, false);
 });
 
 function allocatedOrZero(path: string): number {

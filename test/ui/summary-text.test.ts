@@ -30,6 +30,12 @@ rows('should show --bwlimit\'s rate beside the bandwidth', () => {
 	assert.is(bandwidth.parts.at(-1), 'limit 500 KiB/s (--bwlimit)');
 	assert.not.ok(summaryRows(summary()).find(r => r.label === 'bandwidth')!.parts.some(part => part.startsWith('limit')));
 });
+rows('should count the reconnects of a run that survived a dropped link (--retries), and say nothing of none', () => {
+	assert.equal(summaryRows(summary({reconnects: 2})).find(r => r.label === 'link')?.parts, ['2 reconnects (--retries)']);
+	assert.equal(summaryRows(summary({reconnects: 1})).find(r => r.label === 'link')?.parts, ['1 reconnect (--retries)']);
+	assert.not.ok(summaryRows(summary({reconnects: 0})).some(r => r.label === 'link'));
+	assert.not.ok(summaryRows(summary()).some(r => r.label === 'link'));
+});
 rows('should show the compression and its ratio', () => {
 	const row = summaryRows(summary({compression: 'zstd 1, auto', compressionRatio: 3.256})).find(r => r.label === 'compress')!;
 	assert.equal(row.parts, ['zstd 1, auto', 'ratio 3.26x']);
