@@ -213,6 +213,32 @@ test('should take a file that vanished between the listing and its turn as skipp
 	assert.not.ok(existsSync(join(dst, 'small.img')));
 });
 
+test('should start the agents of a run over many files once: the first files\' side by side, reused by every file after', async () => {
+	// pveextra's rblocksync: this build's, each agent start logged.
+	const log = join(dir, 'agent-starts');
+	rmSync(log, {force: true});
+	const agent = join(sshd.extraBin, 'rblocksync');
+	writeFileSync(agent, `#!/bin/sh\n[ "$1" = --agent ] && echo start >> '${log}'\nexec '${process.execPath}' '${CLI_PATH}' "$@"\n`);
+	chmodSync(agent, 0o755);
+	const src = join(dir, 'reuse-src');
+	const dst = join(dir, 'reuse-dst');
+	mkdirSync(join(src, 'sub'), {recursive: true});
+	const names = ['a.img', 'b.img', 'c.img', 'sub/d.img', 'sub/e.img', 'sub/f.img', 'sub/g.img', 'h.img'];
+	names.forEach((name, index) => makeImage(join(src, name), MiB + index * 4096));
+	try {
+		const result = await runCli(['-r', '-w', '2', `${src}/`, `pveextra:${dst}/`, '--json'], sshd.env, {timeoutMs: 120_000});
+		assert.is(result.status, 0, result.stderr);
+		for (const name of names) {
+			assert.ok(sameContent(join(src, name), join(dst, name)), name);
+		}
+		// The tree agent, then two files at a time (-w 2) with a preparing agent and a worker each: 5, however many files.
+		const starts = readFileSync(log, 'utf8').split('\n').filter(Boolean).length;
+		assert.ok(starts <= 5, `${starts} agents started for ${names.length} files`);
+	} finally {
+		rmSync(agent, {force: true});
+	}
+});
+
 test('should refuse, in one line and before any change, an agent from before runs over many files (no LIST, FSOP or RESET)', async () => {
 	// An installed rblocksync of this protocol whose HELLO lacks the tree capability (bit 8) and which, as such agents
 	// did, ends with ERROR at any frame but OPEN: pveextra finds it first on PATH.
