@@ -3,7 +3,9 @@
 //   second pass: rblocksync --bitmap push vs rblocksync push without it (both to a raw DST over a private sshd on
 //     127.0.0.1, test/helpers/sshd.ts, facing the very same 64 MiB) vs qemu-img convert -O raw then `ssh cat > DST`
 //     (qemu-img cannot write to a pipe: "Could not resize file"), so its time is the conversion plus the transfer;
-//   first copy: rblocksync --src-format qcow2 into a new local raw file vs qemu-img convert -O raw to a local file.
+//   first copy: rblocksync --src-format qcow2 into a new local raw file vs qemu-img convert -O raw to a local file,
+//     and vs qemu-img convert from a qemu-nbd export of SRC (QEMU's own NBD client: what the server allows);
+//   the fixed cost: a --bitmap pass with nothing written.
 // Alternates the tools (A B A B), `sync` after each run, medians of BENCH_REPEAT runs (default 3); checks DST with
 // cmp after every run. Env: BENCH_SIZE_GIB (4), BENCH_DATA_MIB (1024), BENCH_WRITE_MIB (64), BENCH_DIR.
 import {execFileSync, spawnSync} from 'node:child_process';
@@ -122,6 +124,26 @@ try {
 		const flushed = timed('qemu-img', ['convert', '-t', 'writeback', '-f', 'qcow2', '-O', 'raw', src, copied]);
 		record('first copy: qemu-img convert -O raw -t writeback', {seconds: flushed.seconds});
 		check('qemu-img convert -t writeback', copied);
+		// QEMU's own NBD client on a qemu-nbd export of SRC started as the run starts its (read-only, --shared): what
+		// the server allows any NBD reader, the ceiling of a copy through it. Timed with the server's start and stop.
+		fs.rmSync(copied, {force: true});
+		execFileSync('sync');
+		const served = Date.now();
+		const socket = path.join(dir, 'nbd.sock');
+		const pidFile = path.join(dir, 'qemu-nbd.pid');
+		const start = process.hrtime.bigint();
+		execFileSync('qemu-nbd', ['--fork', '--pid-file', pidFile, '-k', socket, '--shared=8', '--read-only', '-f', 'qcow2', src]);
+		try {
+			execFileSync('qemu-img', ['convert', '-f', 'raw', `nbd+unix:///?socket=${socket}`, '-O', 'raw', copied]);
+		} finally {
+			// Without -t it exits once its client leaves; wait for that.
+			const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+			while (Date.now() - served < 10_000 && spawnSync('kill', ['-0', String(pid)]).status === 0) {
+				Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+			}
+		}
+		record('first copy: qemu-img convert from qemu-nbd', {seconds: Number(process.hrtime.bigint() - start) / 1e9});
+		check('qemu-img convert from qemu-nbd', copied);
 	}
 	fs.rmSync(copied, {force: true});
 
@@ -129,6 +151,12 @@ try {
 	const first = rblocksync(['--src-format', 'qcow2', '--bitmap', 'b0', '--truncate', src, `pve:${dst}`]);
 	check('the first --bitmap pass', dst);
 	console.log(`first --bitmap pass (push, full: ${first.bitmap}): ${first.seconds.toFixed(2)} s`);
+
+	// Nothing written since: the fixed cost of a --bitmap pass (SSH, agents, qemu-img and qemu-nbd, threads, the rotation).
+	for (let i = 0; i < repeat; i++) {
+		record('second pass: rblocksync push --bitmap, nothing written', rblocksync(['--src-format', 'qcow2', '--bitmap', 'b0', src, `pve:${dst}`]));
+	}
+	check('the --bitmap pass with nothing written', dst);
 
 	for (let i = 0; i < repeat; i++) {
 		guestWrites();
@@ -164,4 +192,6 @@ for (const [name, runs] of results) {
 }
 const of = (name: string): number => median(results.get(name)!.map(run => run.seconds));
 console.log(`--bitmap pass / pass without: ${((of('second pass: rblocksync push --bitmap') / of('second pass: rblocksync push, no bitmap')) * 100).toFixed(1)}% (goal: under 10%)`);
+console.log(`--bitmap pass with nothing written / pass without: ${((of('second pass: rblocksync push --bitmap, nothing written') / of('second pass: rblocksync push, no bitmap')) * 100).toFixed(1)}% (the fixed cost)`);
+console.log(`first copy rblocksync / qemu-img convert from qemu-nbd (the NBD server's ceiling): ${(of('first copy: rblocksync qcow2 -> new raw') / of('first copy: qemu-img convert from qemu-nbd')).toFixed(2)}x`);
 console.log(`first copy rblocksync / qemu-img convert: ${(of('first copy: rblocksync qcow2 -> new raw') / of('first copy: qemu-img convert -O raw')).toFixed(2)}x (goal: within 1.2x); / qemu-img convert -t writeback (flushed, as rblocksync is): ${(of('first copy: rblocksync qcow2 -> new raw') / of('first copy: qemu-img convert -O raw -t writeback')).toFixed(2)}x`);
