@@ -13,6 +13,7 @@ import {DestRole} from '../delta/dest-role.js';
 import {checkSource, dropCacheFor, errorMessage, type OpenedRole, openRole, readBootId, type RoleHost, type RoleOpener, stampOf} from '../delta/open-role.js';
 import {commitSourceBitmap} from '../image/formatted-image.js';
 import type {Image} from '../image/image.js';
+import {LocalImage} from '../image/local-image.js';
 import {cacheDir, commitCache, dropCache, type HeldCache, prepareCache, workerCache} from '../delta/dest-cache.js';
 import type {FileRangeCache} from '../delta/digest-cache-file.js';
 import {quickStamp, sourceChangedMessage, versionString} from '../image/source-version.js';
@@ -363,6 +364,16 @@ export class AgentCore {
 			// A worker's records that did not reach the file: the run fails or its records are incomplete either way.
 		}
 		dropCache(this.heldCache);
+		const dest = (this.role instanceof DestRole ? this.image : undefined) ?? (this.held?.role === Role.dest ? this.held.opened.image : undefined);
+		if (!ok && dest instanceof LocalImage) {
+			// A DEST ended before its run did (interrupted, a failure elsewhere): what it wrote reaches the disk before its
+			// image closes, as the local engine flushes DST before it exits 130.
+			try {
+				dest.sync();
+			} catch {
+				// The run fails anyway; its first error is the one reported.
+			}
+		}
 		for (const image of [this.image, this.held?.opened.image]) {
 			try {
 				image?.close();

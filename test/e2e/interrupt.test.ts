@@ -9,9 +9,10 @@ import * as assert from 'uvu/assert';
 import {runCli, startCli} from '../helpers/cli.js';
 import {makeTempDir, MiB, removeTempDir} from '../helpers/images.js';
 import {skip} from '../helpers/skip.js';
-import {callsOn, opensOf, startTracedCli} from '../helpers/strace.js';
+import {callsOn, callsOnFile, opensOf, startTracedCli} from '../helpers/strace.js';
+import {type Sshd, startSshd} from '../helpers/sshd.js';
 
-type Context = {dir: string; src: string};
+type Context = {dir: string; src: string; sshd?: Sshd};
 const interrupt = suite<Context>('interrupt', {dir: '', src: ''});
 const SIZE = 2048 * MiB;
 
@@ -31,7 +32,8 @@ interrupt.before(context => {
 	}
 });
 
-interrupt.after(context => {
+interrupt.after(async context => {
+	await context.sshd?.stop();
 	removeTempDir(context.dir);
 });
 
@@ -84,6 +86,31 @@ interrupt('should flush what it wrote to DST before exiting 130 (traced)', async
 	assert.ok(writes.length > 0, 'nothing was written before the signal');
 	assert.ok(message > 0, 'no "interrupted" message');
 	assert.ok(flushes.some(f => f > Math.max(...writes) && f < message), 'DST was not flushed after its last write and before exiting');
+});
+
+interrupt('should flush what a pull wrote to its local DST before exiting 130 (traced: DEST in this process)', async context => {
+	if (spawnSync('strace', ['-V']).status !== 0) {
+		return skip(context, 'strace is not installed (apt-get install strace)');
+	}
+	context.sshd ??= await startSshd();
+	const dst = path.join(context.dir, 'dst-pulled.img');
+	fs.writeFileSync(dst, '');
+	fs.truncateSync(dst, SIZE);
+	// DST exists (a worker thread's DEST, writing through its own fd); no digest cache, so nothing but the data is written.
+	const traced = startTracedCli(['--no-cache', '--progress', 'plain', `pve:${context.src}`, dst], context.dir, {fdPaths: true, env: context.sshd.env});
+	await traced.waitForStderr(/^syncing /m);
+	for (let waited = 0; waited < 30_000 && fs.statSync(dst).blocks === 0; waited += 20) {
+		await sleep(20);
+	}
+	traced.kill('SIGINT');
+	const {code, stderr, calls} = await traced.done;
+	assert.is(code, 130, stderr);
+	const writes = callsOnFile(calls, ['pwrite64', 'pwritev'], dst).map(call => call.index);
+	const flushes = callsOnFile(calls, ['fdatasync', 'fsync'], dst).map(call => call.index);
+	const message = calls.findIndex(call => call.name === 'write' && /^2(<[^>]*>)?, /.test(call.args) && call.args.includes('interrupted'));
+	assert.ok(writes.length > 0, 'nothing was written before the signal');
+	assert.ok(message > 0, 'no "interrupted" message');
+	assert.ok(flushes.some(f => f > Math.max(...writes) && f < message), `DST was not flushed after its last write (${Math.max(...writes)}) and before the message (${message}); flushes at ${flushes.join(', ')}`);
 });
 
 interrupt.run();

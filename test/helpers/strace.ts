@@ -39,10 +39,10 @@ export type TracedRun = {
 	done: Promise<{code: number | null; stderr: string; calls: Call[]}>;
 };
 
-/** Starts the CLI under strace without waiting for it (for signals). */
-export function startTracedCli(args: readonly string[], dir: string): TracedRun {
+/** Starts the CLI under strace without waiting for it (for signals); `fdPaths` and `env` as for traceCli. */
+export function startTracedCli(args: readonly string[], dir: string, {fdPaths = false, env = {}}: {fdPaths?: boolean; env?: NodeJS.ProcessEnv} = {}): TracedRun {
 	const log = path.join(dir, 'strace.log');
-	const child = spawn('strace', straceArgs(args, log), {stdio: ['ignore', 'ignore', 'pipe'], env: {...process.env, FORCE_COLOR: '0'}});
+	const child = spawn('strace', [...(fdPaths ? ['-y'] : []), ...straceArgs(args, log)], {stdio: ['ignore', 'ignore', 'pipe'], env: {...process.env, ...env, FORCE_COLOR: '0'}});
 	let stderr = '';
 	child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
 		stderr += chunk;
