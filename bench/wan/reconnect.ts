@@ -3,6 +3,8 @@
 // checkpoints, rblocksync --retries 0 (today: the run fails, and is run again), and rsync --inplace (cut, then run
 // again), beside the uncut runs of both (rblocksync with and without checkpoints: their cost). Rounds alternate the
 // tools (A B C ... A B C), `sync` after each run; the table shows medians, wire bytes are the proxy's (both ways).
+// A push's DST loses its lock with the link (compared again from the start after the reconnect); a pull's DST is here
+// and keeps it (resumed at DEST's checkpoints): BENCH_DIRECTION (push or pull).
 // Env: BENCH_SIZE_MIB (128), BENCH_RTT (ms, 20), BENCH_RATE (Mbit/s, 100; 0: unlimited), BENCH_REPEAT (3),
 // BENCH_DIR (default a temp dir, removed after). Run: npx tsx bench/wan/reconnect.ts
 import {execFileSync, spawn} from 'node:child_process';
@@ -20,6 +22,7 @@ const sizeMiB = Number(process.env['BENCH_SIZE_MIB'] ?? 128);
 const rtt = Number(process.env['BENCH_RTT'] ?? 20);
 const rateMbit = Number(process.env['BENCH_RATE'] ?? 100);
 const repeat = Math.max(1, Number(process.env['BENCH_REPEAT'] ?? 3));
+const pull = process.env['BENCH_DIRECTION'] === 'pull';
 const ownDir = process.env['BENCH_DIR'] === undefined;
 const dir = process.env['BENCH_DIR'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rbs-bench-reconnect-'));
 const src = path.join(dir, 'src.img');
@@ -43,9 +46,10 @@ const data = (() => {
 	return count;
 })();
 
-/** Runs a command to its end; with `cutAt`, every connection is cut once the proxy carried that many bytes up. */
+/** Runs a command to its end; with `cutAt`, every connection is cut once the proxy carried that many bytes of data. */
+const carried = (): number => (pull ? proxy.bytes.down : proxy.bytes.up);
 async function run(command: string, args: string[], cutAt?: number): Promise<number | null> {
-	const up0 = proxy.bytes.up;
+	const up0 = carried();
 	const child = spawn(command, args, {env, stdio: ['ignore', 'ignore', 'pipe']});
 	let stderr = '';
 	child.stderr!.on('data', (chunk: Buffer) => {
@@ -57,7 +61,7 @@ async function run(command: string, args: string[], cutAt?: number): Promise<num
 		resolve(code);
 	}));
 	if (cutAt !== undefined) {
-		while (!ended && proxy.bytes.up - up0 < cutAt) {
+		while (!ended && carried() - up0 < cutAt) {
 			await new Promise(resolve => setTimeout(resolve, 5));
 		}
 		if (ended) {
@@ -72,8 +76,8 @@ async function run(command: string, args: string[], cutAt?: number): Promise<num
 	return code;
 }
 
-const rblocksync = (args: string[], cutAt?: number): Promise<number | null> => run(process.execPath, [path.join(root, 'dist/cli.js'), '-q', src, `wan:${dst}`, '--truncate', ...args], cutAt);
-const rsync = (cutAt?: number): Promise<number | null> => run('rsync', ['--inplace', '--no-whole-file', '--rsync-path=/usr/bin/rsync', '-e', ssh.join(' '), src, `wan:${dst}`], cutAt);
+const rblocksync = (args: string[], cutAt?: number): Promise<number | null> => run(process.execPath, [path.join(root, 'dist/cli.js'), '-q', ...(pull ? [`wan:${src}`, dst] : [src, `wan:${dst}`]), '--truncate', ...args], cutAt);
+const rsync = (cutAt?: number): Promise<number | null> => run('rsync', ['--inplace', '--no-whole-file', '--rsync-path=/usr/bin/rsync', '-e', ssh.join(' '), ...(pull ? [`wan:${src}`, dst] : [src, `wan:${dst}`])], cutAt);
 const half = Math.round(data / 2);
 
 type Tool = {name: string; run: () => Promise<void>};
@@ -128,7 +132,7 @@ try {
 
 const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const baseline = median(results.get('rsync')!.map(run => run.seconds));
-console.log(`first copy of ${sizeMiB} MiB (${(data / 2 ** 20).toFixed(1)} MiB of data) at RTT ${rtt} ms, ${rateMbit || 'unlimited'} Mbit/s; cut at ${(half / 2 ** 20).toFixed(1)} MiB up; median of ${repeat}; load ${os.loadavg().map(load => load.toFixed(1)).join(' ')}`);
+console.log(`${pull ? 'pull' : 'push'}: first copy of ${sizeMiB} MiB (${(data / 2 ** 20).toFixed(1)} MiB of data) at RTT ${rtt} ms, ${rateMbit || 'unlimited'} Mbit/s; cut at ${(half / 2 ** 20).toFixed(1)} MiB ${pull ? 'down' : 'up'}; median of ${repeat}; load ${os.loadavg().map(load => load.toFixed(1)).join(' ')}`);
 console.log('tool                         seconds  vs rsync  wire MiB  wire/data');
 for (const [name, runs] of results) {
 	const seconds = median(runs.map(run => run.seconds));
