@@ -30,6 +30,8 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 	const elapsed = (): number => (performance.now() - started) / 1000;
 	const warn = onceWarner(reporter);
 	let summary: Summary | undefined;
+	let closing: Promise<void> | undefined;
+	const closeBackend = (): Promise<void> => (closing ??= backend.close());
 	try {
 		const prepared = await backend.prepare({signal, warn, rangesFor: size => workerRanges(size, options.workers, options.blockSize)});
 		const ranges = workerRanges(prepared.size, options.workers, options.blockSize);
@@ -148,10 +150,12 @@ export async function runSync(backend: SyncBackend, options: RunOptions, reporte
 		await finishSummary(reporter, begun, elapsed());
 		return begun;
 	} catch (error) {
+		// Closed first: a local DEST thread flushes what it wrote as it ends, and the summary comes after that.
+		await closeBackend();
 		await finishFailedSummary(reporter, summary ?? (options.names && unstartedSummary(options.names, options)), elapsed(), error);
 		throw error;
 	} finally {
-		await backend.close();
+		await closeBackend();
 	}
 }
 

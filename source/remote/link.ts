@@ -35,6 +35,8 @@ export interface Link {
 	close(): void;
 	/** Whether close() was called or the link ended (links kept for reuse are checked). */
 	readonly isClosed?: boolean;
+	/** A role in a thread of this process: resolves once that thread ended (its image flushed and closed), or gave up waiting. */
+	threadEnded?(): Promise<void>;
 }
 
 /** What every Link shares: the session's handlers, and a close reported exactly once. */
@@ -127,6 +129,8 @@ export class ThreadLink extends LinkBase implements Link {
 	readonly bytesIn = 0;
 	private readonly decoder = new FrameDecoder();
 	private readonly batcher: WriteBatcher;
+	private readonly exit: Promise<void>;
+	private giveUp: (() => void) | undefined;
 
 	/** A thread, unless `inProcess` (or no thread entry can be found). */
 	static create(inProcess = false): Link {
@@ -146,6 +150,14 @@ export class ThreadLink extends LinkBase implements Link {
 		});
 		worker.on('error', error => this.finish(`local worker thread failed: ${error.message}`));
 		worker.on('exit', code => this.finish(code === 0 ? undefined : `local worker thread exited with status ${code}`));
+		this.exit = new Promise(resolve => {
+			worker.once('exit', () => resolve());
+			this.giveUp = resolve;
+		});
+	}
+
+	threadEnded(): Promise<void> {
+		return this.exit;
 	}
 
 	send(bytes: Buffer): void {
@@ -161,7 +173,10 @@ export class ThreadLink extends LinkBase implements Link {
 			this.finish(undefined);
 			// The thread ends once AgentCore closed its image, which may take a moment (a running VM's export is
 			// removed over QMP): the process waits for it, but not for a thread stuck there (THREAD_EXIT_MS).
-			const timer = setTimeout(() => this.worker.unref(), THREAD_EXIT_MS);
+			const timer = setTimeout(() => {
+				this.worker.unref();
+				this.giveUp?.();
+			}, THREAD_EXIT_MS);
 			this.worker.once('exit', () => clearTimeout(timer));
 		}
 	}

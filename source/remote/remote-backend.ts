@@ -136,6 +136,8 @@ export class RemoteBackend implements SyncBackend {
 	private readonly remoteHosts: RemoteHosts;
 	private readonly ownHosts: boolean;
 	private readonly links = new Set<Link>();
+	/** The links whose role runs in a thread of this process: close() waits for their threads to end. */
+	private readonly threads = new Set<Link>();
 	/** Each link's byte counters when this run took it. */
 	private readonly linkBase = new Map<Link, [number, number]>();
 	/** Links opened ahead, per worker index, for the sync phase. */
@@ -663,6 +665,8 @@ export class RemoteBackend implements SyncBackend {
 		}
 		if (this.ownHosts) {
 			this.remoteHosts.close();
+			// A local role's thread (a pull's DEST) flushes DST as it ends: the run's outcome is told after that, not before.
+			await Promise.all([...this.threads].map(link => link.threadEnded!()));
 		}
 	}
 
@@ -759,6 +763,9 @@ export class RemoteBackend implements SyncBackend {
 	/** A link of this run's: closed (or given back) by close(); its wire bytes counted from now (a reused one carried others'). */
 	private adopt(link: Link): void {
 		this.links.add(link);
+		if (link.threadEnded) {
+			this.threads.add(link);
+		}
 		this.linkBase.set(link, [link.bytesOut, link.bytesIn]);
 	}
 }

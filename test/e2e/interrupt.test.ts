@@ -32,6 +32,14 @@ interrupt.before(context => {
 	}
 });
 
+/** Until DST holds data (a loaded machine may take a while to write its first chunk), then a little more. */
+async function dataWritten(dst: string): Promise<void> {
+	for (let waited = 0; waited < 30_000 && !(fs.existsSync(dst) && fs.statSync(dst).blocks > 0); waited += 20) {
+		await sleep(20);
+	}
+	await sleep(100);
+}
+
 interrupt.after(async context => {
 	await context.sshd?.stop();
 	removeTempDir(context.dir);
@@ -42,7 +50,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 		const dst = path.join(context.dir, `dst-${signal}.img`);
 		const cli = startCli(['--truncate', '--json', '--progress', 'plain', context.src, dst]);
 		await cli.waitForStderr(/^syncing /m);
-		await sleep(300);
+		await dataWritten(dst);
 		assert.is(cli.child.exitCode, null, 'the sync ended before it could be interrupted; make the image larger');
 		const sentAt = Date.now();
 		cli.child.kill(signal);
@@ -74,7 +82,7 @@ interrupt('should flush what it wrote to DST before exiting 130 (traced)', async
 	const dst = path.join(context.dir, 'dst-traced.img');
 	const traced = startTracedCli(['--truncate', '--progress', 'plain', context.src, dst], context.dir);
 	await traced.waitForStderr(/^syncing /m);
-	await sleep(300);
+	await dataWritten(dst);
 	traced.kill('SIGINT');
 	const {code, stderr, calls} = await traced.done;
 	assert.is(code, 130, stderr);
@@ -99,9 +107,7 @@ interrupt('should flush what a pull wrote to its local DST before exiting 130 (t
 	// DST exists (a worker thread's DEST, writing through its own fd); no digest cache, so nothing but the data is written.
 	const traced = startTracedCli(['--no-cache', '--progress', 'plain', `pve:${context.src}`, dst], context.dir, {fdPaths: true, env: context.sshd.env});
 	await traced.waitForStderr(/^syncing /m);
-	for (let waited = 0; waited < 30_000 && fs.statSync(dst).blocks === 0; waited += 20) {
-		await sleep(20);
-	}
+	await dataWritten(dst);
 	traced.kill('SIGINT');
 	const {code, stderr, calls} = await traced.done;
 	assert.is(code, 130, stderr);
