@@ -154,6 +154,15 @@ static napi_value fadvise(napi_env env, napi_callback_info info) {
 	return NULL;
 }
 
+// Starts writeback of [offset, offset+length) without waiting for it (sync_file_range SYNC_FILE_RANGE_WRITE): the
+// disk writes a copy's data while more comes, so the closing fdatasync has little left to wait for.
+static napi_value start_writeback(napi_env env, napi_callback_info info) {
+	int64_t a[3];
+	if (!get_args(env, info, 3, a)) return NULL;
+	if (sync_file_range((int)a[0], (off_t)a[1], (off_t)a[2], SYNC_FILE_RANGE_WRITE) != 0) return throw_errno(env, errno, "sync_file_range");
+	return NULL;
+}
+
 // The bytes of a Buffer or Uint8Array argument; throws a TypeError and returns 0 on anything else.
 static int get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *length) {
 	bool is_typed = false;
@@ -537,6 +546,7 @@ NAPI_MODULE_INIT() {
 	export_function(env, exports, "blockDeviceSize", block_device_size);
 	export_function(env, exports, "zeroOut", zero_out);
 	export_function(env, exports, "fadvise", fadvise);
+	export_function(env, exports, "startWriteback", start_writeback);
 	export_function(env, exports, "lock", lock);
 	export_function(env, exports, "shareFd", share_fd);
 	export_function(env, exports, "ofdLock", ofd_lock);

@@ -116,7 +116,7 @@ function openServed(open: OpenMessage, format: string, bootId: string | undefine
 	const whole = open.start === 0 && open.end >= open.srcSize;
 	if (open.role === Role.source) {
 		if (!prepare) {
-			const image = openServedWorker('SRC', open.path, serverOf(open, 'SRC'), false, whole, open.bitmap);
+			const image = openServedWorker('SRC', open.path, serverOf(open, 'SRC'), false, whole, open.bitmap, format);
 			return {image, writable: undefined, reply: {type: 'opened', size: image.size, kind: ImageKindCode.block, dstExtraBytes: 0, identity: ''}};
 		}
 		if (open.qmp) {

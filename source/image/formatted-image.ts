@@ -6,6 +6,7 @@ import {describeSystemError, UsageError} from '../errors.js';
 import type {WarnSink} from './local-image.js';
 import type {Image, Range, WritableImage} from './image.js';
 import {NbdImage} from './nbd-image.js';
+import {plainChain} from './host-map.js';
 import {TFLAG} from '../nbd/protocol.js';
 import {checkCreatable, emptyImage, imageKind, lockOrThrow, type OpenedSource, openSource, refuseDestinationInUse, type SourceIdentity, sourceInUseWarning, statOrThrow} from './preflight.js';
 import {checkFormat, createImage, resizeImage, startServer, virtualSize} from './qemu-server.js';
@@ -91,10 +92,23 @@ export function commitSourceBitmap(image: ServedImage, bitmap: SourceBitmap, rec
 	writePassRecord(bitmap.recordFile, record);
 }
 
+/**
+ * A SRC's files, when its reads may go to them past the server (host-map.ts): every layer a plain qcow2 or raw file.
+ * RBLOCKSYNC_NBD_FILES=0 reads everything through the server.
+ */
+function sourceFiles(path: string, format: string): {file: string; format: string; files: readonly string[]} | undefined {
+	if (process.env['RBLOCKSYNC_NBD_FILES'] === '0') {
+		return undefined;
+	}
+	const files = plainChain(path, format);
+	return files ? {file: path, format, files} : undefined;
+}
+
 function serve(role: 'SRC' | 'DST', path: string, format: string, readOnly: boolean, release: () => void, bitmap?: string, forceShare = false): ServedImage {
 	const server = startServer(role, path, {format, readOnly, forceShare, ...(bitmap === undefined ? {} : {bitmap})});
 	try {
-		const nbd = NbdImage.open({socket: server.socket, name: path, writable: !readOnly});
+		const hostFiles = role === 'SRC' ? sourceFiles(path, format) : undefined;
+		const nbd = NbdImage.open({socket: server.socket, name: path, writable: !readOnly, ...(hostFiles ? {hostFiles} : {})});
 		return new ServedImage(nbd, server, release);
 	} catch (error) {
 		server.stop();
@@ -260,10 +274,13 @@ function parseServer(server: string): {socket: string; exportName: string} {
  * `whole`: this worker's range is the whole image; several writing workers need a server that allows several
  * writing connections (NBD_FLAG_CAN_MULTI_CONN: a flush on one covers the writes of all).
  */
-export function openServedWorker(role: 'SRC' | 'DST', path: string, socket: string, writable: boolean, whole: boolean, bitmap?: string): NbdImage {
+export function openServedWorker(role: 'SRC' | 'DST', path: string, socket: string, writable: boolean, whole: boolean, bitmap?: string, format?: string): NbdImage {
 	let image: NbdImage;
 	try {
-		image = NbdImage.open({...parseServer(socket), name: path, writable, ...(bitmap === undefined ? {} : {bitmap})});
+		const server = parseServer(socket);
+		// A qemu-nbd of this run's on SRC (not a running VM's export, whose disk the guest writes): its files are read.
+		const hostFiles = role === 'SRC' && server.exportName === '' && format !== undefined ? sourceFiles(path, format) : undefined;
+		image = NbdImage.open({...server, name: path, writable, ...(bitmap === undefined ? {} : {bitmap}), ...(hostFiles ? {hostFiles} : {})});
 	} catch (error) {
 		throw new UsageError(`${role} ${path}: ${error instanceof Error ? error.message : String(error)}`, {cause: error});
 	}

@@ -22,6 +22,9 @@ export function blockDeviceSize(fd: number, rdev: number): number {
 	return Number(fs.readFileSync(`/sys/dev/block/${deviceNumber(rdev)}/size`, 'utf8').trim()) * 512;
 }
 
+/** How many bytes written start their writeback (LocalImage.wrote). */
+const WRITEBACK_BYTES = 8 * 1024 * 1024;
+
 /** A file or block device open on `fd`; the image owns the fd. */
 export class LocalImage implements WritableImage {
 	readonly name: string;
@@ -35,6 +38,10 @@ export class LocalImage implements WritableImage {
 	private closed = false;
 	/** Each warning once per image (the run's reporter also drops repeats across images and workers). */
 	private readonly warned = new Set<string>();
+	/** Written since writeback was last started: [from, to), and how many bytes. */
+	private dirtyFrom = Number.POSITIVE_INFINITY;
+	private dirtyTo = 0;
+	private dirtyBytes = 0;
 
 	/** `closeFd`: how the fd is closed (fs.closeSync unless the fd came from elsewhere, e.g. the native helper's shareFd). */
 	constructor(fd: number, name: string, kind: 'file' | 'block', size: number, private readonly warn: WarnSink = stderrWarn, private readonly closeFd: (fd: number) => void = fs.closeSync) {
@@ -68,6 +75,31 @@ export class LocalImage implements WritableImage {
 		let done = 0;
 		while (done < length) {
 			done += this.io('write', position + done, () => fs.writeSync(this.fd, buffer, offset + done, length - done, position + done));
+		}
+		this.wrote(position, length);
+	}
+
+	/**
+	 * Every WRITEBACK_BYTES written, writeback of what they dirtied starts (not waited for): the disk writes while the
+	 * run goes on, and the closing fdatasync waits for little (1 GiB copied: 1.7 s in that fdatasync otherwise).
+	 */
+	private wrote(position: number, length: number): void {
+		const start = this.native?.startWriteback;
+		if (!start) {
+			return;
+		}
+		this.dirtyFrom = Math.min(this.dirtyFrom, position);
+		this.dirtyTo = Math.max(this.dirtyTo, position + length);
+		this.dirtyBytes += length;
+		if (this.dirtyBytes >= WRITEBACK_BYTES) {
+			try {
+				start(this.fd, this.dirtyFrom, this.dirtyTo - this.dirtyFrom);
+			} catch {
+				// Only a hint: the fdatasync at the end writes what is left, and reports any error.
+			}
+			this.dirtyFrom = Number.POSITIVE_INFINITY;
+			this.dirtyTo = 0;
+			this.dirtyBytes = 0;
 		}
 	}
 

@@ -9,6 +9,7 @@ import {firstRangeEndingAfter} from '../blocks/blocks.js';
 import type {NbdExport} from '../nbd/client.js';
 import {BASE_ALLOCATION, dirtyBitmapContext, dirtySpans, STATE_ZERO, TFLAG} from '../nbd/protocol.js';
 import {type Answer, type Operation, SIGNAL, type Span} from './nbd-thread.js';
+import {HostFileReader} from './host-map.js';
 
 export type NbdImageOptions = {
 	/** The server's Unix socket (qemu-nbd -k PATH). */
@@ -29,6 +30,11 @@ export type NbdImageOptions = {
 	readonly timeoutMs?: number;
 	/** Size of the READ requests a read is split into (see READ_REQUEST_BYTES). */
 	readonly readRequestBytes?: number;
+	/**
+	 * The exported image's files when reads may bypass the server (host-map.ts, plainChain: the container and its
+	 * backing files): data is read from them where qemu-img map gives an offset, the rest through the server.
+	 */
+	readonly hostFiles?: {readonly file: string; readonly format: string; readonly files: readonly string[]};
 };
 
 /**
@@ -107,10 +113,12 @@ export class NbdImage implements WritableImage {
 	private segments: Segment[] = [];
 	/** The end of the furthest fetch ahead: reads before it are not fetched ahead again. */
 	private frontier = 0;
+	/** Reads from the image's own files (options.hostFiles), past the server. */
+	private host: HostFileReader | undefined;
 	/** Operations handed to the thread (each a round trip): for tests and traces. */
 	handoffs = 0;
-	/** Bytes read from the export (reads served from the fetches kept are not). */
-	storageBytesRead = 0;
+	/** Bytes read through the export (reads served from the fetches kept are not). */
+	private exportBytesRead = 0;
 
 	private constructor(options: NbdImageOptions) {
 		const exportName = options.exportName ?? '';
@@ -134,6 +142,25 @@ export class NbdImage implements WritableImage {
 		}
 		this.export = info!;
 		this.size = this.export.size;
+		if (options.hostFiles) {
+			const {file, format, files} = options.hostFiles;
+			try {
+				this.host = new HostFileReader(file, format, files, this.size);
+			} catch (error) {
+				this.close();
+				throw error;
+			}
+		}
+	}
+
+	/** Bytes read from the storage: through the export (not what the fetches kept served again), and from the image's files. */
+	get storageBytesRead(): number {
+		return this.exportBytesRead + (this.host?.bytesRead ?? 0);
+	}
+
+	/** Whether reads go to the image's files where they can (hostFiles). */
+	get readsFiles(): boolean {
+		return this.host !== undefined;
 	}
 
 	/** Connects and negotiates (blocking until done); throws naming the socket when the server refuses. */
@@ -155,12 +182,25 @@ export class NbdImage implements WritableImage {
 	}
 
 	readAhead(ranges: readonly Range[]): void {
-		this.hinted = ranges;
+		// Reading the files directly: a read costs no round trip, nothing to fetch ahead.
+		this.hinted = this.host ? [] : ranges;
 		this.segments = [];
 		this.frontier = 0;
 	}
 
 	read(buffer: Buffer, offset: number, length: number, position: number): void {
+		while (this.host && length > 0 && position < this.size) {
+			const inside = Math.min(length, this.size - position);
+			let piece = this.host.read(buffer, offset, inside, position);
+			if (piece === 0) {
+				// An extent only the server has (a compressed cluster): that run of extents through it.
+				piece = Math.min(inside, this.host.servedUntil(position) - position);
+				this.readDirect(buffer, offset, piece, position);
+			}
+			offset += piece;
+			position += piece;
+			length -= piece;
+		}
 		while (length > 0) {
 			const index = firstRangeEndingAfter(this.segments, position);
 			const segment = this.segments[index];
@@ -215,7 +255,7 @@ export class NbdImage implements WritableImage {
 		const target = this.buffers[slot] ??= Buffer.from(new SharedArrayBuffer(READ_AHEAD));
 		this.segments = this.segments.filter(segment => segment.buffer !== target);
 		this.call({op: 'read', position, length: total, pieces, into: target.buffer as SharedArrayBuffer}, 'read', position);
-		this.storageBytesRead += total;
+		this.exportBytesRead += total;
 		for (let piece = 0, at = 0; piece < pieces.length; piece += 2) {
 			this.segments.push({start: pieces[piece]!, end: pieces[piece]! + pieces[piece + 1]!, buffer: target, at});
 			at += pieces[piece + 1]!;
@@ -226,7 +266,7 @@ export class NbdImage implements WritableImage {
 
 	private readDirect(buffer: Buffer, offset: number, length: number, position: number): void {
 		const available = Math.max(0, Math.min(length, this.size - position));
-		this.storageBytesRead += available;
+		this.exportBytesRead += available;
 		for (let done = 0; done < available;) {
 			const piece = Math.min(MAX_AREA, available - done);
 			const view = this.reserve(piece);
@@ -315,6 +355,7 @@ export class NbdImage implements WritableImage {
 			return;
 		}
 		this.closed = true;
+		this.host?.close();
 		try {
 			if (!this.broken) {
 				this.call({op: 'close'}, 'close');

@@ -35,6 +35,8 @@ export interface NativeOps {
 	ofdLock?: (fd: number, start: number, length: number) => {start: number; length: number; exclusive: boolean} | null;
 	/** Takes an OFD read lock on [start, start+length) without waiting (F_OFD_SETLK); EAGAIN when a write lock is there. Absent in older helpers. */
 	ofdReadLock?: (fd: number, start: number, length: number) => void;
+	/** Starts writeback of a range without waiting (sync_file_range SYNC_FILE_RANGE_WRITE); length 0: to the end. Absent in older helpers. */
+	startWriteback?: (fd: number, offset: number, length: number) => void;
 	/** close(2) of an fd shareFd made (fs.closeSync warns about those in worker threads). */
 	closeFd(fd: number): void;
 	/**
@@ -135,6 +137,7 @@ function wrap(addon: Addon): NativeOps {
 		lock: (fd, exclusive) => addon.lock(fd, exclusive ? 1 : 0),
 		shareFd: addon.shareFd,
 		closeFd: addon.closeFd,
+		...(typeof addon.startWriteback === 'function' ? {startWriteback: addon.startWriteback} : {}),
 		blake3Blocks: addon.blake3Blocks,
 		...(typeof addon.ofdLock === 'function' ? {ofdLock: ofdLockOf(addon.ofdLock)} : {}),
 		...(typeof addon.ofdReadLock === 'function' ? {ofdReadLock: addon.ofdReadLock} : {}),

@@ -205,7 +205,8 @@ export class RemoteBackend implements SyncBackend {
 			this.remoteHosts.warn = message => this.warn(message);
 		}
 		this.retriesLeft = options.retries ?? 0;
-		this.hello = helloMessage(this.retriesLeft > 0);
+		// Checkpoints (an fdatasync each) only where a link can drop: not in a local run (a formatted endpoint's threads).
+		this.hello = helloMessage(this.retriesLeft > 0 && (options.src.kind !== 'local' || options.dst.kind !== 'local'));
 		// Decided before the prepare step creates it.
 		this.localDestIsNew = options.dst.kind === 'local' && !existsSync(options.dst.path);
 	}
