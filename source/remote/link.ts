@@ -131,6 +131,8 @@ export class ThreadLink extends LinkBase implements Link {
 	private readonly batcher: WriteBatcher;
 	private readonly exit: Promise<void>;
 	private giveUp: (() => void) | undefined;
+	/** Whether any frame was sent to the thread. */
+	private used = false;
 
 	/** A thread, unless `inProcess` (or no thread entry can be found). */
 	static create(inProcess = false): Link {
@@ -162,11 +164,19 @@ export class ThreadLink extends LinkBase implements Link {
 
 	send(bytes: Buffer): void {
 		if (!this.closed) {
+			this.used = true;
 			this.batcher.push(bytes);
 		}
 	}
 
 	close(): void {
+		if (!this.closed && !this.used) {
+			// Never sent a frame (a link opened ahead that the run did not need): no image is open there, nothing to
+			// flush; ended at once rather than after its start-up.
+			this.finish(undefined);
+			void this.worker.terminate();
+			return;
+		}
 		if (!this.closed) {
 			this.batcher.flush();
 			this.worker.postMessage(THREAD_END);

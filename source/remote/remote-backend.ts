@@ -560,7 +560,9 @@ export class RemoteBackend implements SyncBackend {
 		}
 		try {
 			const message = this.openMessage(Role.dest, 'sync', true, {start: 0, end: 0});
+			this.trace('DST commits');
 			const reply = await openLink(link, cacheOn ? message : {...message, flags: message.flags & ~OpenFlag.cache}, this.warn, this.bounds.replyMs, undefined, this.hello);
+			this.trace('DST committed');
 			this.watchLockHolder(link, reply.held);
 			this.dstStampAfter = reply.opened.pass ?? '';
 			return cacheOn ? reply.cache ?? status : status;
@@ -654,6 +656,7 @@ export class RemoteBackend implements SyncBackend {
 	}
 
 	async close(): Promise<void> {
+		this.trace('closing');
 		this.closing = true;
 		// Not waiting for what is still opening (a connection, an agent's channel): it gives up or is closed as it arrives (makeLink).
 		for (const link of this.links) {
