@@ -34,3 +34,8 @@ export type NativeKnobs = {
 export function nativeKnobs(env: NodeJS.ProcessEnv): NativeKnobs {
 	return {path: env['RBLOCKSYNC_NATIVE'] || undefined, disabled: env['RBLOCKSYNC_NO_NATIVE'] === '1'};
 }
+
+/** RBLOCKSYNC_NBD_FILES=0: a formatted SRC is read only through its NBD server, never from its files (image/host-map.ts). Read where the agent opens it. */
+export function nbdFilesKnob(env: NodeJS.ProcessEnv): boolean {
+	return env['RBLOCKSYNC_NBD_FILES'] !== '0';
+}

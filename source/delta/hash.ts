@@ -1,7 +1,5 @@
 // Block hashing for the remote protocol: N blocks of a buffer into a preallocated digest buffer, no per-block allocation.
 import {createHash} from 'node:crypto';
-import {load} from 'blake3-wasm';
-import internal from '@c4312/blake3-internal';
 import {nativeOps, type NativeOps} from '../native/native.js';
 /** The digest functions the protocol can use. */
 export type HashName = 'blake3' | 'sha256';
@@ -38,6 +36,8 @@ const WASM_PIECE = 1024 * 1024;
 
 let blake3: Promise<Hasher> | undefined;
 
+type Blake3Internal = typeof import('@c4312/blake3-internal');
+
 /** The hasher for a --hash name; blake3 loads its WebAssembly module once. */
 export async function createHasher(name: HashName): Promise<Hasher> {
 	if (name === 'sha256') {
@@ -67,11 +67,17 @@ function nativeBlake3Hasher(native: NativeOps): Hasher {
 
 /** The WebAssembly BLAKE3 even where the native one loads (tests compare the two). */
 export async function createWasmBlake3Hasher(): Promise<Hasher> {
-	blake3 ??= load().then(() => blake3Hasher(internal.getWasm() as unknown as Blake3Wasm));
+	// Loaded only here (~40 ms of every start-up otherwise): the native helper's BLAKE3 is the one normally used.
+	blake3 ??= Promise.all([import('blake3-wasm'), import('@c4312/blake3-internal')]).then(async ([{load}, module]) => {
+		// A CommonJS module: its exports are the default export under node, the namespace itself under some loaders.
+		const internal = ((module as {default?: Blake3Internal}).default ?? module) as Blake3Internal;
+		await load();
+		return blake3Hasher(internal.getWasm() as unknown as Blake3Wasm, internal);
+	});
 	return blake3;
 }
 
-function blake3Hasher(wasm: Blake3Wasm): Hasher {
+function blake3Hasher(wasm: Blake3Wasm, internal: Blake3Internal): Hasher {
 	const input = wasm._malloc(WASM_BATCH);
 	const output = wasm._malloc(WASM_OUT);
 	function hashBlocks(buffer: Buffer, length: number, blockSize: number, out: Buffer, outOffset: number, skip?: Uint8Array): number {

@@ -7,6 +7,7 @@ import type {WarnSink} from './local-image.js';
 import type {Image, Range, WritableImage} from './image.js';
 import {NbdImage} from './nbd-image.js';
 import {plainChain} from './host-map.js';
+import {nbdFilesKnob} from '../environment.js';
 import {TFLAG} from '../nbd/protocol.js';
 import {checkCreatable, emptyImage, imageKind, lockOrThrow, type OpenedSource, openSource, refuseDestinationInUse, type SourceIdentity, sourceInUseWarning, statOrThrow} from './preflight.js';
 import {checkFormat, createImage, resizeImage, startServer, virtualSize} from './qemu-server.js';
@@ -97,7 +98,7 @@ export function commitSourceBitmap(image: ServedImage, bitmap: SourceBitmap, rec
  * RBLOCKSYNC_NBD_FILES=0 reads everything through the server.
  */
 function sourceFiles(path: string, format: string): {file: string; format: string; files: readonly string[]} | undefined {
-	if (process.env['RBLOCKSYNC_NBD_FILES'] === '0') {
+	if (!nbdFilesKnob(process.env)) {
 		return undefined;
 	}
 	const files = plainChain(path, format);

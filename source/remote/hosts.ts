@@ -1,7 +1,7 @@
 // The SSH side of the driver: one connection pool and one agent plan per host, and agents started as links on them.
 // One RemoteHosts serves a whole run, across every file of a run over many files (one handshake per host).
 import {InterruptedError, TransferError, UsageError} from '../errors.js';
-import {connect, type Connection} from '../ssh/connect.js';
+import type {Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {ConnectionPool} from '../ssh/pool.js';
 import {type Bounds, DEFAULT_BOUNDS} from './bounds.js';
@@ -243,7 +243,8 @@ export class RemoteHosts {
 		const key = this.keyOf(endpoint);
 		let host = this.hosts.get(key);
 		if (!host) {
-			const open = async (): Promise<Connection> => connect({
+			// ssh2 (~100 ms to load) only once a host is reached: a local run with a formatted image needs none of it.
+			const open = async (): Promise<Connection> => (await import('../ssh/connect.js')).connect({
 				host: endpoint.host, acceptNewHostKey: options.acceptNewHostKey, warn: message => this.warn(message), keepaliveMs: options.keepaliveMs,
 				timeoutMs: this.bounds.connectMs, signal: this.teardown.signal,
 				...(endpoint.user === undefined ? {} : {user: endpoint.user}),
