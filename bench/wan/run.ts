@@ -106,25 +106,19 @@ const compressCase = (label: string, from: string): Case => ({label, src: from, 
 
 const push = 'rsync push';
 const pull = 'rsync pull';
+/** The tools of a sync onto an existing DST (a 1% change, or none): rblocksync both ways with and without -w 1, rsync, bdsync. */
+const deltaTools = (): Case['tools'] => [
+	{name: 'rblocksync push', run: async () => rblocksync([src, `wan:${dst}`]), rsyncPeer: push},
+	{name: 'rblocksync push -w 1', run: async () => rblocksync(['-w', '1', src, `wan:${dst}`]), rsyncPeer: push},
+	{name: 'rblocksync pull', run: async () => rblocksync([`wan:${src}`, dst]), rsyncPeer: pull},
+	{name: 'rblocksync pull -w 1', run: async () => rblocksync(['-w', '1', `wan:${src}`, dst]), rsyncPeer: pull},
+	{name: push, run: async () => rsync(src, `wan:${dst}`), rsyncPeer: push},
+	{name: pull, run: async () => rsync(`wan:${src}`, dst), rsyncPeer: pull},
+	...(fs.existsSync(BDSYNC) ? [{name: 'bdsync push', run: bdsync, rsyncPeer: push}] : []),
+];
 const cases: Record<string, Case> = {
-	changed: {label: '1% changed', reset: () => execFileSync('cp', ['--sparse=always', changed, dst]), tools: [
-		{name: 'rblocksync push', run: async () => rblocksync([src, `wan:${dst}`]), rsyncPeer: push},
-		{name: 'rblocksync push -w 1', run: async () => rblocksync(['-w', '1', src, `wan:${dst}`]), rsyncPeer: push},
-		{name: 'rblocksync pull', run: async () => rblocksync([`wan:${src}`, dst]), rsyncPeer: pull},
-		{name: 'rblocksync pull -w 1', run: async () => rblocksync(['-w', '1', `wan:${src}`, dst]), rsyncPeer: pull},
-		{name: push, run: async () => rsync(src, `wan:${dst}`), rsyncPeer: push},
-		{name: pull, run: async () => rsync(`wan:${src}`, dst), rsyncPeer: pull},
-		...(fs.existsSync(BDSYNC) ? [{name: 'bdsync push', run: bdsync, rsyncPeer: push}] : []),
-	]},
-	unchanged: {label: 'unchanged', reset: () => execFileSync('cp', ['--sparse=always', src, dst]), tools: [
-		{name: 'rblocksync push', run: async () => rblocksync([src, `wan:${dst}`]), rsyncPeer: push},
-		{name: 'rblocksync push -w 1', run: async () => rblocksync(['-w', '1', src, `wan:${dst}`]), rsyncPeer: push},
-		{name: 'rblocksync pull', run: async () => rblocksync([`wan:${src}`, dst]), rsyncPeer: pull},
-		{name: 'rblocksync pull -w 1', run: async () => rblocksync(['-w', '1', `wan:${src}`, dst]), rsyncPeer: pull},
-		{name: push, run: async () => rsync(src, `wan:${dst}`), rsyncPeer: push},
-		{name: pull, run: async () => rsync(`wan:${src}`, dst), rsyncPeer: pull},
-		...(fs.existsSync(BDSYNC) ? [{name: 'bdsync push', run: bdsync, rsyncPeer: push}] : []),
-	]},
+	changed: {label: '1% changed', reset: () => execFileSync('cp', ['--sparse=always', changed, dst]), tools: deltaTools()},
+	unchanged: {label: 'unchanged', reset: () => execFileSync('cp', ['--sparse=always', src, dst]), tools: deltaTools()},
 	first: {label: 'first copy', reset: () => fs.rmSync(dst, {force: true}), tools: [
 		{name: 'rblocksync push', run: async () => rblocksync([src, `wan:${dst}`, '--truncate']), rsyncPeer: push},
 		{name: 'rblocksync push -w 1', run: async () => rblocksync(['-w', '1', src, `wan:${dst}`, '--truncate']), rsyncPeer: push},

@@ -5,11 +5,12 @@
 // -w 1 cost several round trips of session more; the wide session (doc/protocol.md) has one per changed chunk, all in flight.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {copyFileSync, mkdtempSync, rmSync, appendFileSync} from 'node:fs';
+import {copyFileSync, mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {performance} from 'node:perf_hooks';
 import {type DelayProxy, startDelayProxy} from '../../bench/wan/delay-proxy.js';
+import {startWan} from '../helpers/wan.js';
 import {type Sshd, startSshd} from '../helpers/sshd.js';
 import {changeBlocks, makeImage, runCli, sameContent} from '../helpers/remote-images.js';
 
@@ -21,10 +22,7 @@ let dir: string;
 
 test.before(async () => {
 	sshd = await startSshd();
-	proxy = await startDelayProxy({host: '127.0.0.1', port: sshd.port}, {rttMs: 0, rate: 0});
-	appendFileSync(join(sshd.home, '.ssh/config'), `\nHost wan\n\tHostName 127.0.0.1\n\tPort ${proxy.port}\n\tUser root\n\tIdentityFile ~/.ssh/id_installed\n\tIdentitiesOnly yes\n`);
-	const [, type, key] = sshd.hostKeyLine.split(' ');
-	appendFileSync(join(sshd.home, '.ssh/known_hosts'), `[127.0.0.1]:${proxy.port} ${type} ${key}\n`);
+	proxy = await startWan(sshd, {rttMs: 0, rate: 0});
 	dir = mkdtempSync(join(tmpdir(), 'rbs-wan-'));
 });
 

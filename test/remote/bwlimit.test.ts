@@ -1,13 +1,14 @@
 // --bwlimit over a real sshd through the user-space link of bench/wan (the proxy counts the wire bytes): one budget
 // across workers and their channels, honoured within 10% over a ~10 s transfer, with no second far above it.
 // A timed test, as issue 12 asks for this one: the bound is the rate itself, with generous margins for a busy host.
-import {appendFileSync, mkdtempSync, rmSync} from 'node:fs';
+import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {performance} from 'node:perf_hooks';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {type DelayProxy, startDelayProxy} from '../../bench/wan/delay-proxy.js';
+import type {DelayProxy} from '../../bench/wan/delay-proxy.js';
+import {startWan} from '../helpers/wan.js';
 import {type Sshd, startSshd} from '../helpers/sshd.js';
 import {makeImage, runCli, sameContent} from '../helpers/remote-images.js';
 
@@ -20,10 +21,7 @@ let dir: string;
 
 test.before(async () => {
 	sshd = await startSshd();
-	proxy = await startDelayProxy({host: '127.0.0.1', port: sshd.port}, {rttMs: 0, rate: 0});
-	appendFileSync(join(sshd.home, '.ssh/config'), `\nHost wan\n\tHostName 127.0.0.1\n\tPort ${proxy.port}\n\tUser root\n\tIdentityFile ~/.ssh/id_installed\n\tIdentitiesOnly yes\n`);
-	const [, type, key] = sshd.hostKeyLine.split(' ');
-	appendFileSync(join(sshd.home, '.ssh/known_hosts'), `[127.0.0.1]:${proxy.port} ${type} ${key}\n`);
+	proxy = await startWan(sshd, {rttMs: 0, rate: 0});
 	dir = mkdtempSync(join(tmpdir(), 'rbs-bwlimit-'));
 });
 

@@ -1,12 +1,13 @@
 // zstd through the native helper over a real sshd: compressible and random data, the zlib fallback of an agent
 // without the helper, and --compress=auto deciding per worker from what it measures: off on loopback, on at
 // 100 Mbit/s and 80 ms through bench/wan's delay proxy. The summary's ratio is SRC's data bytes over their wire bytes.
-import {appendFileSync, mkdtempSync, rmSync} from 'node:fs';
+import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {type DelayProxy, startDelayProxy} from '../../bench/wan/delay-proxy.js';
+import type {DelayProxy} from '../../bench/wan/delay-proxy.js';
+import {startWan} from '../helpers/wan.js';
 import {nativeOps} from '../../source/native/native.js';
 import {type Sshd, startSshd} from '../helpers/sshd.js';
 import {makeImage, runCli, sameContent} from '../helpers/remote-images.js';
@@ -24,10 +25,7 @@ const noZstd = nativeOps()?.zstd ? undefined : 'this host has no libzstd.so.1 (o
 
 test.before(async () => {
 	sshd = await startSshd();
-	proxy = await startDelayProxy({host: '127.0.0.1', port: sshd.port}, {rttMs: 80, rate: 100e6 / 8});
-	appendFileSync(join(sshd.home, '.ssh/config'), `\nHost wan\n\tHostName 127.0.0.1\n\tPort ${proxy.port}\n\tUser root\n\tIdentityFile ~/.ssh/id_installed\n\tIdentitiesOnly yes\n`);
-	const [, type, key] = sshd.hostKeyLine.split(' ');
-	appendFileSync(join(sshd.home, '.ssh/known_hosts'), `[127.0.0.1]:${proxy.port} ${type} ${key}\n`);
+	proxy = await startWan(sshd, {rttMs: 80, rate: 100e6 / 8});
 	dir = mkdtempSync(join(tmpdir(), 'rbs-compress-'));
 	text = join(dir, 'text.img');
 	random = join(dir, 'random.img');
