@@ -182,8 +182,7 @@ export class NbdImage implements WritableImage {
 	}
 
 	readAhead(ranges: readonly Range[]): void {
-		// Reading the files directly: a read costs no round trip, nothing to fetch ahead.
-		this.hinted = this.host ? [] : ranges;
+		this.hinted = ranges;
 		this.segments = [];
 		this.frontier = 0;
 	}
@@ -193,14 +192,20 @@ export class NbdImage implements WritableImage {
 			const inside = Math.min(length, this.size - position);
 			let piece = this.host.read(buffer, offset, inside, position);
 			if (piece === 0) {
-				// An extent only the server has (a compressed cluster): that run of extents through it.
-				piece = Math.min(inside, this.host.servedUntil(position) - position);
-				this.readDirect(buffer, offset, piece, position);
+				// A run of extents only the server has (compressed clusters): through it, fetched ahead within that run.
+				const until = this.host.servedUntil(position);
+				piece = Math.min(inside, until - position);
+				this.readThroughServer(buffer, offset, piece, position, until);
 			}
 			offset += piece;
 			position += piece;
 			length -= piece;
 		}
+		this.readThroughServer(buffer, offset, length, position, this.size);
+	}
+
+	/** A read through the export: from the fetches kept, else a fetch ahead (not past `limit`), else as asked. */
+	private readThroughServer(buffer: Buffer, offset: number, length: number, position: number, limit: number): void {
 		while (length > 0) {
 			const index = firstRangeEndingAfter(this.segments, position);
 			const segment = this.segments[index];
@@ -214,7 +219,7 @@ export class NbdImage implements WritableImage {
 			}
 			// Only reads moving forward fetch ahead: a read behind what was fetched and no longer kept is served as
 			// asked, or it would fetch megabytes for a few blocks.
-			if (length < READ_AHEAD && position >= this.frontier && this.fetch(position, length)) {
+			if (length < READ_AHEAD && position >= this.frontier && this.fetch(position, length, limit)) {
 				continue;
 			}
 			this.readDirect(buffer, offset, length, position);
@@ -223,10 +228,10 @@ export class NbdImage implements WritableImage {
 	}
 
 	/**
-	 * Fetches from `position` on, inside the hinted ranges, up to READ_AHEAD bytes into the next buffer of the ring:
-	 * false (nothing fetched) when `position` is in no hinted range or the read goes on past the hinted ranges.
+	 * Fetches from `position` on, inside the hinted ranges and before `limit`, up to READ_AHEAD bytes into the next
+	 * buffer of the ring: false (nothing fetched) when `position` is in no hinted range or the read goes on past them.
 	 */
-	private fetch(position: number, length: number): boolean {
+	private fetch(position: number, length: number, limit: number): boolean {
 		let index = firstRangeEndingAfter(this.hinted, position);
 		if (!this.hinted[index] || this.hinted[index]!.start > position) {
 			return false;
@@ -236,7 +241,7 @@ export class NbdImage implements WritableImage {
 		for (let at = position; index < this.hinted.length && total < READ_AHEAD && pieces.length < 2 * MAX_PIECES; index++) {
 			const range = this.hinted[index]!;
 			const start = Math.max(at, range.start);
-			const end = Math.min(range.end, this.size, start + READ_AHEAD - total);
+			const end = Math.min(range.end, limit, start + READ_AHEAD - total);
 			if (end > start) {
 				pieces.push(start, end - start);
 				total += end - start;

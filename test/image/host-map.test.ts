@@ -1,7 +1,7 @@
 // A qcow2 SRC's data read from its own files (host-map.ts) instead of through qemu-nbd: the map's parsing, then a real
 // backing chain (data in both layers, a zero write over the base's data, a compressed cluster that only the server
-// can give) read through an NbdImage with hostFiles and compared with qemu-img convert's guest view; the chains
-// that must go through the server (an external data file, encryption).
+// can give, fetched ahead within its run) read through an NbdImage with hostFiles and compared with qemu-img
+// convert's guest view; the chains that must go through the server (an external data file, encryption).
 import {execFileSync} from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -113,6 +113,30 @@ real('should read a compressed cluster through the server and the rest from the 
 		assert.ok(readAll(image).equals(guestView(file, 'qcow2')), 'the bytes read differ from the guest view');
 		assert.ok(image.handoffs > opened, 'the compressed cluster was not read through the server');
 		assert.is(image.storageBytesRead, 2 * MiB + 64 * 1024);
+	} finally {
+		stop();
+	}
+});
+
+real('should fetch a run of compressed clusters ahead through the server, and no further than the run', context => {
+	if (problem) {
+		return skip(context, problem);
+	}
+	const file = path.join(dir, 'compressed-run.qcow2');
+	qemuImgCreate(file, 'qcow2', 8 * MiB);
+	qemuIo(file, ['write -c -P 0x7a 0 4M', 'write -P 0x7b 4M 1M']);
+	const {image, stop} = openTop(file);
+	try {
+		image.readAhead([{start: 0, end: image.size}]);
+		const opened = image.handoffs;
+		const out = Buffer.alloc(image.size);
+		for (let at = 0; at < image.size; at += MiB) {
+			image.read(out, at, MiB, at);
+		}
+		assert.ok(out.equals(guestView(file, 'qcow2')), 'the bytes read differ from the guest view');
+		// The 4 MiB compressed run in one fetch (not one round trip per MiB), the plain MiB from the file.
+		assert.is(image.handoffs, opened + 1, 'the compressed run was not fetched ahead in one handoff');
+		assert.is(image.storageBytesRead, 5 * MiB, 'bytes read: the run through the server once, the rest from the file');
 	} finally {
 		stop();
 	}
