@@ -159,6 +159,8 @@ export class RemoteBackend implements SyncBackend {
 	private compression: CompressSpec = undefined;
 	/** SOURCE's data runs through the relay: their bytes, and their bytes on the wire (compressed or not). */
 	private readonly dataBytes = {raw: 0, wire: 0};
+	/** A DEST session of the sync phase opened: DST may have been written from then on (a later drop is exit 2). */
+	private destOpened = false;
 	/** SRC's preparing agent, kept until the end: it holds SRC's shared lock and checks SRC after the sync phase. */
 	private srcHolder: {link: Link; held: Held} | undefined;
 	/** DST's preparing agent, "bootid:pid:fd" in its OPENED: the DEST workers write through its open file description. */
@@ -353,6 +355,7 @@ export class RemoteBackend implements SyncBackend {
 					openLink(dstLink, this.openMessage(Role.dest, phase, false, part), this.warn, this.bounds.replyMs, undefined, this.hello),
 				]), stop.signal, () => this.lockLost ?? new InterruptedError('interrupted'));
 				this.throwIfLockLost();
+				this.destOpened ||= phase === 'sync';
 				this.trace(`worker ${index} opened${from > range.start ? ` at ${from}` : ''}`);
 				const counters = await relaySession(srcLink, dstLink, {source: opSrc.held, dest: opDst.held}, {
 					stats: counters => {
@@ -445,8 +448,12 @@ export class RemoteBackend implements SyncBackend {
 		const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error)).replace(/; DST may be partially updated$/, '');
 		for (;;) {
 			if (this.retriesLeft <= 0) {
-				// What the drop that was not survived said, as a run without --retries says it (exit 2).
-				throw cause;
+				// What the drop that was not survived said, as a run without --retries says it (exit 2). A host that
+				// could not be reached again (a new connection, a channel) once DST may have been written is no
+				// longer "before any write".
+				throw cause instanceof LinkDownError && this.destOpened
+					? new LinkLostError(`${reason(cause)} before the sync finished; DST may be partially updated`, {cause})
+					: cause;
 			}
 			this.retriesLeft -= 1;
 			this.warn(`${reason(last)}; reconnecting in ${delay / 1000} s (${(this.options.retries ?? 0) - this.retriesLeft} of ${this.options.retries ?? 0})`);
