@@ -4,12 +4,14 @@
 // rblocksync-agent.mjs (the remote side: must not contain ink or react), rblocksync-worker.mjs (the
 // engine's worker threads), rblocksync-nbd-worker.mjs (an NBD image's client thread), and the native helper beside them.
 import {build} from 'esbuild';
-import {copyFileSync, existsSync, mkdirSync, readFileSync} from 'node:fs';
+import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
 import {join} from 'node:path';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = join(root, 'dist/bundle');
+/** The CLI bundle's chunks: rblocksync-chunk-HASH.mjs. */
+const CHUNK_PREFIX = 'rblocksync-chunk-';
 mkdirSync(out, {recursive: true});
 
 // CommonJS dependencies (ssh2, blake3-wasm) call require(); give the ESM bundle one.
@@ -26,7 +28,14 @@ const stubDevtools = {
 		b.onLoad({filter: /.*/, namespace: 'stub'}, () => ({contents: 'export default {connectToDevTools() {}};'}));
 	},
 };
-await build({...common, entryPoints: [join(root, 'dist/cli.js')], outfile: join(out, 'rblocksync.mjs'), plugins: [stubDevtools]});
+// The CLI is split at its dynamic imports: a run loads only what it uses (the TUI's ink and react, ssh2 for a host,
+// the agent), instead of parsing all of it at every start (a single 3 MiB file: --version 0.21 s -> 0.16 s here).
+// rblocksync-thread.mjs is the agent for the CLI's own worker threads, sharing the CLI's chunks (the uploaded
+// rblocksync-agent.mjs is one file, evaluated in full at every start). The chunks are flat files beside it (debian/rules ships every file of dist/bundle/); a rebuild's old ones go first.
+for (const name of readdirSync(out).filter(name => name.startsWith(CHUNK_PREFIX))) {
+	rmSync(join(out, name));
+}
+await build({...common, entryPoints: {'rblocksync': join(root, 'dist/cli.js'), 'rblocksync-thread': join(root, 'dist/agent/entry.js')}, outdir: out, splitting: true, chunkNames: `${CHUNK_PREFIX}[hash]`, outExtension: {'.js': '.mjs'}, plugins: [stubDevtools]});
 await build({...common, entryPoints: [join(root, 'dist/agent/entry.js')], outfile: join(out, 'rblocksync-agent.mjs')});
 // The engine's worker threads load this file from beside the bundle (see source/engine/local-backend.ts).
 await build({...common, entryPoints: [join(root, 'dist/engine/worker.js')], outfile: join(out, 'rblocksync-worker.mjs')});

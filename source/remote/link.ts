@@ -112,9 +112,12 @@ export class InProcessLink extends LinkBase implements Link {
 	}
 }
 
-/** The agent entry a worker thread loads: dist/agent/entry.js, or rblocksync-agent.mjs beside a bundle. */
+/**
+ * The agent entry a worker thread loads: dist/agent/entry.js, or beside a bundle rblocksync-thread.mjs (split like
+ * the CLI: what a role does not use is not loaded), else rblocksync-agent.mjs.
+ */
 function threadEntry(): URL | undefined {
-	return [new URL('../agent/entry.js', import.meta.url), new URL('./rblocksync-agent.mjs', import.meta.url)]
+	return ['../agent/entry.js', './rblocksync-thread.mjs', './rblocksync-agent.mjs'].map(path => new URL(path, import.meta.url))
 		.find(url => existsSync(fileURLToPath(url)));
 }
 
