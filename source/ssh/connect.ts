@@ -6,6 +6,7 @@ import {basename, dirname, isAbsolute, join} from 'node:path';
 import ssh2, {type AnyAuthMethod, type Client, type ClientChannel, type ConnectConfig} from 'ssh2';
 import type {Duplex} from 'node:stream';
 import {describeSystemError, InterruptedError, LinkDownError, RefusedError, UsageError} from '../errors.js';
+import {signKeyFilesAtOnce} from './sign-at-once.js';
 import {defaultIdentityFiles, expandHome, type HostConfig, matchPattern, parseSshConfig, type ReadInclude, resolveHost} from './config.js';
 import {widenReceiveWindow} from './window.js';
 import {checkKnownHosts, fingerprint, keyTypeOf, knownHostsLine, knownKeyTypes} from './known-hosts.js';
@@ -202,6 +203,7 @@ async function connectThrough(options: ConnectOptions, config: HostConfig, label
 				onAbort();
 			} else {
 				client.connect(connectConfig);
+				signKeyFilesAtOnce(client);
 			}
 		});
 	} finally {
