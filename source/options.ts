@@ -13,7 +13,7 @@ import type {FilterRule} from './tree/glob.js';
 export type {HashName};
 export type ProgressMode = 'tui' | 'plain' | 'none';
 
-/** What meow hands over (all optional: tests pass only what they exercise). */
+/** The typed flags (argv.ts typeFlags; all optional: tests pass only what they exercise). */
 export type RawFlags = {
 	truncate?: boolean;
 	recursive?: boolean;

@@ -50,7 +50,7 @@ export function processes(): ProcessRow[] {
 	return rows;
 }
 
-/** Every process below the test sshd but sshd's own: the agents (meow renames them "rblocksync"), and whatever they run. */
+/** Every process below the test sshd but sshd's own: the agents, and whatever they run. */
 export function belowSshd(sshd: Pick<Sshd, 'pid'>): ProcessRow[] {
 	const rows = processes();
 	const below = new Set([sshd.pid]);

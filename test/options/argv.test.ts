@@ -1,6 +1,6 @@
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {splitArgv} from '../../source/argv.js';
+import {cliFlags, splitArgv, typeFlags} from '../../source/argv.js';
 import {UsageError} from '../../source/errors.js';
 
 const split = suite('splitArgv');
@@ -68,3 +68,31 @@ split('should refuse unknown options, missing values, values for switches and re
 });
 
 split.run();
+
+const typed = suite('typeFlags');
+/** What meow 13 made of splitArgv's options for every flag left out (what the run before typeFlags read). */
+const unset = {
+	truncate: false, recursive: false, filter: [], delete: false, watch: false, dryRun: false, check: false, verify: false, copy: false,
+	cache: true, trustCache: false, remoteSudo: false, acceptNewHostKey: false, forceShare: false, force: false, json: false,
+	jsonProgress: false, stat: false, quiet: false, debug: false, help: false, version: false, agent: false,
+};
+
+typed('should give every switch its default or false, every list [] and leave values out when nothing is given', () => {
+	assert.equal(typeFlags([], cliFlags), unset);
+});
+
+typed('should type switches, negations, values (an empty one kept) and the --include/--exclude list in order, as meow did', () => {
+	const {options} = splitArgv(['--no-cache', '-q', '--include', '*.img', '--exclude', 'x', '-z', '-b', '64k', 'a', 'b']);
+	assert.equal(typeFlags(options, cliFlags), {...unset, cache: false, quiet: true, filter: ['+*.img', '-x'], compress: '', blockSize: '64k'});
+	assert.equal(typeFlags(splitArgv(['--compress=6', '--json', '--cache', '-w4']).options, cliFlags), {...unset, compress: '6', json: true, workers: '4'});
+	// The last of a switch's wins.
+	assert.equal(typeFlags(splitArgv(['--truncate', '--no-truncate', '--no-cache', '--cache']).options, cliFlags), unset);
+});
+
+typed('should refuse what splitArgv never writes', () => {
+	assert.throws(() => typeFlags(['--bogus'], cliFlags), /unknown option --bogus/);
+	assert.throws(() => typeFlags(['-q'], cliFlags), /unknown option -q/);
+	assert.throws(() => typeFlags(['--no-hash'], cliFlags), /unknown option --no-hash/);
+});
+
+typed.run();

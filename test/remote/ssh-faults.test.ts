@@ -37,7 +37,7 @@ function homeWith(name: string, knownHosts: string, config?: string): NodeJS.Pro
 	return {...sshd.env, HOME: home};
 }
 
-/** Every process below sshd that is not sshd itself: the agents (meow renames them "rblocksync"). */
+/** Every process below sshd that is not sshd itself: the agents. */
 function agents(): number[] {
 	return belowSshd(sshd).map(row => row.pid);
 }
