@@ -2,6 +2,7 @@
 import {ExitCode, exitCodeOf, UsageError} from './errors.js';
 import {statSync} from 'node:fs';
 import {type Options, type RawFlags, resolveOptions} from './options.js';
+import {closeEarly, connectEarly, earlyOptions} from './remote/early-connect.js';
 
 type Flags = RawFlags & {help?: boolean; version?: boolean; agent?: boolean};
 
@@ -47,10 +48,12 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 	};
 	process.on('SIGINT', onSignal);
 	process.on('SIGTERM', onSignal);
+	startConnections(options, controller.signal);
 	if (options.intoDirectory) {
 		try {
 			return await runManyCli(options, controller.signal);
 		} finally {
+			closeEarly();
 			process.off('SIGINT', onSignal);
 			process.off('SIGTERM', onSignal);
 		}
@@ -69,8 +72,25 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 		printError(error, options.debug);
 		return exitCodeOf(error);
 	} finally {
+		closeEarly();
 		process.off('SIGINT', onSignal);
 		process.off('SIGTERM', onSignal);
+	}
+}
+
+/**
+ * Starts the SSH connection to each host of the run now (remote/early-connect.ts), so its handshake overlaps the
+ * loading of everything else. Not with --accept-new-host-key: a run that fails before it reaches the host (a
+ * missing local SRC) must not have added a host key to known_hosts.
+ */
+function startConnections(options: Options, signal: AbortSignal): void {
+	if (options.acceptNewHostKey) {
+		return;
+	}
+	for (const endpoint of [...options.sources, options.dst]) {
+		if (endpoint.kind === 'remote') {
+			connectEarly(earlyOptions(endpoint, options), signal);
+		}
 	}
 }
 

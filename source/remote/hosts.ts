@@ -5,6 +5,7 @@ import type {Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {ConnectionPool} from '../ssh/pool.js';
 import {type Bounds, DEFAULT_BOUNDS} from './bounds.js';
+import {earlyOptions, takeEarly} from './early-connect.js';
 import {type AgentPlan, agentFromProbe, localStartCommand, prepareAgent, type RemoteAgent} from './deploy.js';
 import {type Link, StreamLink, ThreadLink} from './link.js';
 import {Capability, decode, encode, type Message, PROTOCOL_VERSION} from '../protocol/messages.js';
@@ -239,20 +240,18 @@ export class RemoteHosts {
 	/** The host's connections and agent plan, made once (the first call connects and probes or deploys). */
 	private hostFor(endpoint: HostEndpoint): Promise<Host> {
 		const {options} = this;
-		const port = endpoint.port ?? options.port;
 		const key = this.keyOf(endpoint);
 		let host = this.hosts.get(key);
 		if (!host) {
 			// ssh2 (~100 ms to load) only once a host is reached: a local run with a formatted image needs none of it.
+			const connectOptions = earlyOptions(endpoint, options, this.bounds);
 			const open = async (): Promise<Connection> => (await import('../ssh/connect.js')).connect({
-				host: endpoint.host, acceptNewHostKey: options.acceptNewHostKey, warn: message => this.warn(message), keepaliveMs: options.keepaliveMs,
-				timeoutMs: this.bounds.connectMs, signal: this.teardown.signal,
-				...(endpoint.user === undefined ? {} : {user: endpoint.user}),
-				...(port === undefined ? {} : {port}),
-				...(options.identity === undefined ? {} : {identity: options.identity}),
+				...connectOptions, warn: message => this.warn(message), signal: this.teardown.signal,
 			});
+			// The first connection may be under way already (main.ts started it as the run began).
+			const first = takeEarly(connectOptions, message => this.warn(message), this.teardown.signal);
 			host = (async () => {
-				const connection = await open();
+				const connection = await (first ?? open());
 				this.trace(`${endpoint.host}: connected`);
 				const remote = options.remoteAgent;
 				if (!remote?.sudo && remote?.command === undefined) {
