@@ -80,13 +80,9 @@ export async function main(input: readonly string[], flags: Flags, version: stri
 
 /**
  * Starts the SSH connection to each host of the run now (remote/early-connect.ts), so its handshake overlaps the
- * loading of everything else. Not with --accept-new-host-key: a run that fails before it reaches the host (a
- * missing local SRC) must not have added a host key to known_hosts.
+ * loading of everything else (the run's first step connects to every host anyway, before SRC is read).
  */
 function startConnections(options: Options, signal: AbortSignal): void {
-	if (options.acceptNewHostKey) {
-		return;
-	}
 	for (const endpoint of [...options.sources, options.dst]) {
 		if (endpoint.kind === 'remote') {
 			connectEarly(earlyOptions(endpoint, options), signal);
