@@ -174,6 +174,8 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 				reporter.note(`${path}: ${options.dryRun ? 'would be deleted' : 'deleted'}`);
 			}
 		}
+		// The local threads end (a pulled file's DEST flushes DST) before the run says how it went.
+		await hosts.closeAndWait();
 		const summary = manySummary(results, deleted, options.dryRun, (performance.now() - started) / 1000, hosts.uploadedBytes);
 		await reporter.finish(summary);
 		trace('many: done');
@@ -183,6 +185,7 @@ export async function runMany(options: Options, reporter: ManyReporter, signal: 
 		}
 		return {summary, exitCode: worstExitCode(codes)};
 	} catch (error) {
+		await hosts.closeAndWait();
 		const summary = manySummary(results, deleted, options.dryRun, (performance.now() - started) / 1000, hosts.uploadedBytes);
 		summary.ok = false;
 		summary.error = error instanceof Error ? error.message : String(error);

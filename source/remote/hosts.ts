@@ -53,6 +53,8 @@ export class RemoteHosts {
 	private readonly homes = new WeakMap<Link, string>();
 	private readonly teardown = new AbortController();
 	private closing = false;
+	/** The local role threads made for the run's files: its outcome is told once they ended (closeAndWait). */
+	private readonly threads = new Set<Link>();
 	private readonly started = performance.now();
 
 	/** --bwlimit: the one token bucket every worker's relay draws from, whichever file it syncs. */
@@ -110,6 +112,11 @@ export class RemoteHosts {
 			waiter(link);
 			return;
 		}
+		if (link && this.closing) {
+			// Given back after the run ended: nothing will take it.
+			link.close();
+			return;
+		}
 		if (link) {
 			let links = this.idle.get(key);
 			if (!links) {
@@ -157,6 +164,9 @@ export class RemoteHosts {
 
 	private async newLocalLink(): Promise<Link> {
 		const link = ThreadLink.create(false);
+		if (link.threadEnded) {
+			this.threads.add(link);
+		}
 		await this.makeReusable(link);
 		this.homes.set(link, 'local');
 		return link;
@@ -342,4 +352,23 @@ export class RemoteHosts {
 			host.then(h => h.pool.closeAll(), () => {});
 		}
 	}
+
+	/**
+	 * close(), then waits for the local role threads to end (each closes its image as it ends: a pull's DEST flushes
+	 * DST), so that what the run reports comes after what it wrote; at most THREADS_END_MS for a thread stuck there.
+	 */
+	async closeAndWait(): Promise<void> {
+		this.close();
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([
+			Promise.all([...this.threads].map(link => link.threadEnded!())),
+			new Promise(resolve => {
+				timer = setTimeout(resolve, THREADS_END_MS);
+			}),
+		]);
+		clearTimeout(timer);
+	}
 }
+
+/** closeAndWait's bound on the local threads' end (as link.ts's for the process). */
+const THREADS_END_MS = 10_000;

@@ -119,4 +119,30 @@ interrupt('should flush what a pull wrote to its local DST before exiting 130 (t
 	assert.ok(flushes.some(f => f > Math.max(...writes) && f < message), `DST was not flushed after its last write (${Math.max(...writes)}) and before the message (${message}); flushes at ${flushes.join(', ')}`);
 });
 
+interrupt('should flush what a pull over many files wrote to a local DST before exiting 130 (traced)', async context => {
+	if (spawnSync('strace', ['-V']).status !== 0) {
+		return skip(context, 'strace is not installed (apt-get install strace)');
+	}
+	context.sshd ??= await startSshd();
+	const tree = path.join(context.dir, 'tree');
+	const into = path.join(context.dir, 'into');
+	fs.mkdirSync(tree, {recursive: true});
+	fs.mkdirSync(into, {recursive: true});
+	fs.linkSync(context.src, path.join(tree, 'big.img'));
+	const dst = path.join(into, 'big.img');
+	fs.writeFileSync(dst, '');
+	fs.truncateSync(dst, SIZE);
+	const traced = startTracedCli(['--no-cache', '--progress', 'plain', '-r', `pve:${tree}/`, `${into}/`], context.dir, {fdPaths: true, env: context.sshd.env});
+	await dataWritten(dst);
+	traced.kill('SIGINT');
+	const {code, stderr, calls} = await traced.done;
+	assert.is(code, 130, stderr);
+	const writes = callsOnFile(calls, ['pwrite64', 'pwritev'], dst).map(call => call.index);
+	const flushes = callsOnFile(calls, ['fdatasync', 'fsync'], dst).map(call => call.index);
+	const message = calls.findIndex(call => call.name === 'write' && /^2(<[^>]*>)?, /.test(call.args) && call.args.includes('interrupted'));
+	assert.ok(writes.length > 0, 'nothing was written before the signal');
+	assert.ok(message > 0, `no "interrupted" message: ${stderr}`);
+	assert.ok(flushes.some(f => f > Math.max(...writes) && f < message), `DST was not flushed after its last write (${Math.max(...writes)}) and before the message (${message}); flushes at ${flushes.join(', ')}`);
+});
+
 interrupt.run();
