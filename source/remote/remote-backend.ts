@@ -77,6 +77,9 @@ export type RemoteOptions = {
 	readonly retries?: number;
 };
 
+/** close() of a file of many: how long its local threads may take to let go of it (close and flush its image). */
+const LETTING_GO_MS = 10_000;
+
 /** The first wait before reconnecting, doubled after each failed attempt up to RECONNECT_MAX_DELAY_MS. */
 export const RECONNECT_FIRST_DELAY_MS = 500;
 export const RECONNECT_MAX_DELAY_MS = 8000;
@@ -666,18 +669,30 @@ export class RemoteBackend implements SyncBackend {
 		this.trace('closing');
 		this.closing = true;
 		// Not waiting for what is still opening (a connection, an agent's channel): it gives up or is closed as it arrives (makeLink).
+		const lettingGo: Array<Promise<void>> = [];
 		for (const link of this.links) {
 			if (this.ownHosts) {
 				link.close();
 			} else {
 				// A run over many files keeps its agents: RESET lets go of this file (its lock, its image); one that does not ACK is closed.
-				void this.remoteHosts.giveBack(link, link.greeted !== undefined);
+				const given = this.remoteHosts.giveBack(link, link.greeted !== undefined);
+				if (link.threadEnded) {
+					// Taken back (RESET: its images closed), or closed for not taking it: then its thread's end.
+					lettingGo.push(given.then(() => (link.ended ? link.threadEnded!() : undefined)));
+				}
 			}
 		}
 		if (this.ownHosts) {
 			this.remoteHosts.close();
 			// A local role's thread (a pull's DEST) flushes DST as it ends: the run's outcome is told after that, not before.
 			await Promise.all([...this.threads].map(link => link.threadEnded!()));
+		} else if (lettingGo.length > 0) {
+			// The same for a file of many: its local threads flush DST as they let go of it (RESET), before its line.
+			let timer: NodeJS.Timeout | undefined;
+			await Promise.race([Promise.all(lettingGo), new Promise(resolve => {
+				timer = setTimeout(resolve, LETTING_GO_MS);
+			})]);
+			clearTimeout(timer);
 		}
 	}
 

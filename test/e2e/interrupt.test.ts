@@ -40,6 +40,16 @@ async function dataWritten(dst: string): Promise<void> {
 	await sleep(100);
 }
 
+/** From a traced run: DST was written, and flushed after its last write and before the "interrupted" line. */
+function assertFlushedBeforeMessage(calls: Parameters<typeof callsOnFile>[0], dst: string, stderr: string): void {
+	const writes = callsOnFile(calls, ['pwrite64', 'pwritev'], dst).map(call => call.index);
+	const flushes = callsOnFile(calls, ['fdatasync', 'fsync'], dst).map(call => call.index);
+	const message = calls.findIndex(call => call.name === 'write' && /^2(<[^>]*>)?, /.test(call.args) && call.args.includes('interrupted'));
+	assert.ok(writes.length > 0, 'nothing was written before the signal');
+	assert.ok(message > 0, `no "interrupted" message: ${stderr}`);
+	assert.ok(flushes.some(f => f > Math.max(...writes) && f < message), `DST was not flushed after its last write (${Math.max(...writes)}) and before the message (${message}); flushes at ${flushes.join(', ')}`);
+}
+
 interrupt.after(async context => {
 	await context.sshd?.stop();
 	removeTempDir(context.dir);
@@ -111,12 +121,7 @@ interrupt('should flush what a pull wrote to its local DST before exiting 130 (t
 	traced.kill('SIGINT');
 	const {code, stderr, calls} = await traced.done;
 	assert.is(code, 130, stderr);
-	const writes = callsOnFile(calls, ['pwrite64', 'pwritev'], dst).map(call => call.index);
-	const flushes = callsOnFile(calls, ['fdatasync', 'fsync'], dst).map(call => call.index);
-	const message = calls.findIndex(call => call.name === 'write' && /^2(<[^>]*>)?, /.test(call.args) && call.args.includes('interrupted'));
-	assert.ok(writes.length > 0, 'nothing was written before the signal');
-	assert.ok(message > 0, 'no "interrupted" message');
-	assert.ok(flushes.some(f => f > Math.max(...writes) && f < message), `DST was not flushed after its last write (${Math.max(...writes)}) and before the message (${message}); flushes at ${flushes.join(', ')}`);
+	assertFlushedBeforeMessage(calls, dst, stderr);
 });
 
 interrupt('should flush what a pull over many files wrote to a local DST before exiting 130 (traced)', async context => {
@@ -137,12 +142,7 @@ interrupt('should flush what a pull over many files wrote to a local DST before 
 	traced.kill('SIGINT');
 	const {code, stderr, calls} = await traced.done;
 	assert.is(code, 130, stderr);
-	const writes = callsOnFile(calls, ['pwrite64', 'pwritev'], dst).map(call => call.index);
-	const flushes = callsOnFile(calls, ['fdatasync', 'fsync'], dst).map(call => call.index);
-	const message = calls.findIndex(call => call.name === 'write' && /^2(<[^>]*>)?, /.test(call.args) && call.args.includes('interrupted'));
-	assert.ok(writes.length > 0, 'nothing was written before the signal');
-	assert.ok(message > 0, `no "interrupted" message: ${stderr}`);
-	assert.ok(flushes.some(f => f > Math.max(...writes) && f < message), `DST was not flushed after its last write (${Math.max(...writes)}) and before the message (${message}); flushes at ${flushes.join(', ')}`);
+	assertFlushedBeforeMessage(calls, dst, stderr);
 });
 
 interrupt.run();
