@@ -38,3 +38,15 @@ export async function unlessAborted<T>(work: Promise<T>, signal: AbortSignal, st
 		signal.removeEventListener('abort', onAbort!);
 	}
 }
+
+/** The end of a run's local role threads is waited for at most this long (one stuck closing its image does not hold the run). */
+export const THREADS_END_MS = 10_000;
+
+/** Waits for `work` to settle, or `ms` to pass, whichever comes first; never rejects. */
+export async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+	let timer: NodeJS.Timeout | undefined;
+	await Promise.race([work.then(() => {}, () => {}), new Promise<void>(resolve => {
+		timer = setTimeout(resolve, ms);
+	})]);
+	clearTimeout(timer);
+}

@@ -30,7 +30,6 @@ export function earlyOptions(endpoint: HostEndpoint, options: Pick<HostOptions, 
 	};
 }
 
-
 /** The same connection's key whichever options object it was made from (the fields connect() reads). */
 export function earlyKey(options: EarlyOptions): string {
 	return JSON.stringify([options.host, options.user ?? null, options.port ?? null, options.identity ?? null, options.acceptNewHostKey, options.keepaliveMs ?? null, options.timeoutMs ?? null, options.home ?? null]);

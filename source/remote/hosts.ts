@@ -4,7 +4,7 @@ import {InterruptedError, TransferError, UsageError} from '../errors.js';
 import type {Connection} from '../ssh/connect.js';
 import {forwardStderr} from '../ssh/exec.js';
 import {ConnectionPool} from '../ssh/pool.js';
-import {type Bounds, DEFAULT_BOUNDS} from './bounds.js';
+import {type Bounds, DEFAULT_BOUNDS, settledWithin, THREADS_END_MS} from './bounds.js';
 import {earlyOptions, takeEarly} from './early-connect.js';
 import {type AgentPlan, agentFromProbe, localStartCommand, prepareAgent, type RemoteAgent} from './deploy.js';
 import {type Link, StreamLink, ThreadLink} from './link.js';
@@ -359,16 +359,6 @@ export class RemoteHosts {
 	 */
 	async closeAndWait(): Promise<void> {
 		this.close();
-		let timer: NodeJS.Timeout | undefined;
-		await Promise.race([
-			Promise.all([...this.threads].map(link => link.threadEnded!())),
-			new Promise(resolve => {
-				timer = setTimeout(resolve, THREADS_END_MS);
-			}),
-		]);
-		clearTimeout(timer);
+		await settledWithin(Promise.all([...this.threads].map(link => link.threadEnded!())), THREADS_END_MS);
 	}
 }
-
-/** closeAndWait's bound on the local threads' end (as link.ts's for the process). */
-const THREADS_END_MS = 10_000;

@@ -14,7 +14,7 @@ import {checkpointProblem} from '../delta/session-rules.js';
 import {geometryFor} from '../delta/chunks.js';
 import {sourceChangedMessage} from '../image/source-version.js';
 import {CACHE_UNCHANGED, Capability, compressByte, type CompressSpec, ImageKindCode, type Message, OpenFlag, openFlagBits, RECORD_ONLY, Role, WIDE_SESSION} from '../protocol/messages.js';
-import {type Bounds, DEFAULT_BOUNDS, unlessAborted} from './bounds.js';
+import {type Bounds, DEFAULT_BOUNDS, settledWithin, THREADS_END_MS, unlessAborted} from './bounds.js';
 import type {RemoteAgent} from './deploy.js';
 import {RemoteHosts} from './hosts.js';
 import {type Link, ThreadLink} from './link.js';
@@ -76,9 +76,6 @@ export type RemoteOptions = {
 	/** --retries: how many times a run may reconnect after a link dropped (absent or 0: a drop fails the run). */
 	readonly retries?: number;
 };
-
-/** close() of a file of many: how long its local threads may take to let go of it (close and flush its image). */
-const LETTING_GO_MS = 10_000;
 
 /** The first wait before reconnecting, doubled after each failed attempt up to RECONNECT_MAX_DELAY_MS. */
 export const RECONNECT_FIRST_DELAY_MS = 500;
@@ -688,11 +685,7 @@ export class RemoteBackend implements SyncBackend {
 			await Promise.all([...this.threads].map(link => link.threadEnded!()));
 		} else if (lettingGo.length > 0) {
 			// The same for a file of many: its local threads flush DST as they let go of it (RESET), before its line.
-			let timer: NodeJS.Timeout | undefined;
-			await Promise.race([Promise.all(lettingGo), new Promise(resolve => {
-				timer = setTimeout(resolve, LETTING_GO_MS);
-			})]);
-			clearTimeout(timer);
+			await settledWithin(Promise.all(lettingGo), THREADS_END_MS);
 		}
 	}
 
