@@ -1,15 +1,13 @@
 // --bwlimit over a real sshd through the user-space link of bench/wan (the proxy counts the wire bytes): one budget
 // across workers and their channels, honoured within 10% over a ~10 s transfer, with no second far above it.
 // A timed test, as issue 12 asks for this one: the bound is the rate itself, with generous margins for a busy host.
-import {mkdtempSync, rmSync} from 'node:fs';
-import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {performance} from 'node:perf_hooks';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import type {DelayProxy} from '../../bench/wan/delay-proxy.js';
-import {startWan} from '../helpers/wan.js';
-import {type Sshd, startSshd} from '../helpers/sshd.js';
+import {startWanFixture, type WanFixture} from '../helpers/wan.js';
+import type {Sshd} from '../helpers/sshd.js';
 import {makeImage, runCli, sameContent} from '../helpers/remote-images.js';
 
 const test = suite('--bwlimit');
@@ -18,17 +16,15 @@ const RATE = 2 * MiB;
 let sshd: Sshd;
 let proxy: DelayProxy;
 let dir: string;
+let fixture: WanFixture;
 
 test.before(async () => {
-	sshd = await startSshd();
-	proxy = await startWan(sshd, {rttMs: 0, rate: 0});
-	dir = mkdtempSync(join(tmpdir(), 'rbs-bwlimit-'));
+	fixture = await startWanFixture({rttMs: 0, rate: 0}, 'rbs-bwlimit-');
+	({sshd, proxy, dir} = fixture);
 });
 
 test.after(async () => {
-	await proxy.stop();
-	await sshd.stop();
-	rmSync(dir, {recursive: true, force: true});
+	await fixture.stop();
 });
 
 type Sample = {at: number; bytes: number};

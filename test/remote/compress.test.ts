@@ -1,15 +1,13 @@
 // zstd through the native helper over a real sshd: compressible and random data, the zlib fallback of an agent
 // without the helper, and --compress=auto deciding per worker from what it measures: off on loopback, on at
 // 100 Mbit/s and 80 ms through bench/wan's delay proxy. The summary's ratio is SRC's data bytes over their wire bytes.
-import {mkdtempSync, rmSync} from 'node:fs';
-import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import type {DelayProxy} from '../../bench/wan/delay-proxy.js';
-import {startWan} from '../helpers/wan.js';
+import {startWanFixture, type WanFixture} from '../helpers/wan.js';
 import {nativeOps} from '../../source/native/native.js';
-import {type Sshd, startSshd} from '../helpers/sshd.js';
+import type {Sshd} from '../helpers/sshd.js';
 import {makeImage, runCli, sameContent} from '../helpers/remote-images.js';
 import {makeTextImage} from '../helpers/text-image.js';
 import {skip, type TestContext} from '../helpers/skip.js';
@@ -19,14 +17,14 @@ const MiB = 1024 * 1024;
 let sshd: Sshd;
 let proxy: DelayProxy;
 let dir: string;
+let fixture: WanFixture;
 let text: string;
 let random: string;
 const noZstd = nativeOps()?.zstd ? undefined : 'this host has no libzstd.so.1 (or no native helper): zstd cannot run here';
 
 test.before(async () => {
-	sshd = await startSshd();
-	proxy = await startWan(sshd, {rttMs: 80, rate: 100e6 / 8});
-	dir = mkdtempSync(join(tmpdir(), 'rbs-compress-'));
+	fixture = await startWanFixture({rttMs: 80, rate: 100e6 / 8}, 'rbs-compress-');
+	({sshd, proxy, dir} = fixture);
 	text = join(dir, 'text.img');
 	random = join(dir, 'random.img');
 	makeTextImage(text, 64 * MiB);
@@ -34,9 +32,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-	await proxy.stop();
-	await sshd.stop();
-	rmSync(dir, {recursive: true, force: true});
+	await fixture.stop();
 });
 
 const ratioOf = (json: Record<string, unknown> | undefined): number => Number(json?.['compressionRatio']);

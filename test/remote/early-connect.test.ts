@@ -1,14 +1,13 @@
 // The connection main.ts starts as soon as the options are read is the one the run uses (the proxy in front of the
 // test sshd counts connections): one per run, not an early one plus the run's own; a run that fails before it reaches
 // the host closes it and exits as before; what it warned while nobody had taken it (a host key added) is said once.
-import {chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
+import {chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
 import type {DelayProxy} from '../../bench/wan/delay-proxy.js';
-import {startWan} from '../helpers/wan.js';
-import {type Sshd, startSshd} from '../helpers/sshd.js';
+import {startWanFixture, type WanFixture} from '../helpers/wan.js';
+import type {Sshd} from '../helpers/sshd.js';
 import {makeImage, runCli, sameContent} from '../helpers/remote-images.js';
 
 const test = suite('the early SSH connection');
@@ -16,17 +15,15 @@ const MiB = 1024 * 1024;
 let sshd: Sshd;
 let proxy: DelayProxy;
 let dir: string;
+let fixture: WanFixture;
 
 test.before(async () => {
-	sshd = await startSshd();
-	proxy = await startWan(sshd, {rttMs: 0, rate: 0});
-	dir = mkdtempSync(join(tmpdir(), 'rbs-early-'));
+	fixture = await startWanFixture({rttMs: 0, rate: 0}, 'rbs-early-');
+	({sshd, proxy, dir} = fixture);
 });
 
 test.after(async () => {
-	await proxy.stop();
-	await sshd.stop();
-	rmSync(dir, {recursive: true, force: true});
+	await fixture.stop();
 });
 
 test('should make one connection for a run with one worker (the early one, taken)', async () => {
