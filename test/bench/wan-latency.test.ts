@@ -5,12 +5,13 @@
 // -w 1 cost several round trips of session more; the wide session (doc/protocol.md) has one per changed chunk, all in flight.
 import {suite} from 'uvu';
 import * as assert from 'uvu/assert';
-import {copyFileSync} from 'node:fs';
+import {copyFileSync, mkdtempSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {performance} from 'node:perf_hooks';
 import {type DelayProxy, startDelayProxy} from '../../bench/wan/delay-proxy.js';
-import {startWanFixture, type WanFixture} from '../helpers/wan.js';
-import type {Sshd} from '../helpers/sshd.js';
+import {startWan} from '../helpers/wan.js';
+import {type Sshd, startSshd} from '../helpers/sshd.js';
 import {changeBlocks, makeImage, runCli, sameContent} from '../helpers/remote-images.js';
 
 const test = suite('WAN latency');
@@ -18,15 +19,17 @@ const MiB = 1024 * 1024;
 let sshd: Sshd;
 let proxy: DelayProxy;
 let dir: string;
-let fixture: WanFixture;
 
 test.before(async () => {
-	fixture = await startWanFixture({rttMs: 0, rate: 0}, 'rbs-wan-');
-	({sshd, proxy, dir} = fixture);
+	sshd = await startSshd();
+	proxy = await startWan(sshd, {rttMs: 0, rate: 0});
+	dir = mkdtempSync(join(tmpdir(), 'rbs-wan-'));
 });
 
 test.after(async () => {
-	await fixture.stop();
+	await proxy.stop();
+	await sshd.stop();
+	rmSync(dir, {recursive: true, force: true});
 });
 
 test('should push a 1% change at RTT 80 ms within twice its time at RTT 0 plus 1 s, its session within twice plus 0.5 s', async () => {
